@@ -1,0 +1,157 @@
+use super::*;
+
+fn err_of(toml_text: &str) -> DefinitionError {
+    Appliance::parse(toml_text, "test.toml").expect_err("definition must be rejected")
+}
+
+/// The shipped definition with one textual substitution applied.
+fn shipped_with(from: &str, to: &str) -> String {
+    assert!(
+        APPLIANCE_TOML.contains(from),
+        "fixture text {from:?} not in appliance.toml"
+    );
+    APPLIANCE_TOML.replacen(from, to, 1)
+}
+
+#[test]
+fn shipped_definition_is_valid() {
+    let a = Appliance::embedded();
+    assert_eq!(a.appliance.name, "lb-appliance");
+    assert_eq!(a.default_deployment().id, "default");
+    assert_eq!(a.hardware.virtual_system_type, "vmx-15");
+}
+
+#[test]
+fn shipped_definition_keeps_every_haproxy_appliance_key_and_default() {
+    let a = Appliance::embedded();
+    let expected: &[(&str, &str, Option<&str>)] = &[
+        ("appliance.root_pwd", "string", Some("")),
+        ("appliance.permit_root_login", "boolean", Some("true")),
+        ("appliance.ca_cert", "string", Some("")),
+        ("appliance.ca_cert_key", "string", Some("")),
+        ("network.hostname", "string", Some("haproxy.local")),
+        ("network.nameservers", "string", Some("1.1.1.1, 1.0.0.1")),
+        ("network.management_ip", "string", None),
+        ("network.management_gateway", "string", None),
+        ("network.workload_ip", "string", None),
+        ("network.workload_gateway", "string", None),
+        ("network.additional_workload_networks", "string", None),
+        ("network.frontend_ip", "string", None),
+        ("network.frontend_gateway", "string", None),
+        ("loadbalance.service_ip_range", "string", Some("")),
+        ("loadbalance.dataplane_port", "int", Some("5556")),
+        ("loadbalance.haproxy_user", "string", Some("")),
+        ("loadbalance.haproxy_pwd", "string", Some("")),
+    ];
+    assert_eq!(a.properties.len(), expected.len());
+    for (key, ty, default) in expected {
+        let p = a.property(key).unwrap_or_else(|| panic!("{key} missing"));
+        assert_eq!(p.kind.ovf_name(), *ty, "{key}");
+        assert_eq!(p.default.as_deref(), *default, "{key}");
+    }
+    for key in ["network.frontend_ip", "network.frontend_gateway"] {
+        assert_eq!(
+            a.property(key).unwrap().deployment.as_deref(),
+            Some("frontend")
+        );
+    }
+    assert_eq!(
+        a.property("loadbalance.dataplane_port")
+            .unwrap()
+            .qualifiers()
+            .as_deref(),
+        Some("MinValue(1),MaxValue(65535)")
+    );
+}
+
+#[test]
+fn nics_follow_deployment_options() {
+    let a = Appliance::embedded();
+    let roles = |d| a.nics_for(d).map(|n| n.role.as_str()).collect::<Vec<_>>();
+    assert_eq!(roles("default"), ["management", "workload"]);
+    assert_eq!(roles("frontend"), ["management", "workload", "frontend"]);
+    let slots: Vec<_> = a
+        .nics
+        .iter()
+        .map(|n| (n.pci_slot, n.pci_address.as_str()))
+        .collect();
+    assert_eq!(
+        slots,
+        [
+            (160, "0000:03:00.0"),
+            (192, "0000:0b:00.0"),
+            (224, "0000:13:00.0")
+        ]
+    );
+}
+
+#[test]
+fn unknown_field_is_rejected_with_its_line() {
+    let e = err_of(&shipped_with("cpus = 2", "cpus = 2\ncpu_count = 2"));
+    assert_eq!(e.file, "test.toml");
+    assert!(e.reason.contains("unknown field `cpu_count`"), "{e}");
+    assert!(e.key.starts_with("line "), "{e}");
+}
+
+#[test]
+fn property_tied_to_undeclared_deployment_is_rejected() {
+    let e = err_of(&shipped_with(
+        "format = \"cidr\"\ndeployment = \"frontend\"",
+        "format = \"cidr\"\ndeployment = \"front\"",
+    ));
+    assert!(e.key.contains("network.frontend_ip"), "{e}");
+    assert!(e.reason.contains("\"front\" is not declared"), "{e}");
+}
+
+#[test]
+fn bad_default_for_type_is_rejected() {
+    let e = err_of(&shipped_with("default = \"5556\"", "default = \"55x6\""));
+    assert!(e.key.contains("loadbalance.dataplane_port).default"), "{e}");
+    assert!(e.reason.contains("not an integer"), "{e}");
+
+    let e = err_of(&shipped_with("default = \"true\"", "default = \"yes\""));
+    assert!(e.key.contains("appliance.permit_root_login"), "{e}");
+
+    let e = err_of(&shipped_with("default = \"5556\"", "default = \"70000\""));
+    assert!(e.reason.contains("above the maximum 65535"), "{e}");
+}
+
+#[test]
+fn duplicate_keys_and_defaults_are_rejected() {
+    let e = err_of(&shipped_with(
+        "key = \"workload_gateway\"",
+        "key = \"workload_ip\"",
+    ));
+    assert!(e.reason.contains("declared twice"), "{e}");
+
+    let e = err_of(&shipped_with(
+        "id = \"frontend\"\nlabel",
+        "id = \"frontend\"\ndefault = true\nlabel",
+    ));
+    assert!(e.reason.contains("exactly one option"), "{e}");
+}
+
+#[test]
+fn qualifiers_of_wrong_type_are_rejected() {
+    let e = err_of(&shipped_with(
+        "key = \"permit_root_login\"\ntype = \"boolean\"",
+        "key = \"permit_root_login\"\ntype = \"boolean\"\nmax_len = 3",
+    ));
+    assert!(e.reason.contains("apply to type = \"string\" only"), "{e}");
+}
+
+#[test]
+fn booleans_are_case_insensitive() {
+    let a = Appliance::embedded();
+    let p = a.property("appliance.permit_root_login").unwrap();
+    for v in ["True", "true", "FALSE"] {
+        assert!(p.check_value(v).is_ok(), "{v}");
+    }
+    assert!(p.check_value("1").is_err());
+}
+
+#[test]
+fn load_names_the_missing_file() {
+    let e = Appliance::load(Path::new("does/not/exist.toml")).unwrap_err();
+    assert!(e.to_string().contains("does/not/exist.toml"), "{e}");
+}

@@ -1,0 +1,192 @@
+//! Cross-field checks of the definition that serde's types cannot express.
+//! Each failure returns the TOML key and a reason that says how to fix it.
+
+use std::collections::HashSet;
+
+use crate::model::{Appliance, PartitionType};
+use crate::property::PropertyType;
+
+type Failure = (String, String);
+
+pub(crate) fn check(a: &Appliance) -> Result<(), Failure> {
+    check_identity(a)?;
+    check_deployments(a)?;
+    check_nics(a)?;
+    check_partitions(a)?;
+    check_sections(a)?;
+    check_properties(a)
+}
+
+fn fail<T>(key: impl Into<String>, reason: impl Into<String>) -> Result<T, Failure> {
+    Err((key.into(), reason.into()))
+}
+
+fn check_identity(a: &Appliance) -> Result<(), Failure> {
+    let name = &a.appliance.name;
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+    {
+        return fail(
+            "appliance.name",
+            format!("{name:?} must be non-empty and use only [A-Za-z0-9._-] (it names files in the OVA)"),
+        );
+    }
+    if !a.hardware.virtual_system_type.starts_with("vmx-") {
+        return fail(
+            "hardware.virtual_system_type",
+            "must look like vmx-15 (a VMware hardware version)",
+        );
+    }
+    Ok(())
+}
+
+fn check_deployments(a: &Appliance) -> Result<(), Failure> {
+    let mut seen = HashSet::new();
+    for (i, d) in a.deployment_options.iter().enumerate() {
+        if !seen.insert(d.id.as_str()) {
+            return fail(
+                format!("deployment_options[{i}].id"),
+                format!("{:?} is declared twice", d.id),
+            );
+        }
+    }
+    let defaults = a.deployment_options.iter().filter(|d| d.default).count();
+    if defaults != 1 {
+        return fail(
+            "deployment_options",
+            format!("exactly one option must have default = true, found {defaults}"),
+        );
+    }
+    Ok(())
+}
+
+fn known_deployment(a: &Appliance, key: String, d: &Option<String>) -> Result<(), Failure> {
+    match d {
+        Some(id) if !a.deployment_options.iter().any(|o| &o.id == id) => fail(
+            key,
+            format!("deployment option {id:?} is not declared in [[deployment_options]]"),
+        ),
+        _ => Ok(()),
+    }
+}
+
+fn check_nics(a: &Appliance) -> Result<(), Failure> {
+    let mut roles = HashSet::new();
+    let mut slots = HashSet::new();
+    for (i, n) in a.nics.iter().enumerate() {
+        if !roles.insert(n.role.as_str()) {
+            return fail(
+                format!("nics[{i}].role"),
+                format!("{:?} is declared twice", n.role),
+            );
+        }
+        if !slots.insert(n.pci_slot) {
+            return fail(
+                format!("nics[{i}].pci_slot"),
+                format!("slot {} is used twice", n.pci_slot),
+            );
+        }
+        known_deployment(a, format!("nics[{i}].deployment"), &n.deployment)?;
+    }
+    if a.nics.first().map(|n| n.role.as_str()) != Some("management")
+        || a.nics[0].deployment.is_some()
+    {
+        return fail(
+            "nics[0]",
+            "the first NIC must be the management NIC, present in every deployment",
+        );
+    }
+    Ok(())
+}
+
+fn check_partitions(a: &Appliance) -> Result<(), Failure> {
+    let count = |t: PartitionType| a.partitions.iter().filter(|p| p.kind == t).count();
+    for (t, name) in [
+        (PartitionType::Esp, "esp"),
+        (PartitionType::RootX86_64, "root-x86-64"),
+    ] {
+        if count(t) != 1 {
+            return fail(
+                "partitions",
+                format!("exactly one partition of type {name} is needed"),
+            );
+        }
+    }
+    for (i, p) in a.partitions.iter().enumerate() {
+        let expected = match p.kind {
+            PartitionType::Esp => &["vfat"][..],
+            PartitionType::RootX86_64 => &["erofs", "ext4"][..],
+            PartitionType::LinuxGeneric => &["ext4"][..],
+        };
+        if !expected.contains(&p.filesystem.as_str()) {
+            return fail(
+                format!("partitions[{i}].filesystem"),
+                format!(
+                    "{:?} is not supported here; use one of {expected:?}",
+                    p.filesystem
+                ),
+            );
+        }
+        if p.size_mib == 0 && p.kind != PartitionType::RootX86_64 {
+            return fail(
+                format!("partitions[{i}].size_mib"),
+                "only the root partition may be sized to fit (0)",
+            );
+        }
+    }
+    Ok(())
+}
+
+fn check_sections(a: &Appliance) -> Result<(), Failure> {
+    let mut seen = HashSet::new();
+    for (i, s) in a.sections.iter().enumerate() {
+        if !seen.insert(s.class.as_str()) {
+            return fail(
+                format!("sections[{i}].class"),
+                format!("{:?} is declared twice", s.class),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn check_properties(a: &Appliance) -> Result<(), Failure> {
+    let mut keys = HashSet::new();
+    for (i, p) in a.properties.iter().enumerate() {
+        let at = |field: &str| format!("properties[{i}] ({}).{field}", p.full_key());
+        if !keys.insert(p.full_key()) {
+            return fail(at("key"), "declared twice");
+        }
+        if !a.sections.iter().any(|s| s.class == p.class) {
+            return fail(
+                at("class"),
+                format!("class {:?} has no [[sections]] entry", p.class),
+            );
+        }
+        known_deployment(a, at("deployment"), &p.deployment)?;
+        let numeric = p.min_value.is_some() || p.max_value.is_some();
+        if numeric && p.kind != PropertyType::Int {
+            return fail(
+                at("min_value"),
+                "min_value/max_value apply to type = \"int\" only",
+            );
+        }
+        let lengths = p.min_len.is_some() || p.max_len.is_some();
+        if lengths && p.kind != PropertyType::String {
+            return fail(
+                at("min_len"),
+                "min_len/max_len apply to type = \"string\" only",
+            );
+        }
+        if p.format.is_some() && p.kind != PropertyType::String {
+            return fail(at("format"), "format applies to type = \"string\" only");
+        }
+        if let Some(default) = &p.default {
+            p.check_value(default)
+                .map_err(|reason| (at("default"), format!("{default:?} {reason}")))?;
+        }
+    }
+    Ok(())
+}
