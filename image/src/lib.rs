@@ -7,6 +7,7 @@
 
 mod model;
 mod property;
+mod table;
 mod validate;
 
 pub use model::{

@@ -155,3 +155,14 @@ fn load_names_the_missing_file() {
     let e = Appliance::load(Path::new("does/not/exist.toml")).unwrap_err();
     assert!(e.to_string().contains("does/not/exist.toml"), "{e}");
 }
+
+#[test]
+fn readme_property_table_matches_the_schema() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("README.md at the workspace root");
+    let table = Appliance::embedded().property_table();
+    assert!(
+        readme.contains(&table),
+        "README.md's property table is stale; replace it with:\n{table}"
+    );
+}
