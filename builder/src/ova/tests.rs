@@ -161,7 +161,8 @@ fn bad_member_names_are_rejected() {
     let f = fixture();
     let out = f.root.join("bad.ova");
     let long = format!("{}.vmdk", "d".repeat(100));
-    let cases: [(&str, Vec<(String, PathBuf)>, &str); 4] = [
+    type Case<'a> = (&'a str, Vec<(String, PathBuf)>, &'a str);
+    let cases: [Case; 4] = [
         ("lb.txt", vec![], "must end in .ovf"),
         (
             "lb.ovf",
