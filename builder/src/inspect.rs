@@ -1,1 +1,0 @@
-//! TODO(builder-formats): inspect
