@@ -1,12 +1,158 @@
 //! `appliancectl`: the boot agent. Reads the OVF environment and renders the
-//! appliance's configuration on every boot.
-use clap::Parser;
+//! appliance's configuration on every boot; runs the route services; shows the CA.
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{anyhow, Context, Result};
+use clap::{Parser, Subcommand};
+use image::Appliance;
+use overlay::routes::{self, Service};
+use overlay::{banner, boot, crypt, install, ip, ovfenv, paths, pki, render, secrets};
 
 #[derive(Parser)]
 #[command(name = "appliancectl", version, about = "LB Appliance boot agent")]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() -> anyhow::Result<()> {
-    let _cli = Cli::parse();
+#[derive(Subcommand)]
+enum Command {
+    /// Read the OVF environment, validate, render into /run, set up secrets (appliance-render.service).
+    Boot,
+    /// Render from an ovf-env.xml into a directory, as the appliance would (host preview).
+    Render {
+        #[arg(long)]
+        ovf_env: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// Deployment option; the schema's default when omitted.
+        #[arg(long)]
+        deployment: Option<String>,
+    },
+    /// Print the Data Plane API CA certificate and its SHA-256 fingerprint.
+    Ca,
+    /// Issue the API server certificate for the current addresses if they changed (lb.service).
+    Tls,
+    /// Keep `local NET dev lo` routes equal to anyip-routes.cfg.
+    AnyipRoutes(RouteArgs),
+    /// Keep the per-NIC routing tables and rules equal to route-tables.cfg.
+    RouteTables(RouteArgs),
+}
+
+#[derive(clap::Args)]
+struct RouteArgs {
+    #[arg(value_enum)]
+    action: Action,
+    /// The file to apply (default: the rendered one under /run).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Where the applied entries are recorded (default: under /run).
+    #[arg(long)]
+    state: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Action {
+    Up,
+    Down,
+    Watch,
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse().command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("appliancectl: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> Result<ExitCode> {
+    let root = Path::new("/");
+    match command {
+        Command::Boot => boot::run(root)?,
+        Command::Render {
+            ovf_env,
+            out,
+            deployment,
+        } => return render_cmd(&ovf_env, &out, deployment),
+        Command::Ca => {
+            let cert = root.join(paths::TLS_DIR).join("ca.crt");
+            let pem = std::fs::read_to_string(&cert)
+                .with_context(|| format!("cannot read {}", cert.display()))?;
+            println!(
+                "SHA-256 fingerprint: {}",
+                pki::fingerprint(&pem).map_err(|e| anyhow!(e))?
+            );
+            print!("{pem}");
+        }
+        Command::Tls => {
+            let hostname = std::fs::read_to_string(root.join(paths::HOSTNAME))?;
+            let reissued = secrets::ensure_server_cert(
+                &root.join(paths::TLS_DIR),
+                hostname.trim(),
+                &ip::addresses()?,
+            )?;
+            eprintln!(
+                "server certificate {}",
+                if reissued { "issued" } else { "unchanged" }
+            );
+        }
+        Command::AnyipRoutes(a) => route_cmd(Service::AnyipRoutes, paths::ANYIP_ROUTES, a)?,
+        Command::RouteTables(a) => route_cmd(Service::RouteTables, paths::ROUTE_TABLES, a)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Exit status 2 when the properties are invalid, so previews and scripts notice.
+fn render_cmd(ovf_env: &Path, out: &Path, deployment: Option<String>) -> Result<ExitCode> {
+    let schema = Appliance::embedded();
+    let deployment = deployment.unwrap_or_else(|| schema.default_deployment().id.clone());
+    if !schema.deployment_options.iter().any(|d| d.id == deployment) {
+        return Err(anyhow!("unknown deployment option {deployment:?}"));
+    }
+    let xml = std::fs::read_to_string(ovf_env)
+        .with_context(|| format!("cannot read {}", ovf_env.display()))?;
+    let document: Result<BTreeMap<_, _>, _> = ovfenv::parse(&xml).map(|e| e.properties);
+    let validated = boot::properties(&schema, &deployment, document);
+    for p in &validated.problems {
+        eprintln!("{p}");
+    }
+    let salt = crypt::random_salt();
+    let files = render::render(&render::Input {
+        validated: &validated,
+        nics: &[],
+        salt: &salt,
+    });
+    install::install(out, &files)?;
+    let issue = banner::compose(&ovf_env.display().to_string(), &validated, None);
+    install::write_atomic(&out.join(paths::ISSUE), issue.as_bytes(), 0o644)?;
+    Ok(if validated.is_valid() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
+
+fn route_cmd(service: Service, default_config: &str, a: RouteArgs) -> Result<()> {
+    let config = a
+        .config
+        .unwrap_or_else(|| paths::guest(default_config).into());
+    let state = a.state.unwrap_or_else(|| {
+        let name = Path::new(default_config)
+            .file_stem()
+            .expect("file name")
+            .to_string_lossy()
+            .into_owned();
+        PathBuf::from(paths::guest(paths::ROUTE_STATE_DIR)).join(format!("{name}.applied"))
+    });
+    match a.action {
+        Action::Up => eprintln!("{} change(s)", routes::up(service, &config, &state)?),
+        Action::Down => eprintln!("{} removed", routes::down(service, &state)?),
+        Action::Watch => routes::watch(service, &config, &state)?,
+    }
     Ok(())
 }

@@ -1,0 +1,72 @@
+//! The validated, typed appliance configuration that the renderer consumes.
+//! Built by [`crate::validate`] from the raw OVF properties.
+
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+
+/// One NIC of the deployment and how to address it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interface {
+    /// Role and interface name in the guest: `management`, `workload`, `frontend`.
+    pub role: String,
+    /// Where the NIC sits on the PCI bus when vSphere honours its slot.
+    pub pci_address: String,
+    /// Static address and prefix; `None` means DHCP.
+    pub address: Option<Ipv4Net>,
+    /// Gateway on this NIC's subnet (only with a static address).
+    pub gateway: Option<Ipv4Addr>,
+}
+
+impl Interface {
+    pub fn is_management(&self) -> bool {
+        self.role == MANAGEMENT
+    }
+}
+
+/// The role of the NIC that carries the default route and the API.
+pub const MANAGEMENT: &str = "management";
+/// The role whose gateway reaches the additional workload networks.
+pub const WORKLOAD: &str = "workload";
+
+/// A CA given through the properties (PEM, already repaired).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaPem {
+    pub cert: String,
+    pub key: String,
+}
+
+/// Everything the appliance is told by its properties, typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Deployment option id (`default`, `frontend`).
+    pub deployment: String,
+    pub hostname: String,
+    pub nameservers: Vec<Ipv4Addr>,
+    /// The deployment's NICs in schema order; management first.
+    pub interfaces: Vec<Interface>,
+    pub additional_workload_networks: Vec<Ipv4Net>,
+    /// Virtual IP ranges (network addresses, host bits cleared).
+    pub vip_ranges: Vec<Ipv4Net>,
+    pub dataplane_port: u16,
+    pub api_user: String,
+    pub api_password: String,
+    /// `None` locks the root password.
+    pub root_password: Option<String>,
+    pub permit_root_login: bool,
+    /// `None`: generate a CA on first boot.
+    pub ca: Option<CaPem>,
+}
+
+impl Config {
+    pub fn management(&self) -> &Interface {
+        self.interfaces
+            .iter()
+            .find(|i| i.is_management())
+            .expect("the schema's first NIC is management (checked by the image crate)")
+    }
+
+    pub fn interface(&self, role: &str) -> Option<&Interface> {
+        self.interfaces.iter().find(|i| i.role == role)
+    }
+}

@@ -1,0 +1,37 @@
+//! Where things live in the guest, relative to the root directory, so the
+//! same code renders into `/` at boot and into a scratch directory on a host.
+//! The units under `files/` and the `/etc` symlinks name the same places
+//! (checked by tests).
+
+/// networkd and udev read `.link`/`.network` files from here at runtime.
+pub const NETWORKD_DIR: &str = "run/systemd/network";
+/// Runtime output of the agent (tmpfs: rebuilt on every boot).
+pub const RUN_DIR: &str = "run/lb-appliance";
+/// Targets of the `/etc` symlinks shipped in the read-only root.
+pub const ETC_DIR: &str = "run/lb-appliance/etc";
+pub const HOSTNAME: &str = "run/lb-appliance/etc/hostname";
+pub const RESOLV_CONF: &str = "run/lb-appliance/etc/resolv.conf";
+pub const SHADOW: &str = "run/lb-appliance/etc/shadow";
+pub const SSHD_DROP_IN: &str = "run/lb-appliance/etc/ssh/sshd_config.d/10-lb-appliance.conf";
+pub const RT_TABLES: &str = "run/lb-appliance/etc/iproute2/rt_tables.d/lb-appliance.conf";
+pub const ISSUE: &str = "run/lb-appliance/etc/issue.d/50-lb-appliance.issue";
+pub const ANYIP_ROUTES: &str = "run/lb-appliance/anyip-routes.cfg";
+pub const ROUTE_TABLES: &str = "run/lb-appliance/route-tables.cfg";
+/// Present only when the configuration is valid: `lb.service` is conditioned on it.
+pub const LB_SETTINGS: &str = "run/lb-appliance/lb/settings.toml";
+/// What the route services applied, so `down` removes exactly that.
+pub const ROUTE_STATE_DIR: &str = "run/lb-appliance/state";
+/// The list of files the last render wrote, so a re-render removes stale ones.
+pub const MANIFEST: &str = "run/lb-appliance/rendered.list";
+
+/// Persistent state on the data partition.
+pub const STATE_DIR: &str = "var/lib/lb-appliance";
+pub const TLS_DIR: &str = "var/lib/lb-appliance/tls";
+pub const SSH_DIR: &str = "var/lib/lb-appliance/ssh";
+/// The load balancer's own persisted configuration.
+pub const LB_STATE_DIR: &str = "var/lib/lb-appliance/lb";
+
+/// The absolute guest path of a root-relative path.
+pub fn guest(rel: &str) -> String {
+    format!("/{rel}")
+}

@@ -1,0 +1,78 @@
+//! A finding about the OVF properties: which key, which value, what is wrong
+//! and how to fix it. The same text goes to the journal and the console banner,
+//! so an admin without SSH can read what to change in vCenter.
+
+use std::fmt;
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    /// The value is ignored; everything else still applies.
+    Warning,
+    /// The configuration is invalid: the load balancer is not started.
+    Error,
+}
+
+/// One finding, tied to a property key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub severity: Severity,
+    /// The property key as the guest sees it (`network.management_ip`).
+    pub key: String,
+    /// The value as shown to the admin (passwords are masked).
+    pub value: String,
+    /// What is wrong.
+    pub reason: String,
+    /// What to do about it.
+    pub fix: String,
+}
+
+impl Problem {
+    pub fn error(
+        key: &str,
+        value: &str,
+        reason: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Self {
+        Problem::new(Severity::Error, key, value, reason, fix)
+    }
+
+    pub fn warning(
+        key: &str,
+        value: &str,
+        reason: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Self {
+        Problem::new(Severity::Warning, key, value, reason, fix)
+    }
+
+    fn new(
+        severity: Severity,
+        key: &str,
+        value: &str,
+        reason: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Self {
+        Problem {
+            severity,
+            key: key.to_string(),
+            value: value.to_string(),
+            reason: reason.into(),
+            fix: fix.into(),
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let level = match self.severity {
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        };
+        write!(
+            f,
+            "{level}: {} = {:?}: {}. Fix: {}",
+            self.key, self.value, self.reason, self.fix
+        )
+    }
+}

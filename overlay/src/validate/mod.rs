@@ -1,0 +1,212 @@
+//! Validation of the OVF properties against the schema compiled in from
+//! `image/appliance.toml`, producing a typed [`Config`] and the problems found.
+//!
+//! Validation never gives up half-way: an invalid value is reported and
+//! treated as unset (DHCP for an address, the schema default for a name), so
+//! the management NIC still gets whatever was valid.
+
+mod formats;
+mod network;
+mod tls;
+
+use std::collections::BTreeMap;
+
+use image::{Appliance, Property};
+
+use crate::config::{Config, Interface, WORKLOAD};
+use crate::problem::{Problem, Severity};
+pub use formats::Rejection;
+
+/// The outcome: a configuration to render, and what was wrong with the input.
+#[derive(Debug, Clone)]
+pub struct Validated {
+    pub config: Config,
+    pub problems: Vec<Problem>,
+}
+
+impl Validated {
+    /// No errors (warnings allowed): the load balancer may start.
+    pub fn is_valid(&self) -> bool {
+        !self.problems.iter().any(|p| p.severity == Severity::Error)
+    }
+}
+
+/// Validates `props` (`class.key` → value) for one deployment option.
+pub fn validate(
+    schema: &Appliance,
+    deployment: &str,
+    props: &BTreeMap<String, String>,
+) -> Validated {
+    let mut r = Reader {
+        schema,
+        deployment,
+        props,
+        problems: Vec::new(),
+    };
+    let interfaces = schema
+        .nics_for(deployment)
+        .map(|nic| Interface {
+            role: nic.role.clone(),
+            pci_address: nic.pci_address.clone(),
+            address: r.parse(&format!("network.{}_ip", nic.role), formats::cidr),
+            gateway: r.parse(&format!("network.{}_gateway", nic.role), formats::ip),
+        })
+        .collect();
+    let ca = tls::ca(&mut r);
+    let mut config = Config {
+        deployment: deployment.to_string(),
+        hostname: r
+            .parse("network.hostname", formats::hostname)
+            .unwrap_or_else(|| r.default_of("network.hostname")),
+        nameservers: r
+            .parse("network.nameservers", formats::ip_list)
+            .unwrap_or_default(),
+        interfaces,
+        additional_workload_networks: r
+            .parse("network.additional_workload_networks", formats::cidr_list)
+            .unwrap_or_default(),
+        vip_ranges: r
+            .parse("loadbalance.service_ip_range", formats::cidr_list)
+            .unwrap_or_default(),
+        dataplane_port: r
+            .parse("loadbalance.dataplane_port", |v| {
+                v.parse::<u16>().map_err(|e| Rejection {
+                    reason: e.to_string(),
+                    fix: "write a port number".into(),
+                })
+            })
+            .unwrap_or_else(|| {
+                r.default_of("loadbalance.dataplane_port")
+                    .parse()
+                    .unwrap_or(5556)
+            }),
+        api_user: r
+            .parse("loadbalance.haproxy_user", formats::username)
+            .unwrap_or_else(|| r.empty_means("loadbalance.haproxy_user")),
+        api_password: Some(r.raw("loadbalance.haproxy_pwd"))
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| r.empty_means("loadbalance.haproxy_pwd")),
+        root_password: Some(r.raw("appliance.root_pwd")).filter(|v| !v.is_empty()),
+        permit_root_login: r
+            .raw("appliance.permit_root_login")
+            .eq_ignore_ascii_case("true"),
+        ca,
+    };
+    network::check(&mut config, &mut r.problems);
+    if !config.additional_workload_networks.is_empty()
+        && config.interface(WORKLOAD).and_then(|i| i.gateway).is_none()
+    {
+        let value = r.raw("network.additional_workload_networks");
+        r.problems.push(Problem::error(
+            "network.additional_workload_networks",
+            &value,
+            "these networks are reached through the workload gateway, which is not set",
+            "set network.workload_ip and network.workload_gateway, or clear this property",
+        ));
+        config.additional_workload_networks.clear();
+    }
+    Validated {
+        config,
+        problems: r.problems,
+    }
+}
+
+/// Reads property values through the schema, recording problems.
+struct Reader<'a> {
+    schema: &'a Appliance,
+    deployment: &'a str,
+    props: &'a BTreeMap<String, String>,
+    problems: Vec<Problem>,
+}
+
+impl Reader<'_> {
+    fn property(&self, key: &str) -> &Property {
+        self.schema
+            .property(key)
+            .unwrap_or_else(|| panic!("{key} is declared in image/appliance.toml"))
+    }
+
+    /// The value as given (or the schema default), trimmed unless it is a
+    /// password; "" when unset, not for this deployment, or of the wrong type.
+    fn raw(&mut self, key: &str) -> String {
+        let p = self.property(key);
+        let given = self.props.get(key).or(p.default.as_ref());
+        let value = match given {
+            Some(v) if p.password => v.clone(),
+            Some(v) => v.trim().to_string(),
+            None => return String::new(),
+        };
+        if let Some(only) = p.deployment.as_deref().filter(|d| *d != self.deployment) {
+            if !value.is_empty() {
+                let shown = shown(p, &value);
+                self.problems.push(Problem::warning(
+                    key,
+                    &shown,
+                    format!("ignored: it applies to the {only:?} deployment option, this appliance runs {:?}", self.deployment),
+                    format!("clear it, or deploy with the {only:?} option"),
+                ));
+            }
+            return String::new();
+        }
+        if let Err(reason) = p.check_value(&value) {
+            let shown = shown(p, &value);
+            let fix = fix_for_type(p);
+            self.problems.push(Problem::error(key, &shown, reason, fix));
+            return String::new();
+        }
+        value
+    }
+
+    /// Parses a non-empty value with its format parser; `None` if unset or invalid.
+    fn parse<T>(&mut self, key: &str, f: impl Fn(&str) -> Result<T, Rejection>) -> Option<T> {
+        let value = self.raw(key);
+        if value.is_empty() {
+            return None;
+        }
+        match f(&value) {
+            Ok(v) => Some(v),
+            Err(Rejection { reason, fix }) => {
+                let shown = shown(self.property(key), &value);
+                self.problems.push(Problem::error(key, &shown, reason, fix));
+                None
+            }
+        }
+    }
+
+    fn default_of(&self, key: &str) -> String {
+        self.property(key).default.clone().unwrap_or_default()
+    }
+
+    fn empty_means(&self, key: &str) -> String {
+        self.property(key).empty_means.clone().unwrap_or_default()
+    }
+}
+
+/// How a value is shown in messages: secrets never appear.
+fn shown(p: &Property, value: &str) -> String {
+    let secret = p.password || p.format == Some(image::Format::PemKey);
+    if secret {
+        format!("(hidden, {} characters)", value.chars().count())
+    } else {
+        value.to_string()
+    }
+}
+
+fn fix_for_type(p: &Property) -> String {
+    match p.kind {
+        image::PropertyType::Boolean => "write true or false".into(),
+        image::PropertyType::Int => format!(
+            "write a whole number from {} to {}",
+            p.min_value.unwrap_or(i64::MIN),
+            p.max_value.unwrap_or(i64::MAX)
+        ),
+        image::PropertyType::String => format!(
+            "give {} to {} characters",
+            p.min_len.unwrap_or(0),
+            p.max_len.unwrap_or(u32::MAX)
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests;

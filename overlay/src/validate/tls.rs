@@ -1,0 +1,85 @@
+//! The CA pair from `appliance.ca_cert` / `appliance.ca_cert_key`: repaired
+//! PEM, both or neither, a key that loads and belongs to the certificate.
+
+use super::Reader;
+use crate::config::CaPem;
+use crate::problem::Problem;
+use crate::{pem, pki};
+
+const CERT: &str = "appliance.ca_cert";
+const KEY: &str = "appliance.ca_cert_key";
+
+pub(super) fn ca(r: &mut Reader<'_>) -> Option<CaPem> {
+    let cert_raw = r.raw(CERT);
+    let key_raw = r.raw(KEY);
+    let hidden = format!("(hidden, {} characters)", key_raw.chars().count());
+    let result = match (cert_raw.is_empty(), key_raw.is_empty()) {
+        (true, true) => return None,
+        (false, true) => Err(Problem::error(
+            KEY,
+            "",
+            format!("{CERT} is given without its private key"),
+            format!("paste the CA's private key into {KEY}, or clear {CERT} to let the appliance generate a CA"),
+        )),
+        (true, false) => Err(Problem::error(
+            CERT,
+            "",
+            format!("{KEY} is given without its certificate"),
+            format!("paste the CA certificate into {CERT}, or clear {KEY} to let the appliance generate a CA"),
+        )),
+        (false, false) => pair(&cert_raw, &key_raw, &hidden),
+    };
+    result.map_err(|p| r.problems.push(p)).ok()
+}
+
+fn pair(cert_raw: &str, key_raw: &str, hidden: &str) -> Result<CaPem, Problem> {
+    let bad_cert = |reason: String| {
+        Problem::error(
+            CERT,
+            &abbreviated(cert_raw),
+            reason,
+            "paste the CA certificate in PEM form (-----BEGIN CERTIFICATE----- …)",
+        )
+    };
+    let bad_key = |reason: String| {
+        Problem::error(
+            KEY,
+            hidden,
+            reason,
+            "paste the CA's unencrypted private key in PEM form (-----BEGIN PRIVATE KEY----- …)",
+        )
+    };
+    let certs = pem::blocks(cert_raw).map_err(bad_cert)?;
+    if certs.is_empty() || certs.iter().any(|b| b.label != "CERTIFICATE") {
+        return Err(bad_cert("expected one or more CERTIFICATE blocks".into()));
+    }
+    let keys = pem::blocks(key_raw).map_err(bad_key)?;
+    let [key_block] = keys.as_slice() else {
+        return Err(bad_key(format!(
+            "expected one private key block, found {}",
+            keys.len()
+        )));
+    };
+    let cert = certs.iter().map(|b| b.text.as_str()).collect::<String>();
+    let key = pki::load_key(&key_block.text).map_err(bad_key)?;
+    pki::check_ca_pair(&cert, &key).map_err(|reason| {
+        Problem::error(
+            KEY,
+            hidden,
+            reason,
+            format!("give the key that matches {CERT}"),
+        )
+    })?;
+    Ok(CaPem {
+        cert,
+        key: key.serialize_pem(),
+    })
+}
+
+/// Long PEM values are shortened in messages: the start is what identifies them.
+fn abbreviated(value: &str) -> String {
+    match value.char_indices().nth(60) {
+        Some((i, _)) => format!("{}…", &value[..i]),
+        None => value.to_string(),
+    }
+}
