@@ -1,1 +1,258 @@
+//! Golden tests of the renderer: each case's files are compared byte for byte
+//! with `overlay/tests/golden/<case>/`. After a deliberate change, regenerate
+//! with `UPDATE_GOLDEN=1 cargo test -p overlay` and review the diff.
 
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::*;
+use crate::validate::tests::{seed, with};
+use crate::validate::validate;
+
+const SALT: &str = "goldensalt";
+
+fn rendered(
+    deployment: &str,
+    props: &BTreeMap<String, String>,
+    nics: &[NicFact],
+) -> (Validated, Vec<File>) {
+    let v = validate(&image::Appliance::embedded(), deployment, props);
+    let files = render(&Input {
+        validated: &v,
+        nics,
+        salt: SALT,
+    });
+    (v, files)
+}
+
+fn file<'a>(files: &'a [File], path: &str) -> &'a str {
+    &files
+        .iter()
+        .find(|f| f.path == path)
+        .unwrap_or_else(|| panic!("{path} not rendered"))
+        .contents
+}
+
+fn golden(case: &str, files: &[File]) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(case);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        let _ = std::fs::remove_dir_all(&dir);
+        for f in files {
+            let p = dir.join(&f.path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, &f.contents).unwrap();
+        }
+    }
+    let mut expected = Vec::new();
+    list(&dir, &mut expected);
+    let expected: BTreeMap<String, String> = expected
+        .into_iter()
+        .map(|p| {
+            (
+                p.strip_prefix(&dir).unwrap().display().to_string(),
+                std::fs::read_to_string(&p).unwrap(),
+            )
+        })
+        .collect();
+    let actual: BTreeMap<String, String> = files
+        .iter()
+        .map(|f| (f.path.clone(), f.contents.clone()))
+        .collect();
+    assert_eq!(
+        actual.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>(),
+        "{case}: file list differs"
+    );
+    for (path, text) in &actual {
+        assert_eq!(
+            text, &expected[path],
+            "{case}: {path} differs from the golden file"
+        );
+    }
+}
+
+fn list(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_GOLDEN=1)", dir.display()))
+    {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            list(&p, out)
+        } else {
+            out.push(p)
+        }
+    }
+}
+
+fn default_topology() -> BTreeMap<String, String> {
+    let mut p = seed();
+    p.retain(|k, _| !k.starts_with("network.frontend_"));
+    with(p, "loadbalance.service_ip_range", "10.13.201.32/27")
+}
+
+#[test]
+fn seed_frontend_topology() {
+    let (v, files) = rendered("frontend", &seed(), &[]);
+    assert!(v.problems.is_empty());
+    golden("seed-frontend", &files);
+    // Only management carries the default route.
+    let gateways: Vec<&File> = files
+        .iter()
+        .filter(|f| f.contents.contains("Gateway="))
+        .collect();
+    assert_eq!(gateways.len(), 1);
+    assert_eq!(
+        gateways[0].path,
+        "run/systemd/network/20-lb-management.network"
+    );
+    let rt = file(&files, paths::ROUTE_TABLES);
+    let lines: Vec<&str> = rt.lines().filter(|l| !l.starts_with('#')).collect();
+    let mut unique = lines.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), lines.len(), "no duplicate entries");
+    assert!(lines.contains(&"table 2 rtctl_workload") && lines.contains(&"table 3 rtctl_frontend"));
+}
+
+#[test]
+fn lb_settings_are_toml_with_a_verifiable_hash() {
+    let (_, files) = rendered("frontend", &seed(), &[]);
+    let settings: toml::Table = file(&files, paths::LB_SETTINGS).parse().unwrap();
+    let api = settings["api"].as_table().unwrap();
+    assert_eq!(api["bind_address"].as_str(), Some("10.13.10.199"));
+    assert_eq!(api["port"].as_integer(), Some(5556));
+    assert_eq!(api["user"].as_str(), Some("wcp"));
+    let hash = api["password_hash"].as_str().unwrap();
+    assert_eq!(
+        hash.split('$').count(),
+        4,
+        "the Data Plane API accepts only the 4-part form"
+    );
+    assert_eq!(hash, crypt::sha512_crypt("VMware1!", SALT));
+    assert_eq!(
+        settings["dataplane"]["vip_ranges"].as_array().unwrap()[0].as_str(),
+        Some("10.13.200.32/27")
+    );
+    let shadow = file(&files, paths::SHADOW);
+    let root_hash = shadow.split(':').nth(1).unwrap();
+    assert_eq!(root_hash, crypt::sha512_crypt("VMware1!", SALT));
+}
+
+#[test]
+fn default_topology_two_nics() {
+    let (v, files) = rendered("default", &default_topology(), &[]);
+    assert!(v.problems.is_empty(), "{:#?}", v.problems);
+    golden("default", &files);
+}
+
+#[test]
+fn dhcp_everywhere_without_properties() {
+    let (v, files) = rendered("frontend", &BTreeMap::new(), &[]);
+    assert!(v.is_valid());
+    golden("dhcp", &files);
+    for role in ["workload", "frontend"] {
+        let net = file(&files, &format!("run/systemd/network/20-lb-{role}.network"));
+        assert!(
+            net.contains("DHCP=ipv4")
+                && net.contains("UseGateway=no")
+                && net.contains("UseRoutes=no"),
+            "{net}"
+        );
+    }
+    assert_eq!(
+        file(&files, paths::SHADOW),
+        "root:*::0:99999:7:::\n",
+        "no password: locked"
+    );
+}
+
+#[test]
+fn additional_workload_networks() {
+    let props = with(
+        seed(),
+        "network.additional_workload_networks",
+        "10.14.0.0/16,10.15.0.0/16",
+    );
+    let (_, files) = rendered("frontend", &props, &[]);
+    golden("additional-networks", &files);
+    let rt = file(&files, paths::ROUTE_TABLES);
+    assert!(rt.contains("\nto 2 10.14.0.0/16\n") && rt.contains("\nto 2 10.15.0.0/16\n"));
+}
+
+#[test]
+fn invalid_configuration_keeps_management_and_starts_no_lb() {
+    let props = with(
+        with(seed(), "network.workload_ip", "10.13.201.10"),
+        "loadbalance.dataplane_port",
+        "0",
+    );
+    let (v, files) = rendered("frontend", &props, &[]);
+    assert!(!v.is_valid());
+    golden("invalid", &files);
+    let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+    assert!(paths.contains(&"run/systemd/network/20-lb-management.network"));
+    for absent in [
+        paths::LB_SETTINGS,
+        paths::ROUTE_TABLES,
+        paths::ANYIP_ROUTES,
+        "run/systemd/network/20-lb-workload.network",
+    ] {
+        assert!(!paths.contains(&absent), "{absent} must not be rendered");
+    }
+    assert!(file(&files, "run/systemd/network/20-lb-management.network")
+        .contains("Address=10.13.10.199/24"));
+}
+
+#[test]
+fn nics_fall_back_to_mac_order_when_the_pci_slots_are_absent() {
+    let nic = |name: &str, mac: &str, pci: &str| NicFact {
+        name: name.into(),
+        mac: mac.into(),
+        pci_address: Some(pci.into()),
+    };
+    let qemu = [
+        nic("ens4", "52:54:00:00:00:02", "0000:00:04.0"),
+        nic("ens3", "52:54:00:00:00:01", "0000:00:03.0"),
+    ];
+    let (_, files) = rendered("default", &default_topology(), &qemu);
+    assert!(file(&files, "run/systemd/network/10-lb-management.link")
+        .contains("MACAddress=52:54:00:00:00:01"));
+    assert!(file(&files, "run/systemd/network/10-lb-workload.link")
+        .contains("MACAddress=52:54:00:00:00:02"));
+    let vsphere = [
+        nic("ens160", "00:50:56:00:00:09", "0000:03:00.0"),
+        nic("ens192", "00:50:56:00:00:01", "0000:0b:00.0"),
+    ];
+    let (_, files) = rendered("default", &default_topology(), &vsphere);
+    assert!(
+        file(&files, "run/systemd/network/10-lb-management.link").contains("Path=pci-0000:03:00.0")
+    );
+}
+
+#[test]
+fn rendering_is_deterministic() {
+    assert_eq!(
+        rendered("frontend", &seed(), &[]).1,
+        rendered("frontend", &seed(), &[]).1
+    );
+}
+
+#[test]
+fn banner_lists_problems_and_escapes_backslashes() {
+    let props = with(seed(), "network.hostname", "a\\b");
+    let v = validate(&image::Appliance::embedded(), "frontend", &props);
+    let ca = crate::secrets::Ca {
+        cert_pem: "-----BEGIN CERTIFICATE-----\n".into(),
+        fingerprint: "AB:CD".into(),
+    };
+    let text = crate::banner::compose("fw_cfg", &v, Some(&ca));
+    assert!(text.contains("CONFIGURATION ERRORS"), "{text}");
+    assert!(text.contains("network.hostname = \"a\\\\\\\\b\""), "{text}");
+    assert!(text.contains("SHA-256 fingerprint AB:CD"));
+    assert!(
+        text.contains("\\4{management}"),
+        "agetty shows the live management address"
+    );
+}

@@ -52,6 +52,12 @@ pub fn validate(
             gateway: r.parse(&format!("network.{}_gateway", nic.role), formats::ip),
         })
         .collect();
+    // Keys of other deployment options: reading them reports them as ignored.
+    for p in &schema.properties {
+        if p.deployment.as_deref().is_some_and(|d| d != deployment) {
+            r.raw(&p.full_key());
+        }
+    }
     let ca = tls::ca(&mut r);
     let mut config = Config {
         deployment: deployment.to_string(),
@@ -209,4 +215,4 @@ fn fix_for_type(p: &Property) -> String {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -1,1 +1,400 @@
+//! One test per validation rule: the message names the key, the value and the
+//! fix, and the configuration falls back as documented.
 
+use super::*;
+use crate::problem::Severity;
+
+/// The seed's frontend topology.
+pub(crate) fn seed() -> BTreeMap<String, String> {
+    [
+        ("appliance.root_pwd", "VMware1!"),
+        ("appliance.permit_root_login", "True"),
+        ("network.hostname", "haproxy.local"),
+        ("network.nameservers", "172.24.3.1"),
+        ("network.management_ip", "10.13.10.199/24"),
+        ("network.management_gateway", "10.13.10.1"),
+        ("network.workload_ip", "10.13.201.10/24"),
+        ("network.workload_gateway", "10.13.201.1"),
+        ("network.frontend_ip", "10.13.200.10/24"),
+        ("network.frontend_gateway", "10.13.200.1"),
+        ("loadbalance.service_ip_range", "10.13.200.32/27"),
+        ("loadbalance.dataplane_port", "5556"),
+        ("loadbalance.haproxy_user", "wcp"),
+        ("loadbalance.haproxy_pwd", "VMware1!"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+pub(crate) fn with(
+    mut props: BTreeMap<String, String>,
+    key: &str,
+    value: &str,
+) -> BTreeMap<String, String> {
+    props.insert(key.into(), value.into());
+    props
+}
+
+fn run(deployment: &str, props: &BTreeMap<String, String>) -> Validated {
+    validate(&Appliance::embedded(), deployment, props)
+}
+
+/// The single problem reported, which must be about `key`.
+fn only_problem(v: &Validated, key: &str) -> Problem {
+    assert_eq!(v.problems.len(), 1, "{:#?}", v.problems);
+    assert_eq!(v.problems[0].key, key);
+    v.problems[0].clone()
+}
+
+#[test]
+fn seed_frontend_topology_is_valid() {
+    let v = run("frontend", &seed());
+    assert!(v.problems.is_empty(), "{:#?}", v.problems);
+    let c = &v.config;
+    assert_eq!(c.interfaces.len(), 3);
+    assert_eq!(
+        c.management().address.unwrap().to_string(),
+        "10.13.10.199/24"
+    );
+    assert_eq!(
+        c.interface("frontend")
+            .unwrap()
+            .gateway
+            .unwrap()
+            .to_string(),
+        "10.13.200.1"
+    );
+    assert_eq!(c.api_user, "wcp");
+    assert!(c.permit_root_login, "True is true");
+}
+
+#[test]
+fn no_properties_means_dhcp_and_defaults() {
+    let v = run("default", &BTreeMap::new());
+    assert!(v.is_valid() && v.problems.is_empty());
+    let c = &v.config;
+    assert!(c
+        .interfaces
+        .iter()
+        .all(|i| i.address.is_none() && i.gateway.is_none()));
+    assert_eq!(c.hostname, "haproxy.local");
+    assert_eq!(c.nameservers.len(), 2);
+    assert_eq!(
+        (c.api_user.as_str(), c.api_password.as_str()),
+        ("admin", "haproxy")
+    );
+    assert_eq!(c.dataplane_port, 5556);
+    assert_eq!(c.root_password, None);
+}
+
+#[test]
+fn bare_management_address_is_rejected_with_the_cidr_hint_and_falls_back_to_dhcp() {
+    let v = run(
+        "frontend",
+        &with(seed(), "network.management_ip", "10.13.10.199"),
+    );
+    assert!(!v.is_valid());
+    let p = &v.problems[0];
+    assert_eq!(
+        (p.key.as_str(), p.value.as_str()),
+        ("network.management_ip", "10.13.10.199")
+    );
+    assert!(p.fix.contains("write 10.13.10.199/24"), "{p}");
+    assert!(p.to_string().contains("Fix: write 10.13.10.199/24"));
+    assert_eq!(v.config.management().address, None);
+    // The gateway can no longer apply, which is reported too.
+    assert_eq!(v.problems[1].key, "network.management_gateway");
+}
+
+#[test]
+fn gateway_outside_its_subnet() {
+    let v = run(
+        "frontend",
+        &with(seed(), "network.workload_gateway", "10.13.202.1"),
+    );
+    let p = only_problem(&v, "network.workload_gateway");
+    assert!(
+        p.reason.contains("outside") && p.reason.contains("10.13.201.0/24"),
+        "{p}"
+    );
+    assert_eq!(v.config.interface("workload").unwrap().gateway, None);
+    assert!(!v.is_valid());
+}
+
+#[test]
+fn gateway_without_a_static_address() {
+    let mut props = seed();
+    props.remove("network.workload_ip");
+    let p = only_problem(&run("frontend", &props), "network.workload_gateway");
+    assert!(p.fix.contains("set network.workload_ip"), "{p}");
+}
+
+#[test]
+fn gateway_in_cidr_form_is_rejected() {
+    let p = only_problem(
+        &run(
+            "frontend",
+            &with(seed(), "network.management_gateway", "10.13.10.1/24"),
+        ),
+        "network.management_gateway",
+    );
+    assert!(p.fix.contains("write 10.13.10.1"), "{p}");
+}
+
+#[test]
+fn vip_range_must_not_contain_interface_addresses_or_gateways() {
+    let v = run(
+        "frontend",
+        &with(seed(), "loadbalance.service_ip_range", "10.13.200.0/24"),
+    );
+    let keys: Vec<&str> = v.problems.iter().map(|p| p.reason.as_str()).collect();
+    assert_eq!(v.problems.len(), 2, "{keys:?}");
+    assert!(v
+        .problems
+        .iter()
+        .all(|p| p.key == "loadbalance.service_ip_range"));
+    assert!(v.problems[0]
+        .reason
+        .contains("10.13.200.10, the value of network.frontend_ip"));
+    assert!(v.problems[1]
+        .reason
+        .contains("10.13.200.1, the value of network.frontend_gateway"));
+    assert!(!v.is_valid());
+}
+
+#[test]
+fn vip_range_needs_cidr_and_host_bits_are_cleared() {
+    let p = only_problem(
+        &run(
+            "frontend",
+            &with(seed(), "loadbalance.service_ip_range", "10.13.200.40"),
+        ),
+        "loadbalance.service_ip_range",
+    );
+    assert!(p.fix.contains("10.13.200.40/32"));
+    let v = run(
+        "frontend",
+        &with(
+            seed(),
+            "loadbalance.service_ip_range",
+            "10.13.200.33/27, 10.13.200.64/28",
+        ),
+    );
+    assert!(v.is_valid());
+    assert_eq!(v.config.vip_ranges[0].to_string(), "10.13.200.32/27");
+}
+
+#[test]
+fn frontend_keys_are_ignored_with_a_warning_in_the_default_deployment() {
+    let props = with(seed(), "loadbalance.service_ip_range", "10.13.201.32/27");
+    let v = run("default", &props);
+    assert!(v.is_valid(), "{:#?}", v.problems);
+    assert_eq!(v.problems.len(), 2);
+    assert!(v
+        .problems
+        .iter()
+        .all(|p| p.severity == Severity::Warning && p.key.starts_with("network.frontend_")));
+    assert!(v.problems[0].fix.contains("\"frontend\" option"));
+    assert_eq!(v.config.interfaces.len(), 2);
+}
+
+#[test]
+fn booleans_are_case_insensitive_and_checked() {
+    for (value, expected) in [
+        ("true", true),
+        ("TRUE", true),
+        ("False", false),
+        ("false", false),
+    ] {
+        let v = run(
+            "frontend",
+            &with(seed(), "appliance.permit_root_login", value),
+        );
+        assert!(v.is_valid());
+        assert_eq!(v.config.permit_root_login, expected, "{value}");
+    }
+    let p = only_problem(
+        &run(
+            "frontend",
+            &with(seed(), "appliance.permit_root_login", "yes"),
+        ),
+        "appliance.permit_root_login",
+    );
+    assert_eq!(p.fix, "write true or false");
+}
+
+#[test]
+fn port_range_and_type() {
+    let p = only_problem(
+        &run(
+            "frontend",
+            &with(seed(), "loadbalance.dataplane_port", "70000"),
+        ),
+        "loadbalance.dataplane_port",
+    );
+    assert!(
+        p.reason.contains("above the maximum 65535") && p.fix.contains("1 to 65535"),
+        "{p}"
+    );
+    let v = run(
+        "frontend",
+        &with(seed(), "loadbalance.dataplane_port", "http"),
+    );
+    assert_eq!(only_problem(&v, "loadbalance.dataplane_port").value, "http");
+    assert_eq!(v.config.dataplane_port, 5556, "falls back to the default");
+}
+
+#[test]
+fn password_lengths_are_checked_and_never_shown() {
+    let v = run("frontend", &with(seed(), "appliance.root_pwd", "abc"));
+    let p = only_problem(&v, "appliance.root_pwd");
+    assert_eq!(p.value, "(hidden, 3 characters)");
+    assert!(!p.to_string().contains("abc"));
+    assert_eq!(v.config.root_password, None);
+    let p = only_problem(
+        &run(
+            "frontend",
+            &with(seed(), "loadbalance.haproxy_pwd", "x".repeat(129).as_str()),
+        ),
+        "loadbalance.haproxy_pwd",
+    );
+    assert!(p.fix.contains("6 to 128"));
+}
+
+#[test]
+fn names_and_lists() {
+    let p = only_problem(
+        &run("frontend", &with(seed(), "network.hostname", "lb_01")),
+        "network.hostname",
+    );
+    assert!(p.fix.contains("letters, digits and hyphens"));
+    let p = only_problem(
+        &run(
+            "frontend",
+            &with(
+                seed(),
+                "network.nameservers",
+                "1.1.1.1,1.0.0.1,8.8.8.8,9.9.9.9",
+            ),
+        ),
+        "network.nameservers",
+    );
+    assert!(p.reason.contains("at most 3"));
+    only_problem(
+        &run(
+            "frontend",
+            &with(seed(), "network.nameservers", "dns.example.com"),
+        ),
+        "network.nameservers",
+    );
+    only_problem(
+        &run(
+            "frontend",
+            &with(seed(), "loadbalance.haproxy_user", "wcp admin"),
+        ),
+        "loadbalance.haproxy_user",
+    );
+}
+
+#[test]
+fn additional_workload_networks() {
+    let v = run(
+        "frontend",
+        &with(
+            seed(),
+            "network.additional_workload_networks",
+            "10.14.0.0/16, 10.15.0.0/16",
+        ),
+    );
+    assert!(v.is_valid());
+    assert_eq!(v.config.additional_workload_networks.len(), 2);
+    let mut props = with(
+        seed(),
+        "network.additional_workload_networks",
+        "10.14.0.0/16",
+    );
+    props.remove("network.workload_gateway");
+    let p = only_problem(
+        &run("frontend", &props),
+        "network.additional_workload_networks",
+    );
+    assert!(p.fix.contains("network.workload_gateway"));
+}
+
+/// A CA as an admin would paste it: newlines turned into spaces by the vSphere UI.
+pub(crate) fn pasted_ca() -> (String, String) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let cert = params.self_signed(&key).unwrap();
+    (
+        cert.pem().replace('\n', " "),
+        key.serialize_pem().replace('\n', " "),
+    )
+}
+
+#[test]
+fn pasted_ca_is_repaired() {
+    let (cert, key) = pasted_ca();
+    let v = run(
+        "frontend",
+        &with(
+            with(seed(), "appliance.ca_cert", &cert),
+            "appliance.ca_cert_key",
+            &key,
+        ),
+    );
+    assert!(v.problems.is_empty(), "{:#?}", v.problems);
+    let ca = v.config.ca.unwrap();
+    assert!(
+        ca.cert.starts_with("-----BEGIN CERTIFICATE-----\n")
+            && ca.cert.ends_with("-----END CERTIFICATE-----\n")
+    );
+    assert!(ca.cert.lines().all(|l| l.len() <= 64));
+}
+
+#[test]
+fn ca_cert_and_key_come_together() {
+    let (cert, key) = pasted_ca();
+    let p = only_problem(
+        &run("frontend", &with(seed(), "appliance.ca_cert", &cert)),
+        "appliance.ca_cert_key",
+    );
+    assert!(p.reason.contains("without its private key"), "{p}");
+    let p = only_problem(
+        &run("frontend", &with(seed(), "appliance.ca_cert_key", &key)),
+        "appliance.ca_cert",
+    );
+    assert!(p.reason.contains("without its certificate"), "{p}");
+}
+
+#[test]
+fn ca_key_must_match_and_parse() {
+    let (cert, _) = pasted_ca();
+    let (_, other_key) = pasted_ca();
+    let props = with(
+        with(seed(), "appliance.ca_cert", &cert),
+        "appliance.ca_cert_key",
+        &other_key,
+    );
+    let p = only_problem(&run("frontend", &props), "appliance.ca_cert_key");
+    assert!(p.reason.contains("does not belong"), "{p}");
+    assert!(p.value.starts_with("(hidden"), "keys are secrets");
+    let props = with(
+        with(seed(), "appliance.ca_cert", "not a certificate"),
+        "appliance.ca_cert_key",
+        &other_key,
+    );
+    let p = only_problem(&run("frontend", &props), "appliance.ca_cert");
+    assert!(p.fix.contains("BEGIN CERTIFICATE"));
+    let truncated = cert.replace("-----END CERTIFICATE-----", "");
+    let props = with(
+        with(seed(), "appliance.ca_cert", &truncated),
+        "appliance.ca_cert_key",
+        &other_key,
+    );
+    assert!(only_problem(&run("frontend", &props), "appliance.ca_cert")
+        .reason
+        .contains("no matching"));
+}
