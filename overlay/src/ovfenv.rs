@@ -72,7 +72,12 @@ pub fn parse(xml: &str) -> Result<OvfEnv, String> {
             Event::End(_) => {
                 path.pop();
             }
-            Event::Eof => break,
+            Event::Eof => {
+                if let Some(open) = path.last() {
+                    return Err(format!("the document ends inside <{open}> (truncated?)"));
+                }
+                break;
+            }
             _ => {}
         }
     }
@@ -157,5 +162,8 @@ mod tests {
             .contains("not Environment"));
         assert!(parse("").unwrap_err().contains("empty"));
         assert!(parse("<Environment><a></b></Environment>").is_err());
+        assert!(parse("<Environment><PropertySection>")
+            .unwrap_err()
+            .contains("truncated"));
     }
 }

@@ -12,6 +12,9 @@ pub mod cdrom;
 pub mod fwcfg;
 pub mod vmware;
 
+/// One transport's reader: `Ok(None)` when it has no document.
+type Reader = fn() -> anyhow::Result<Option<Found>>;
+
 /// An environment document and where it was found.
 #[derive(Debug, Clone)]
 pub struct Found {
@@ -22,7 +25,7 @@ pub struct Found {
 
 /// Tries every transport in order; `log` receives one line per attempt.
 pub fn read_environment(log: &mut dyn FnMut(String)) -> Option<Found> {
-    let attempts: [(&str, fn() -> anyhow::Result<Option<Found>>); 3] = [
+    let attempts: [(&str, Reader); 3] = [
         ("VMware guestinfo.ovfEnv", vmware::read),
         ("CD-ROM ovf-env.xml", cdrom::read),
         ("QEMU fw_cfg", fwcfg::read),

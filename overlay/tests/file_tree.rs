@@ -1,0 +1,82 @@
+//! The static file tree agrees with the code: every `/etc` symlink points at a
+//! file the renderer writes, and the units name the paths and subcommands the
+//! binary has.
+
+use std::path::Path;
+
+use overlay::paths;
+
+fn files() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(overlay::FILES_DIR)
+}
+
+fn unit(name: &str) -> String {
+    std::fs::read_to_string(files().join("usr/lib/systemd/system").join(name)).unwrap()
+}
+
+#[test]
+fn etc_symlinks_point_at_rendered_files() {
+    let expected = [
+        ("etc/hostname", paths::HOSTNAME),
+        ("etc/resolv.conf", paths::RESOLV_CONF),
+        ("etc/shadow", paths::SHADOW),
+        (
+            "etc/ssh/sshd_config.d/10-lb-appliance.conf",
+            paths::SSHD_DROP_IN,
+        ),
+        (
+            "etc/iproute2/rt_tables.d/lb-appliance.conf",
+            paths::RT_TABLES,
+        ),
+        ("etc/issue.d/50-lb-appliance.issue", paths::ISSUE),
+    ];
+    for (link, target) in expected {
+        let got = std::fs::read_link(files().join(link)).unwrap_or_else(|e| panic!("{link}: {e}"));
+        assert_eq!(got, Path::new(&paths::guest(target)), "{link}");
+    }
+}
+
+#[test]
+fn units_use_the_rendered_paths_and_existing_subcommands() {
+    let lb = unit("lb.service");
+    assert!(lb.contains(&format!(
+        "ConditionPathExists={}",
+        paths::guest(paths::LB_SETTINGS)
+    )));
+    assert!(lb.contains(&format!("--settings {}", paths::guest(paths::LB_SETTINGS))));
+    assert!(lb.contains("After=appliance-render.service anyip-routes.service route-tables.service"));
+    let render = unit("appliance-render.service");
+    assert!(render.contains("Before=network-pre.target systemd-networkd.service"));
+    assert!(render.contains(&format!(
+        "RequiresMountsFor={}",
+        paths::guest(paths::STATE_DIR)
+    )));
+    for name in [
+        "appliance-render.service",
+        "route-tables.service",
+        "anyip-routes.service",
+        "lb.service",
+    ] {
+        for line in unit(name)
+            .lines()
+            .filter(|l| l.contains("/usr/local/bin/appliancectl"))
+        {
+            let args: Vec<&str> = line
+                .split("appliancectl")
+                .nth(1)
+                .unwrap()
+                .split_whitespace()
+                .collect();
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_appliancectl"))
+                .args(&args[..1])
+                .arg("--help")
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{name}: `appliancectl {}` is not a subcommand",
+                args.join(" ")
+            );
+        }
+    }
+}
