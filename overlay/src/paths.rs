@@ -8,7 +8,6 @@ pub const NETWORKD_DIR: &str = "run/systemd/network";
 /// Runtime output of the agent (tmpfs: rebuilt on every boot).
 pub const RUN_DIR: &str = "run/lb-appliance";
 /// Targets of the `/etc` symlinks shipped in the read-only root.
-pub const ETC_DIR: &str = "run/lb-appliance/etc";
 pub const HOSTNAME: &str = "run/lb-appliance/etc/hostname";
 pub const RESOLV_CONF: &str = "run/lb-appliance/etc/resolv.conf";
 pub const SHADOW: &str = "run/lb-appliance/etc/shadow";

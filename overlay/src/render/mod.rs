@@ -17,7 +17,7 @@ use crate::facts::NicFact;
 use crate::validate::Validated;
 use crate::{crypt, paths};
 
-pub use naming::Match;
+use naming::Match;
 pub use templates::render as render_template;
 
 /// A rendered file.

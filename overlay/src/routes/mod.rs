@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
-pub use anyip::Range;
 use reconcile::Backend;
 
 /// Which file and which kernel objects.
