@@ -1,0 +1,378 @@
+//! The host tools the builder and the QEMU boots shell out to, and their
+//! installation. QEMU, OVMF and SeaBIOS come from bookworm-backports because
+//! the machine image ships `qemu-utils` from there and bookworm's
+//! `qemu-system-x86` conflicts with it; backports is reached through a
+//! private apt configuration so the system's apt sources stay untouched.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+use crate::cmd;
+
+/// What a tool is needed for; `build-ova` does not need QEMU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Build,
+    Boot,
+}
+
+/// How to tell that a package is present.
+#[derive(Debug, Clone, Copy)]
+pub enum Probe {
+    /// An executable on `PATH` (or in `/usr/sbin`, `/sbin`).
+    Command(&'static str),
+    /// A file the package installs.
+    File(&'static str),
+}
+
+/// One Debian package the builder relies on.
+#[derive(Debug, Clone, Copy)]
+pub struct Tool {
+    pub package: &'static str,
+    pub probe: Probe,
+    pub purpose: Purpose,
+    /// Installed from `<codename>-backports`.
+    pub backports: bool,
+    pub why: &'static str,
+}
+
+const fn tool(
+    package: &'static str,
+    probe: Probe,
+    purpose: Purpose,
+    backports: bool,
+    why: &'static str,
+) -> Tool {
+    Tool {
+        package,
+        probe,
+        purpose,
+        backports,
+        why,
+    }
+}
+
+use Probe::{Command as Cmd, File};
+use Purpose::{Boot, Build};
+
+/// Every host package, in install order.
+pub const TOOLS: &[Tool] = &[
+    tool(
+        "mmdebstrap",
+        Cmd("mmdebstrap"),
+        Build,
+        false,
+        "builds the Debian root filesystem",
+    ),
+    tool(
+        "erofs-utils",
+        Cmd("mkfs.erofs"),
+        Build,
+        false,
+        "makes the read-only erofs root filesystem",
+    ),
+    tool(
+        "e2fsprogs",
+        Cmd("mkfs.ext4"),
+        Build,
+        false,
+        "makes the ext4 data filesystem",
+    ),
+    tool(
+        "dosfstools",
+        Cmd("mkfs.fat"),
+        Build,
+        false,
+        "makes the FAT EFI system partition",
+    ),
+    tool(
+        "mtools",
+        Cmd("mcopy"),
+        Build,
+        false,
+        "copies the boot files into the FAT image without mounting it",
+    ),
+    tool(
+        "syslinux",
+        Cmd("syslinux"),
+        Build,
+        false,
+        "installs the BIOS boot loader into the FAT image",
+    ),
+    tool(
+        "syslinux-common",
+        File("/usr/lib/SYSLINUX/gptmbr.bin"),
+        Build,
+        false,
+        "provides the GPT-aware MBR boot code (gptmbr.bin)",
+    ),
+    tool(
+        "systemd-boot-efi",
+        File("/usr/lib/systemd/boot/efi/systemd-bootx64.efi"),
+        Build,
+        false,
+        "provides the EFI boot loader (systemd-boot)",
+    ),
+    tool(
+        "xorriso",
+        Cmd("xorriso"),
+        Boot,
+        false,
+        "makes the OVF environment ISO for `boot` and the tests",
+    ),
+    tool(
+        "qemu-system-x86",
+        Cmd("qemu-system-x86_64"),
+        Boot,
+        true,
+        "boots the image for `boot` and the tests",
+    ),
+    tool(
+        "qemu-utils",
+        Cmd("qemu-img"),
+        Boot,
+        true,
+        "checks VMDKs in the tests",
+    ),
+    tool(
+        "ovmf",
+        File("/usr/share/OVMF/OVMF_CODE_4M.fd"),
+        Boot,
+        true,
+        "EFI firmware for QEMU",
+    ),
+    tool(
+        "seabios",
+        File("/usr/share/seabios/bios-256k.bin"),
+        Boot,
+        true,
+        "BIOS firmware for QEMU",
+    ),
+    tool(
+        "ipxe-qemu",
+        File("/usr/lib/ipxe/qemu/efi-virtio.rom"),
+        Boot,
+        true,
+        "NIC option ROMs QEMU loads for virtio-net",
+    ),
+];
+
+/// The tools of the given purposes that `present` says are missing.
+pub fn missing<'a>(purposes: &[Purpose], present: impl Fn(&Probe) -> bool) -> Vec<&'a Tool> {
+    TOOLS
+        .iter()
+        .filter(|t| purposes.contains(&t.purpose) && !present(&t.probe))
+        .collect()
+}
+
+fn present_on_host(probe: &Probe) -> bool {
+    match probe {
+        Probe::File(path) => Path::new(path).exists(),
+        Probe::Command(name) => find_command(name).is_some(),
+    }
+}
+
+/// Finds an executable on `PATH` or in the sbin directories (which a
+/// non-root `PATH` often lacks).
+pub fn find_command(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin", "/usr/bin"].map(PathBuf::from))
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// The private apt configuration: our own source list (the distribution,
+/// its updates, security and backports) with its own lists and cache.
+#[derive(Debug, Clone)]
+pub struct PrivateApt {
+    pub dir: PathBuf,
+    pub codename: String,
+}
+
+impl PrivateApt {
+    /// The `deb` lines of the private source list.
+    pub fn sources(&self) -> String {
+        let c = &self.codename;
+        format!(
+            "deb http://deb.debian.org/debian {c} main\n\
+             deb http://deb.debian.org/debian {c}-updates main\n\
+             deb http://deb.debian.org/debian-security {c}-security main\n\
+             deb http://deb.debian.org/debian {c}-backports main\n"
+        )
+    }
+
+    /// `-o` options pointing apt at the private configuration.
+    pub fn options(&self) -> Vec<String> {
+        let d = self.dir.display();
+        vec![
+            format!("-oDir::Etc::SourceList={d}/sources.list"),
+            format!("-oDir::Etc::SourceParts={d}/sources.list.d"),
+            format!("-oDir::State::Lists={d}/lists"),
+            format!("-oDir::Cache={d}/cache"),
+        ]
+    }
+
+    /// The apt-get command lines that install `tools`: one for the
+    /// distribution's packages, one for the backports ones.
+    pub fn install_commands(&self, tools: &[&Tool]) -> Vec<Vec<String>> {
+        let mut lines = vec![];
+        let base = |extra: &[String]| -> Vec<String> {
+            let mut v = vec!["apt-get".to_string()];
+            v.extend(self.options());
+            v.extend(extra.iter().cloned());
+            v.extend(["install", "-y", "--no-install-recommends"].map(String::from));
+            v
+        };
+        for backports in [false, true] {
+            let pkgs: Vec<String> = tools
+                .iter()
+                .filter(|t| t.backports == backports)
+                .map(|t| t.package.to_string())
+                .collect();
+            if pkgs.is_empty() {
+                continue;
+            }
+            let extra = if backports {
+                vec!["-t".to_string(), format!("{}-backports", self.codename)]
+            } else {
+                vec![]
+            };
+            let mut line = base(&extra);
+            line.extend(pkgs);
+            lines.push(line);
+        }
+        lines
+    }
+
+    fn prepare(&self) -> Result<()> {
+        for sub in ["sources.list.d", "lists/partial", "cache/archives/partial"] {
+            std::fs::create_dir_all(self.dir.join(sub))?;
+        }
+        std::fs::write(self.dir.join("sources.list"), self.sources())?;
+        Ok(())
+    }
+}
+
+fn host_codename() -> Result<String> {
+    let text = std::fs::read_to_string("/etc/os-release").context("reading /etc/os-release")?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("VERSION_CODENAME="))
+        .map(|v| v.trim_matches('"').to_string())
+        .context("/etc/os-release has no VERSION_CODENAME: not a Debian host?")
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Checks the tools for `purposes`; installs missing ones with apt-get when
+/// running as root on Debian, otherwise fails with the exact commands.
+pub fn ensure(purposes: &[Purpose], cache: &Path) -> Result<()> {
+    let missing = missing(purposes, present_on_host);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let apt = PrivateApt {
+        dir: cache.join("host-apt"),
+        codename: host_codename()?,
+    };
+    let commands = apt.install_commands(&missing);
+    if !is_root() || find_command("apt-get").is_none() {
+        let mut msg = String::from("missing host tools:\n");
+        for t in &missing {
+            let _ = writeln!(msg, "  {}: {}", t.package, t.why);
+        }
+        let _ = writeln!(
+            msg,
+            "\nrun `cargo run --release -- host-tools` as root, or install them yourself:\n  \
+             mkdir -p {d}/sources.list.d {d}/lists/partial {d}/cache/archives/partial",
+            d = apt.dir.display()
+        );
+        let _ = writeln!(
+            msg,
+            "  printf '{}' > {}/sources.list",
+            apt.sources().replace('\n', "\\n"),
+            apt.dir.display()
+        );
+        let _ = writeln!(msg, "  apt-get {} update", apt.options().join(" "));
+        for c in &commands {
+            let _ = writeln!(msg, "  {}", c.join(" "));
+        }
+        bail!(msg);
+    }
+    for t in &missing {
+        let from = if t.backports { " (backports)" } else { "" };
+        eprintln!("installing {}{from}: {}", t.package, t.why);
+    }
+    apt.prepare()?;
+    cmd::run(
+        Command::new("apt-get")
+            .args(apt.options())
+            .args(["-q", "update"]),
+    )?;
+    for c in &commands {
+        cmd::run(
+            Command::new(&c[0])
+                .args(&c[1..])
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )?;
+    }
+    let still = missing_names(purposes);
+    if !still.is_empty() {
+        bail!("apt-get succeeded but these are still missing: {still}");
+    }
+    Ok(())
+}
+
+fn missing_names(purposes: &[Purpose]) -> String {
+    missing(purposes, present_on_host)
+        .iter()
+        .map(|t| t.package)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_requested_purposes_are_checked() {
+        let build = missing(&[Build], |_| false);
+        assert!(build.iter().all(|t| t.purpose == Build));
+        assert!(build.iter().any(|t| t.package == "mmdebstrap"));
+        assert!(missing(&[Build, Boot], |_| true).is_empty());
+    }
+
+    #[test]
+    fn backports_packages_get_their_own_command() {
+        let apt = PrivateApt {
+            dir: "/c/apt".into(),
+            codename: "bookworm".into(),
+        };
+        let all = missing(&[Build, Boot], |_| false);
+        let cmds = apt.install_commands(&all);
+        assert_eq!(cmds.len(), 2);
+        assert!(cmds[0].contains(&"mmdebstrap".to_string()));
+        assert!(!cmds[0].contains(&"qemu-system-x86".to_string()));
+        let bpo = &cmds[1];
+        assert!(bpo.windows(2).any(|w| w == ["-t", "bookworm-backports"]));
+        assert!(bpo.contains(&"qemu-system-x86".to_string()));
+        assert!(bpo.contains(&"-oDir::Etc::SourceList=/c/apt/sources.list".to_string()));
+        assert!(apt.sources().contains("bookworm-backports main"));
+    }
+
+    #[test]
+    fn nothing_missing_means_no_command() {
+        let apt = PrivateApt {
+            dir: "/c".into(),
+            codename: "bookworm".into(),
+        };
+        assert!(apt.install_commands(&[]).is_empty());
+    }
+}

@@ -1,0 +1,98 @@
+//! Build identity: the timestamp every file and filesystem carries, and the
+//! UUIDs of the disk, its partitions and filesystems. Both are derived from
+//! the inputs, never from the clock or a random source, so two builds of the
+//! same commit are byte-identical.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context, Result};
+use uuid::Uuid;
+
+use crate::cmd;
+
+/// Namespace for the v5 UUIDs of this project (itself v5 of a URL).
+const NAMESPACE: Uuid = Uuid::from_u128(0x6c62_2d61_7070_5b1a_8e3c_4f0d_9a21_77e1);
+
+/// The build timestamp: `$SOURCE_DATE_EPOCH` if set, else the commit time of
+/// `HEAD` in the workspace.
+pub fn source_date_epoch(workspace: &Path) -> Result<u64> {
+    if let Ok(v) = std::env::var("SOURCE_DATE_EPOCH") {
+        return parse_epoch(&v).context("SOURCE_DATE_EPOCH");
+    }
+    let out = cmd::stdout(Command::new("git").arg("-C").arg(workspace).args([
+        "log",
+        "-1",
+        "--format=%ct",
+    ]))
+    .context("no SOURCE_DATE_EPOCH and no git commit time: set SOURCE_DATE_EPOCH")?;
+    parse_epoch(&out).context("git commit time")
+}
+
+fn parse_epoch(text: &str) -> Result<u64> {
+    text.trim()
+        .parse()
+        .with_context(|| format!("{:?} is not a UNIX timestamp", text.trim()))
+}
+
+/// Stable identifiers of one appliance version.
+#[derive(Debug, Clone)]
+pub struct Ids {
+    seed: String,
+}
+
+impl Ids {
+    /// Identifiers for `name` at `version`: a new version gets new UUIDs,
+    /// a rebuild of the same version the same ones.
+    pub fn new(name: &str, version: &str) -> Ids {
+        Ids {
+            seed: format!("{name}/{version}"),
+        }
+    }
+
+    /// A UUID for `what` (e.g. `partition/root`, `fs/data`, `disk`).
+    pub fn uuid(&self, what: &str) -> Uuid {
+        Uuid::new_v5(&NAMESPACE, format!("{}/{what}", self.seed).as_bytes())
+    }
+
+    /// A 32-bit FAT volume serial number for `what`.
+    pub fn volume_id(&self, what: &str) -> u32 {
+        let b = self.uuid(what).into_bytes();
+        u32::from_be_bytes([b[0], b[1], b[2], b[3]])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_stable_and_distinct() {
+        let a = Ids::new("lb-appliance", "0.1.0");
+        assert_eq!(
+            a.uuid("disk"),
+            Ids::new("lb-appliance", "0.1.0").uuid("disk")
+        );
+        assert_ne!(a.uuid("disk"), a.uuid("partition/root"));
+        assert_ne!(
+            a.uuid("disk"),
+            Ids::new("lb-appliance", "0.2.0").uuid("disk")
+        );
+        assert_eq!(a.uuid("disk").get_version_num(), 5);
+    }
+
+    #[test]
+    fn epoch_parsing() {
+        assert_eq!(parse_epoch("1700000000\n").unwrap(), 1_700_000_000);
+        assert!(parse_epoch("yesterday").is_err());
+    }
+
+    #[test]
+    fn epoch_from_git() {
+        // The workspace is a git clone in development and CI.
+        let root = crate::paths::workspace_root();
+        if root.join(".git").exists() && std::env::var_os("SOURCE_DATE_EPOCH").is_none() {
+            assert!(source_date_epoch(&root).unwrap() > 1_600_000_000);
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! Turns a copy of the cached Debian tree into the appliance's root: the
+//! overlay's static files, the static binaries, the generated fstab and
+//! package list; and takes out what must not be baked into an image that
+//! many VMs boot from (SSH host keys, machine-id).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use image::Appliance;
+
+use crate::{fstab, ident::Ids, kmods, tree};
+
+/// Where the image keeps facts about itself.
+pub const INFO_DIR: &str = "usr/share/lb-appliance";
+/// Installed Debian packages with versions, one `name<TAB>version` a line.
+pub const PACKAGES_FILE: &str = "usr/share/lb-appliance/packages.tsv";
+/// Directory of the static binaries in the image.
+pub const BIN_DIR: &str = "usr/bin";
+
+/// Inputs of the customisation.
+pub struct Inputs<'a> {
+    pub appliance: &'a Appliance,
+    pub ids: &'a Ids,
+    pub epoch: u64,
+    pub overlay_files: &'a Path,
+    pub binaries: &'a [(String, PathBuf)],
+    pub packages: &'a str,
+}
+
+/// Customises `tree` in place.
+pub fn customize(root: &Path, i: &Inputs) -> Result<()> {
+    remove_host_keys(root)?;
+    // Empty: systemd puts a transient machine-id over it at every boot,
+    // so clones of the VM do not share one.
+    tree::write(root, "etc/machine-id", "", 0o444)?;
+    if i.overlay_files.is_dir() {
+        tree::overlay(i.overlay_files, root).context("installing overlay/files")?;
+    }
+    for (name, path) in i.binaries {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        tree::write(root, &format!("{BIN_DIR}/{name}"), bytes, 0o755)?;
+    }
+    tree::write(root, "etc/fstab", fstab::render(i.appliance, i.ids), 0o644)?;
+    tree::write(root, PACKAGES_FILE, i.packages, 0o644)?;
+    // systemd's ConditionNeedsUpdate=/etc compares /usr's mtime with this
+    // file; on a read-only /etc the update units could never succeed.
+    tree::write(
+        root,
+        "etc/.updated",
+        format!("TIMESTAMP_NSEC={}000000000\n", i.epoch),
+        0o644,
+    )?;
+    check_modules(root)
+}
+
+fn remove_host_keys(root: &Path) -> Result<()> {
+    let dir = root.join("etc/ssh");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(());
+    };
+    for e in entries {
+        let p = e?.path();
+        if p.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("ssh_host_"))
+        {
+            std::fs::remove_file(&p)?;
+        }
+    }
+    Ok(())
+}
+
+/// Fails if the module exclusions took out a module the appliance needs.
+fn check_modules(root: &Path) -> Result<()> {
+    let modules = root.join("usr/lib/modules");
+    let kernel_dir = std::fs::read_dir(&modules)
+        .with_context(|| format!("reading {}", modules.display()))?
+        .next()
+        .context("no kernel modules in the image")??
+        .path();
+    let dep = std::fs::read_to_string(kernel_dir.join("modules.dep"))?;
+    let missing = kmods::missing_required(&dep);
+    if !missing.is_empty() {
+        bail!(
+            "kernel modules the appliance needs are missing: {}",
+            missing.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// The kernel and initramfs in the tree's `/boot`.
+pub fn kernel_and_initrd(root: &Path) -> Result<(PathBuf, PathBuf)> {
+    let boot = root.join("boot");
+    Ok((
+        tree::only_file(&boot, "vmlinuz-")?,
+        tree::only_file(&boot, "initrd.img-")?,
+    ))
+}

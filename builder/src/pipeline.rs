@@ -1,0 +1,183 @@
+//! `build-disk` and `build-ova`: the steps in order, each timed, with the
+//! intermediate files under `target/appliance/work/`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use image::{Appliance, PartitionType};
+
+use crate::gpt::{ATTR_LEGACY_BIOS_BOOTABLE, ATTR_READ_ONLY};
+use crate::ident::{self, Ids};
+use crate::progress::Steps;
+use crate::{binaries, disk, esp, fstab, host_tools, install, mkfs, paths, rootfs, tree};
+
+/// Where a build puts things.
+#[derive(Debug, Clone)]
+pub struct Dirs {
+    pub workspace: PathBuf,
+    pub out: PathBuf,
+    pub work: PathBuf,
+    pub cache: PathBuf,
+}
+
+impl Dirs {
+    /// The standard locations (see [`paths`]).
+    pub fn standard() -> Result<Dirs> {
+        let out = paths::output_dir();
+        Ok(Dirs {
+            workspace: paths::workspace_root(),
+            work: out.join("work"),
+            out,
+            cache: paths::cache_dir_from_env()?,
+        })
+    }
+}
+
+/// The raw disk and what went into it.
+#[derive(Debug, Clone)]
+pub struct DiskBuild {
+    pub raw: PathBuf,
+    pub epoch: u64,
+    /// `package<TAB>version` lines of the image.
+    pub packages: String,
+    pub rootfs_cached: bool,
+    pub kernel: String,
+}
+
+/// Builds the raw GPT disk image.
+pub fn build_disk(appliance: &Appliance, dirs: &Dirs, steps: &mut Steps) -> Result<DiskBuild> {
+    steps.run("host tools", || {
+        host_tools::ensure(&[host_tools::Purpose::Build], &dirs.cache)
+    })?;
+    anyhow::ensure!(
+        unsafe { libc::geteuid() } == 0,
+        "building the image needs root: mmdebstrap's root mode and root-owned files in the image"
+    );
+    let a = &appliance.appliance;
+    let ids = Ids::new(&a.name, &a.version);
+    let epoch = ident::source_date_epoch(&dirs.workspace)?;
+    std::fs::create_dir_all(&dirs.work)?;
+
+    // The static binaries compile while mmdebstrap downloads and unpacks.
+    let recipe = rootfs::Recipe::new(&appliance.base);
+    let (cached, bins) = std::thread::scope(|s| {
+        let bins = s.spawn(|| {
+            let start = std::time::Instant::now();
+            (binaries::build(&dirs.workspace), start.elapsed())
+        });
+        let cached = steps.run("root filesystem (mmdebstrap or cache)", || {
+            rootfs::ensure(&recipe, &dirs.cache)
+        });
+        let (bins, took) = bins.join().expect("binary build thread does not panic");
+        eprintln!(
+            "  {:6} {:<34} {:>7.1} s",
+            "done",
+            "static binaries (in parallel)",
+            took.as_secs_f64()
+        );
+        steps
+            .times
+            .push(("static binaries (in parallel)".into(), took));
+        (cached, bins)
+    });
+    let (cached, bins) = (cached?, bins?);
+
+    let root = dirs.work.join("tree");
+    steps.run("install overlay and binaries", || {
+        tree::clone_tree(&cached.tree, &root)?;
+        install::customize(
+            &root,
+            &install::Inputs {
+                appliance,
+                ids: &ids,
+                epoch,
+                overlay_files: &dirs.workspace.join("overlay").join("files"),
+                binaries: &bins,
+                packages: &cached.packages,
+            },
+        )
+    })?;
+    let (kernel, initrd) = install::kernel_and_initrd(&root)?;
+
+    let mut parts = vec![];
+    steps.run("filesystems (erofs, ext4, FAT)", || {
+        for p in &appliance.partitions {
+            let image = dirs.work.join(format!("{}.img", p.name));
+            let fs_uuid = ids.uuid(&format!("fs/{}", p.name));
+            let mut attributes = 0;
+            match (p.kind, p.filesystem.as_str()) {
+                (PartitionType::Esp, "vfat") => {
+                    attributes |= ATTR_LEGACY_BIOS_BOOTABLE;
+                    let root_part = appliance
+                        .partitions
+                        .iter()
+                        .find(|r| r.mount.as_deref() == Some("/"))
+                        .context("no partition is mounted at /")?;
+                    let cmdline = crate::bootcfg::cmdline(
+                        &fstab::partuuid(&ids, &root_part.name),
+                        &root_part.filesystem,
+                        &appliance.base.cmdline,
+                    )?;
+                    let geo = esp::Geometry {
+                        size_mib: p.size_mib,
+                        volume_id: ids.volume_id("fs/esp"),
+                        // The ESP is the first partition, at the alignment.
+                        start_lba: disk::ALIGN / crate::gpt::SECTOR,
+                    };
+                    anyhow::ensure!(
+                        std::ptr::eq(p, &appliance.partitions[0]),
+                        "the ESP must be the first partition (syslinux needs its start)"
+                    );
+                    let content = esp::Content {
+                        kernel: kernel.clone(),
+                        initrd: initrd.clone(),
+                        cmdline,
+                        title: format!("{} {}", a.product, a.version),
+                    };
+                    esp::build(&image, geo, &content, epoch)?;
+                }
+                (_, "erofs") => mkfs::erofs(&image, &root, &fs_uuid, epoch)?,
+                (_, "ext4") => mkfs::ext4(&image, &p.name, &fs_uuid, p.size_mib, epoch)?,
+                (kind, fs) => anyhow::bail!("partition {}: cannot make {fs} for {kind:?}", p.name),
+            }
+            if p.read_only {
+                attributes |= ATTR_READ_ONLY;
+            }
+            parts.push(disk::Part {
+                name: p.name.clone(),
+                type_guid: p.kind.type_guid().parse()?,
+                uuid: fstab::partuuid(&ids, &p.name),
+                size_mib: p.size_mib,
+                attributes,
+                image_len: std::fs::metadata(&image)?.len(),
+                image,
+            });
+        }
+        Ok(())
+    })?;
+
+    let raw = dirs.work.join("disk.raw");
+    steps.run("GPT disk", || {
+        let layout = disk::layout(ids.uuid("disk"), &parts)?;
+        let boot_code = std::fs::read(disk::GPTMBR)?;
+        disk::write(&raw, &layout, &parts, &boot_code)
+    })?;
+    Ok(DiskBuild {
+        raw,
+        epoch,
+        packages: cached.packages,
+        rootfs_cached: !cached.fresh,
+        kernel: kernel_version(&kernel),
+    })
+}
+
+fn kernel_version(vmlinuz: &Path) -> String {
+    vmlinuz
+        .file_name()
+        .map(|n| {
+            n.to_string_lossy()
+                .trim_start_matches("vmlinuz-")
+                .to_string()
+        })
+        .unwrap_or_default()
+}
