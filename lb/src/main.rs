@@ -1,11 +1,136 @@
 //! `lb`: the appliance's L4 load balancer.
-use clap::Parser;
+//!
+//! `lb --config FILE` serves a configuration (TOML, JSON or haproxy.cfg); `lb check FILE`
+//! validates one and prints it normalised. SIGTERM drains, SIGHUP re-reads the file.
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use lb::config::{haproxy, load, Config};
+use lb::runtime::{Forwarding, Options, Runtime};
+use tokio::signal::unix::{signal, SignalKind};
+
+/// Drain deadline on SIGTERM unless `hard-stop-after` sets one.
+const DEFAULT_DRAIN: Duration = Duration::from_secs(30);
 
 #[derive(Parser)]
 #[command(name = "lb", version, about = "LB Appliance L4 load balancer")]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Configuration to serve: TOML, JSON or haproxy.cfg (by extension, else by content).
+    #[arg(long, short = 'c')]
+    config: Option<PathBuf>,
+    /// Serve Prometheus metrics on this address (management side).
+    #[arg(long)]
+    metrics: Option<SocketAddr>,
+    /// How bytes are forwarded.
+    #[arg(long, value_enum, default_value_t = Mode::Copy)]
+    forwarding: Mode,
+}
 
-fn main() -> anyhow::Result<()> {
-    let _cli = Cli::parse();
+#[derive(Subcommand)]
+enum Command {
+    /// Validate FILE and print it normalised.
+    Check {
+        file: PathBuf,
+        /// Output syntax.
+        #[arg(long, value_enum, default_value_t = Output::Haproxy)]
+        format: Output,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Mode {
+    Copy,
+    Splice,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Output {
+    Haproxy,
+    Toml,
+    Json,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match (&cli.command, &cli.config) {
+        (Some(Command::Check { file, format }), _) => check(file, *format),
+        (None, Some(path)) => serve(path, &cli),
+        (None, None) => bail!("nothing to do: give --config FILE or a subcommand (see --help)"),
+    }
+}
+
+fn check(path: &Path, format: Output) -> Result<()> {
+    let loaded = load::from_file(path)?;
+    for d in &loaded.ignored {
+        eprintln!("{}: ignored {d}", path.display());
+    }
+    let text = match format {
+        Output::Haproxy => haproxy::render(&loaded.config),
+        Output::Toml => toml::to_string(&loaded.config)?,
+        Output::Json => serde_json::to_string_pretty(&loaded.config)? + "\n",
+    };
+    print!("{text}");
     Ok(())
+}
+
+fn read(path: &Path) -> Result<Config> {
+    let loaded = load::from_file(path)?;
+    for d in &loaded.ignored {
+        tracing::info!("{}: ignored {d}", path.display());
+    }
+    Ok(loaded.config)
+}
+
+fn serve(path: &Path, cli: &Cli) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let config = read(path)?;
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = config.global.nbthread {
+        builder.worker_threads(n.max(1));
+    }
+    let rt = builder
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let options = Options {
+        metrics: cli.metrics,
+        forwarding: match cli.forwarding {
+            Mode::Copy => Forwarding::Copy,
+            Mode::Splice => Forwarding::Splice,
+        },
+    };
+    rt.block_on(async {
+        let runtime = Runtime::start(&config, options).await?;
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut hup = signal(SignalKind::hangup())?;
+        loop {
+            tokio::select! {
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+                _ = hup.recv() => match read(path).map(|c| runtime.apply(&c)) {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::error!("reload refused: {e}"),
+                    Err(e) => tracing::error!("reload refused: {e:#}"),
+                },
+            }
+        }
+        let deadline = runtime
+            .config()
+            .global
+            .hard_stop_after
+            .map_or(DEFAULT_DRAIN, Duration::from_millis);
+        runtime.shutdown(deadline).await;
+        Ok(())
+    })
 }

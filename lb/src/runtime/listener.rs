@@ -1,0 +1,151 @@
+//! Listening sockets and their accept loops. Sockets are bound with `IP_FREEBIND` so that a
+//! VIP binds before its AnyIP route exists; accepting waits for `maxconn` permits first, so
+//! a full frontend leaves connections in the kernel backlog instead of refusing them.
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use super::conn::{self, Permits};
+use super::Shared;
+
+/// Pause after the process ran out of file descriptors, before accepting again.
+const FD_PAUSE: Duration = Duration::from_millis(100);
+
+/// A running listener: the socket (kept here so that stopping can shut it at once) and the
+/// token that ends its accept loop.
+pub struct Listener {
+    socket: Arc<TcpListener>,
+    stop: CancellationToken,
+}
+
+impl Listener {
+    /// Starts accepting on a socket from [`bind`], on the current runtime.
+    pub fn start(
+        socket: std::net::TcpListener,
+        addr: SocketAddr,
+        shared: Arc<Shared>,
+    ) -> io::Result<Listener> {
+        let socket = Arc::new(TcpListener::from_std(socket)?);
+        let stop = CancellationToken::new();
+        tokio::spawn(accept_loop(socket.clone(), addr, shared, stop.clone()));
+        Ok(Listener { socket, stop })
+    }
+
+    /// Stops accepting now: the socket leaves the LISTEN state (so the address can be bound
+    /// again at once) while connections already accepted run on.
+    pub fn stop(self) {
+        let _ = SockRef::from(&*self.socket).shutdown(std::net::Shutdown::Both);
+        self.stop.cancel();
+    }
+}
+
+/// A listening, non-blocking socket on `addr`, bound even if the address is not (yet) local.
+pub fn bind(addr: SocketAddr, backlog: i32) -> io::Result<std::net::TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv4() {
+        socket.set_freebind(true)?;
+    } else {
+        socket.set_freebind_ipv6(true)?;
+        socket.set_only_v6(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(backlog)?;
+    Ok(socket.into())
+}
+
+/// EMFILE/ENFILE (and buffer exhaustion): accepting again at once would spin.
+fn out_of_descriptors(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
+async fn accept_loop(
+    socket: Arc<TcpListener>,
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+) {
+    loop {
+        let plan = shared.plan.load_full();
+        let Some(fe) = plan.listeners.get(&addr).cloned() else {
+            // Not in the current plan: the runtime is about to stop this listener.
+            stop.cancelled().await;
+            return;
+        };
+        let global = plan.global_limit.clone();
+        drop(plan);
+        let permits = tokio::select! {
+            biased;
+            _ = stop.cancelled() => return,
+            p = acquire(global, fe.limit.clone()) => p,
+        };
+        let accepted = tokio::select! {
+            biased;
+            _ = stop.cancelled() => return,
+            r = socket.accept() => r,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                if shared.fd_exhausted.swap(false, Relaxed) {
+                    tracing::warn!("file descriptors available again, accepting");
+                }
+                // Route with the newest plan: a swap may have happened while we waited.
+                let fe = shared
+                    .plan
+                    .load()
+                    .listeners
+                    .get(&addr)
+                    .cloned()
+                    .unwrap_or(fe);
+                tokio::spawn(conn::serve(
+                    shared.clone(),
+                    fe,
+                    stream,
+                    peer,
+                    addr.port(),
+                    permits,
+                ));
+            }
+            Err(e) if out_of_descriptors(&e) => {
+                if !shared.fd_exhausted.swap(true, Relaxed) {
+                    tracing::error!(
+                        "accept on {addr}: {e}; pausing accepts until descriptors free up"
+                    );
+                }
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(FD_PAUSE) => {}
+                }
+            }
+            // Aborted handshakes and the like concern one connection only.
+            Err(e) => tracing::debug!("accept on {addr}: {e}"),
+        }
+    }
+}
+
+async fn acquire(
+    global: Arc<tokio::sync::Semaphore>,
+    frontend: Option<Arc<tokio::sync::Semaphore>>,
+) -> Permits {
+    let frontend = match frontend {
+        Some(s) => Some(s.acquire_owned().await.expect("limits are never closed")),
+        None => None,
+    };
+    Permits {
+        _global: global
+            .acquire_owned()
+            .await
+            .expect("limits are never closed"),
+        _frontend: frontend,
+    }
+}

@@ -1,0 +1,369 @@
+//! The data plane: listeners, balancing, health checks and live reconfiguration.
+//!
+//! [`Runtime::start`] runs a configuration on the current tokio runtime and returns the
+//! handle through which everything else happens: [`Runtime::apply`] swaps in a new
+//! configuration atomically (one `ArcSwap` store; established connections keep the plan they
+//! started with), [`Runtime::update_server`] changes a server's runtime fields, and
+//! [`Runtime::shutdown`] drains. The management API runs in the same process on this handle.
+mod balance;
+mod conn;
+mod forward;
+mod health;
+mod limits;
+mod listener;
+mod metrics;
+mod plan;
+mod splice;
+mod stats;
+mod tcplog;
+
+pub use forward::Forwarding;
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, Toggle, ValidationError};
+use health::CheckSpec;
+use listener::Listener;
+use plan::{Plan, Registry};
+use stats::Counters;
+
+/// Listen backlog of every bind.
+const BACKLOG: i32 = 1024;
+
+/// How the process runs, beyond the configuration itself.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Where to serve Prometheus metrics; `None` serves none.
+    pub metrics: Option<SocketAddr>,
+    pub forwarding: Forwarding,
+}
+
+/// What an apply changed and how long it took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplyReport {
+    pub version: u64,
+    pub binds_added: Vec<SocketAddr>,
+    pub binds_removed: Vec<SocketAddr>,
+    pub frontends: usize,
+    pub backends: usize,
+    pub servers: usize,
+    pub duration: Duration,
+}
+
+/// Why a configuration was not applied; the running one is unchanged.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("invalid configuration: {0}")]
+    Invalid(#[from] ValidationError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("backend '{backend}' has no server '{server}'")]
+    UnknownServer { backend: String, server: String },
+    #[error("the load balancer is shutting down")]
+    Stopping,
+}
+
+/// A runtime-only change to one server (the Data Plane API's no-reload fields).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerUpdate {
+    pub weight: Option<u32>,
+    pub address: Option<String>,
+    pub port: Option<u16>,
+    pub maintenance: Option<Toggle>,
+}
+
+/// State read by every connection.
+pub(crate) struct Shared {
+    pub(crate) plan: ArcSwap<Plan>,
+    /// Process-wide connection counters.
+    pub(crate) counters: Arc<Counters>,
+    /// Cancelled when the drain deadline passes: every connection ends.
+    pub(crate) kill: CancellationToken,
+    pub(crate) forwarding: Forwarding,
+    /// Set while accepting fails for lack of descriptors, so that it is logged once.
+    pub(crate) fd_exhausted: AtomicBool,
+}
+
+/// State only configuration changes touch.
+struct Control {
+    registry: Registry,
+    listeners: HashMap<SocketAddr, Listener>,
+    checkers: HashMap<(String, String), (CheckSpec, CancellationToken)>,
+    stopping: bool,
+}
+
+/// The running data plane.
+pub struct Runtime {
+    shared: Arc<Shared>,
+    control: Mutex<Control>,
+    stopped: CancellationToken,
+}
+
+impl Runtime {
+    /// Starts serving `config`. Must be called within a tokio runtime.
+    pub async fn start(config: &Config, options: Options) -> Result<Runtime, ApplyError> {
+        config.validate()?;
+        let (empty, registry) = Registry::default().compile(Arc::new(Config::default()), 1);
+        let shared = Arc::new(Shared {
+            plan: ArcSwap::from_pointee(empty),
+            counters: Arc::default(),
+            kill: CancellationToken::new(),
+            forwarding: options.forwarding,
+            fd_exhausted: AtomicBool::new(false),
+        });
+        let stopped = CancellationToken::new();
+        if let Some(addr) = options.metrics {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| ApplyError::Bind { addr, source })?;
+            let (shared, stopped) = (shared.clone(), stopped.clone());
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = metrics::serve(listener, shared) => {}
+                    _ = stopped.cancelled() => {}
+                }
+            });
+        }
+        let runtime = Runtime {
+            shared,
+            control: Mutex::new(Control {
+                registry,
+                listeners: HashMap::new(),
+                checkers: HashMap::new(),
+                stopping: false,
+            }),
+            stopped,
+        };
+        runtime.apply(config)?;
+        Ok(runtime)
+    }
+
+    /// Validates `config` and swaps it in. New binds listen, removed binds stop accepting
+    /// while their connections run on, changed backends serve new connections. On error
+    /// the running configuration is unchanged.
+    pub fn apply(&self, config: &Config) -> Result<ApplyReport, ApplyError> {
+        let started = Instant::now();
+        config.validate()?;
+        let mut control = self.lock();
+        if control.stopping {
+            return Err(ApplyError::Stopping);
+        }
+        let maxconn = limits::raise_nofile(config.global.maxconn);
+        let (plan, registry) = control.registry.compile(Arc::new(config.clone()), maxconn);
+        let wanted: BTreeSet<SocketAddr> = plan.listeners.keys().copied().collect();
+        let added: Vec<SocketAddr> = wanted
+            .iter()
+            .filter(|a| !control.listeners.contains_key(a))
+            .copied()
+            .collect();
+        let removed: Vec<SocketAddr> = control
+            .listeners
+            .keys()
+            .filter(|a| !wanted.contains(a))
+            .copied()
+            .collect();
+        // Removed binds stop first: a new bind may take an address an old one covered.
+        for addr in &removed {
+            if let Some(l) = control.listeners.remove(addr) {
+                l.stop();
+            }
+        }
+        let mut sockets = Vec::with_capacity(added.len());
+        for addr in &added {
+            match listener::bind(*addr, BACKLOG) {
+                Ok(socket) => sockets.push(socket),
+                Err(source) => {
+                    drop(sockets);
+                    self.restart(&mut control, &removed);
+                    return Err(ApplyError::Bind {
+                        addr: *addr,
+                        source,
+                    });
+                }
+            }
+        }
+        self.shared.plan.store(Arc::new(plan));
+        control.registry = registry;
+        for (addr, socket) in added.iter().zip(sockets) {
+            match Listener::start(socket, *addr, self.shared.clone()) {
+                Ok(l) => {
+                    control.listeners.insert(*addr, l);
+                }
+                Err(e) => tracing::error!("cannot accept on {addr}: {e}"),
+            }
+        }
+        self.sync_checkers(&mut control);
+        let plan = self.shared.plan.load();
+        let report = ApplyReport {
+            version: config.version,
+            binds_added: added,
+            binds_removed: removed,
+            frontends: plan.frontends.len(),
+            backends: plan.backends.len(),
+            servers: plan.backends.iter().map(|b| b.servers.len()).sum(),
+            duration: started.elapsed(),
+        };
+        tracing::info!(
+            "configuration version {} applied in {:.3} ms: {} frontends, {} backends, \
+             {} servers, {} binds added, {} removed",
+            report.version,
+            report.duration.as_secs_f64() * 1000.0,
+            report.frontends,
+            report.backends,
+            report.servers,
+            report.binds_added.len(),
+            report.binds_removed.len()
+        );
+        Ok(report)
+    }
+
+    /// Listens again on binds stopped by an apply that then failed.
+    fn restart(&self, control: &mut Control, addrs: &[SocketAddr]) {
+        for addr in addrs {
+            let started = listener::bind(*addr, BACKLOG)
+                .and_then(|s| Listener::start(s, *addr, self.shared.clone()));
+            match started {
+                Ok(l) => {
+                    control.listeners.insert(*addr, l);
+                }
+                Err(e) => tracing::error!("cannot listen again on {addr}: {e}"),
+            }
+        }
+    }
+
+    /// Starts, restarts and stops health checkers to match the current plan.
+    fn sync_checkers(&self, control: &mut Control) {
+        let plan = self.shared.plan.load();
+        let mut next = HashMap::new();
+        for server in plan.backends.iter().flat_map(|b| b.servers.iter()) {
+            let Some(spec) = &server.check else { continue };
+            let key = (spec.backend.clone(), spec.server.clone());
+            let entry = match control.checkers.remove(&key) {
+                Some((old, stop)) if old == *spec => (old, stop),
+                previous => {
+                    if let Some((_, stop)) = previous {
+                        stop.cancel();
+                    }
+                    let stop = CancellationToken::new();
+                    tokio::spawn(health::run(
+                        spec.clone(),
+                        server.shared.clone(),
+                        stop.clone(),
+                    ));
+                    (spec.clone(), stop)
+                }
+            };
+            next.insert(key, entry);
+        }
+        for (_, (_, stop)) in control.checkers.drain() {
+            stop.cancel();
+        }
+        control.checkers = next;
+    }
+
+    /// Changes a server's weight, address, port or maintenance state without touching
+    /// anything else; goes through the same swap as [`Runtime::apply`].
+    pub fn update_server(
+        &self,
+        backend: &str,
+        server: &str,
+        update: &ServerUpdate,
+    ) -> Result<ApplyReport, ApplyError> {
+        let mut config = (*self.config()).clone();
+        let unknown = || ApplyError::UnknownServer {
+            backend: backend.into(),
+            server: server.into(),
+        };
+        let s = config
+            .backend_mut(backend)
+            .and_then(|b| b.server_mut(server))
+            .ok_or_else(unknown)?;
+        if let Some(w) = update.weight {
+            s.weight = Some(w);
+        }
+        if let Some(a) = &update.address {
+            s.address = a.clone();
+        }
+        if let Some(p) = update.port {
+            s.port = Some(p);
+        }
+        if let Some(m) = update.maintenance {
+            s.maintenance = Some(m);
+        }
+        self.apply(&config)
+    }
+
+    /// The configuration being served.
+    pub fn config(&self) -> Arc<Config> {
+        self.shared.plan.load().config.clone()
+    }
+
+    /// The Prometheus text of the current counters.
+    pub fn metrics(&self) -> String {
+        metrics::render(&self.shared.plan.load(), &self.shared.counters)
+    }
+
+    /// Connections being served now.
+    pub fn active_connections(&self) -> u64 {
+        self.shared.counters.current()
+    }
+
+    /// Stops accepting, waits up to `deadline` for connections to finish, then ends the
+    /// rest. Returns how many connections had to be ended.
+    pub async fn shutdown(&self, deadline: Duration) -> u64 {
+        {
+            let mut control = self.lock();
+            control.stopping = true;
+            for (_, l) in control.listeners.drain() {
+                l.stop();
+            }
+            for (_, (_, stop)) in control.checkers.drain() {
+                stop.cancel();
+            }
+        }
+        let active = self.active_connections();
+        tracing::info!("stopping: {active} connections to drain within {deadline:?}");
+        let until = tokio::time::Instant::now() + deadline;
+        while self.active_connections() > 0 && tokio::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let killed = self.active_connections();
+        if killed > 0 {
+            tracing::warn!("drain deadline passed: ending {killed} connections");
+            self.shared.kill.cancel();
+            let grace = tokio::time::Instant::now() + Duration::from_secs(1);
+            while self.active_connections() > 0 && tokio::time::Instant::now() < grace {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        self.stopped.cancel();
+        killed
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Control> {
+        self.control.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.stopped.cancel();
+        let mut control = self.lock();
+        for (_, l) in control.listeners.drain() {
+            l.stop();
+        }
+        for (_, (_, stop)) in control.checkers.drain() {
+            stop.cancel();
+        }
+    }
+}

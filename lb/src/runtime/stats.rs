@@ -1,0 +1,74 @@
+//! Counters shared by the data plane and the metrics endpoint. They live in a registry keyed
+//! by name so that a live swap keeps totals and health instead of resetting them.
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+
+/// Connection and byte counters of one frontend, backend or server.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub current: AtomicU64,
+    pub total: AtomicU64,
+    /// Bytes from the client towards the server.
+    pub bytes_in: AtomicU64,
+    /// Bytes from the server towards the client.
+    pub bytes_out: AtomicU64,
+    pub connect_errors: AtomicU64,
+    /// Connections waiting for a server slot (backends only).
+    pub queued: AtomicU64,
+}
+
+impl Counters {
+    /// Counts a connection as open until the guard drops.
+    pub fn open(self: &Arc<Self>) -> Open {
+        self.current.fetch_add(1, Relaxed);
+        self.total.fetch_add(1, Relaxed);
+        Open(self.clone())
+    }
+
+    pub fn current(&self) -> u64 {
+        self.current.load(Relaxed)
+    }
+
+    pub fn add_bytes(&self, inbound: u64, outbound: u64) {
+        self.bytes_in.fetch_add(inbound, Relaxed);
+        self.bytes_out.fetch_add(outbound, Relaxed);
+    }
+
+    pub fn connect_error(&self) {
+        self.connect_errors.fetch_add(1, Relaxed);
+    }
+}
+
+/// A connection counted in [`Counters::current`].
+#[derive(Debug)]
+pub struct Open(Arc<Counters>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.current.fetch_sub(1, Relaxed);
+    }
+}
+
+/// What survives a swap for one server: counters and the health verdict.
+#[derive(Debug)]
+pub struct ServerShared {
+    pub counters: Arc<Counters>,
+    /// Written by the health checker, read on every balancing decision.
+    pub up: AtomicBool,
+}
+
+impl Default for ServerShared {
+    /// Servers start up, as in HAProxy, so that a fresh start serves before the first check.
+    fn default() -> Self {
+        ServerShared {
+            counters: Arc::default(),
+            up: AtomicBool::new(true),
+        }
+    }
+}
+
+impl ServerShared {
+    pub fn is_up(&self) -> bool {
+        self.up.load(Relaxed)
+    }
+}
