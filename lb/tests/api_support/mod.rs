@@ -1,0 +1,251 @@
+//! Shared by the management API tests: a CA and server certificate made for the test, an
+//! `lb` management API started on 127.0.0.1 the way `lb` starts it (restore, then listen),
+//! an HTTPS client that trusts only that CA, a record of every exchange, and the check of the
+//! recorded answers against the served specification by a maintained OpenAPI validator.
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+use lb::api::{ApiSettings, Credentials, DataPlane, Listener, Store};
+use lb::config::{Config, User};
+use lb::persist::Persisted;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const USER: &str = "admin";
+pub const PASSWORD: &str = "haproxy";
+const PASSWORD_HASH: &str = "$6$abcdefgh$Qc2a.iN/0nvn83JKG0x5EHdPcGt9DTdrQUXYyWNrHipfHcsebS9vwpFynBH7rmQgGx4NvcqWDc8eEE2uJtbOO/";
+
+/// A test PKI: the CA the client trusts and the server's chain and key, as PEM files.
+pub struct Pki {
+    pub ca_pem: String,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl Pki {
+    pub fn new(dir: &Path) -> Pki {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "lb test CA");
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let params =
+            rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+        let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
+        let (cert_path, key_path) = (dir.join("server.crt"), dir.join("server.key"));
+        std::fs::write(&cert_path, cert.pem() + &ca.pem()).unwrap();
+        std::fs::write(&key_path, key.serialize_pem()).unwrap();
+        Pki {
+            ca_pem: ca.pem(),
+            cert: cert_path,
+            key: key_path,
+        }
+    }
+}
+
+/// One request and its answer, for the conformance check.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Exchange {
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+/// An answer, with the body parsed when it is JSON.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub json: Value,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// A running management API.
+pub struct Api {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub log: Arc<Mutex<Vec<Exchange>>>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+/// The settings `lb` would read, for a state directory and a PKI.
+pub fn settings(state_dir: &Path, pki: &Pki) -> ApiSettings {
+    ApiSettings {
+        address: "127.0.0.1".parse().unwrap(),
+        port: 0,
+        tls_cert: pki.cert.clone(),
+        tls_key: pki.key.clone(),
+        state_dir: state_dir.to_owned(),
+        user: User {
+            username: USER.into(),
+            // `openssl passwd -6 -salt abcdefgh haproxy`
+            password: PASSWORD_HASH.into(),
+            secure_password: true,
+        },
+    }
+}
+
+impl Api {
+    /// Starts the API as `lb` does: the persisted configuration is restored and applied to
+    /// the data plane before the listener opens.
+    pub async fn start(settings: &ApiSettings, ca_pem: &str, plane: Arc<dyn DataPlane>) -> Api {
+        let persisted = Persisted::new(&settings.state_dir);
+        let config = persisted.load().unwrap().unwrap_or_else(Config::default);
+        plane.apply(&config).unwrap();
+        let store = Arc::new(Store::new(config, persisted, plane));
+        let listener = Listener::bind(settings).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let credentials = Credentials::new(settings.user.clone());
+        let task = tokio::spawn(listener.serve(store, credentials, async move {
+            let _ = stopped.await;
+        }));
+        let client = reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap())
+            .https_only(true)
+            .build()
+            .unwrap();
+        Api {
+            addr,
+            client,
+            log: Arc::default(),
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Stops serving and waits until the listener is closed.
+    pub async fn stop(mut self) -> Vec<Exchange> {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.take().unwrap().await.unwrap().unwrap();
+        self.log.lock().unwrap().clone()
+    }
+
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("https://localhost:{}/v2{path_and_query}", self.addr.port())
+    }
+
+    /// A request with the right credentials; `body` is JSON, or text for `POST raw`.
+    pub async fn call(&self, method: Method, path_and_query: &str, body: Option<Value>) -> Reply {
+        self.send(method, path_and_query, body, Some((USER, PASSWORD)))
+            .await
+    }
+
+    pub async fn send(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        body: Option<Value>,
+        credentials: Option<(&str, &str)>,
+    ) -> Reply {
+        let mut request = self
+            .client
+            .request(method.clone(), self.url(path_and_query));
+        if let Some((user, password)) = credentials {
+            request = request.basic_auth(user, Some(password));
+        }
+        request = match body {
+            Some(Value::String(text)) => request.header("content-type", "text/plain").body(text),
+            Some(value) => request.json(&value),
+            None => request,
+        };
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        self.log.lock().unwrap().push(Exchange {
+            method: method.as_str().to_ascii_lowercase(),
+            path: path_and_query.split('?').next().unwrap().to_owned(),
+            status: status.as_u16(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_owned()))
+                .collect(),
+            body: text,
+        });
+        Reply {
+            status,
+            headers,
+            json,
+        }
+    }
+}
+
+/// A data plane that accepts everything, for tests about the API alone.
+pub struct Accepting;
+
+impl DataPlane for Accepting {
+    fn apply(&self, _: &Config) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+/// Checks every recorded answer against the served specification with
+/// `openapi-spec-validator` (the document) and `jsonschema` (each response body against its
+/// operation's response schema), installing them with pip when they are missing.
+pub fn check_conformance(spec: &Value, exchanges: &[Exchange]) {
+    let dir = tempfile::tempdir().unwrap();
+    let spec_path = dir.path().join("spec.json");
+    let exchanges_path = dir.path().join("exchanges.json");
+    std::fs::write(&spec_path, spec.to_string()).unwrap();
+    std::fs::write(&exchanges_path, json!(exchanges).to_string()).unwrap();
+    let have = Command::new("python3")
+        .args(["-c", "import openapi_spec_validator, jsonschema"])
+        .status()
+        .expect("python3 is needed for the OpenAPI conformance check");
+    if !have.success() {
+        let installed = Command::new("python3")
+            .args(["-m", "pip", "install", "--quiet"])
+            .args(PIP_REQUIREMENTS)
+            .status()
+            .unwrap();
+        assert!(
+            installed.success(),
+            "pip install {PIP_REQUIREMENTS:?} failed"
+        );
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/api_conformance.py");
+    let output = Command::new("python3")
+        .arg(script)
+        .arg(&spec_path)
+        .arg(&exchanges_path)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "responses do not conform to the specification:\n{report}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    eprintln!("{report}");
+}
+
+/// What the conformance check needs from PyPI.
+pub const PIP_REQUIREMENTS: &[&str] = &["openapi-spec-validator>=0.7", "jsonschema>=4.18"];
+
+/// The data plane the benchmark and the traffic test run against.
+pub const DATA_PLANE: &str = "accepting stub (no listeners)";
+
+pub fn data_plane() -> Arc<dyn DataPlane> {
+    Arc::new(Accepting)
+}
