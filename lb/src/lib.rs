@@ -2,5 +2,3 @@
 //! in the same process as the data plane.
 pub mod config;
 pub mod runtime;
-pub mod api;
-pub mod persist;

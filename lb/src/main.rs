@@ -4,13 +4,16 @@
 //! validates one and prints it normalised. SIGTERM drains, SIGHUP re-reads the file.
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
+use lb::api::ApiSettings;
 use lb::config::{haproxy, load, Config};
 use lb::runtime::{Forwarding, Options, Runtime};
 use tokio::signal::unix::{signal, SignalKind};
+use tokio_util::sync::CancellationToken;
 
 /// Drain deadline on SIGTERM unless `hard-stop-after` sets one.
 const DEFAULT_DRAIN: Duration = Duration::from_secs(30);
@@ -29,6 +32,11 @@ struct Cli {
     /// How bytes are forwarded.
     #[arg(long, value_enum, default_value_t = Mode::Copy)]
     forwarding: Mode,
+    /// Serve the management API (Data Plane API v2 subset) with these settings (TOML, see
+    /// `lb::api::ApiSettings`); the configuration it last committed is restored at start and
+    /// takes precedence over `--config`.
+    #[arg(long)]
+    api_settings: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -59,8 +67,12 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     match (&cli.command, &cli.config) {
         (Some(Command::Check { file, format }), _) => check(file, *format),
-        (None, Some(path)) => serve(path, &cli),
-        (None, None) => bail!("nothing to do: give --config FILE or a subcommand (see --help)"),
+        (None, path) if path.is_some() || cli.api_settings.is_some() => {
+            serve(path.as_deref(), &cli)
+        }
+        (None, _) => bail!(
+            "nothing to do: give --config FILE, --api-settings FILE or a subcommand (see --help)"
+        ),
     }
 }
 
@@ -86,14 +98,24 @@ fn read(path: &Path) -> Result<Config> {
     Ok(loaded.config)
 }
 
-fn serve(path: &Path, cli: &Cli) -> Result<()> {
+fn serve(path: Option<&Path>, cli: &Cli) -> Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let config = read(path)?;
+    let api = cli
+        .api_settings
+        .as_deref()
+        .map(ApiSettings::load)
+        .transpose()?;
+    let restored = api.as_ref().map(lb::api::restore).transpose()?.flatten();
+    let config = match (restored, path) {
+        (Some(config), _) => config,
+        (None, Some(path)) => read(path)?,
+        (None, None) => Config::default(),
+    };
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = config.global.nbthread {
         builder.worker_threads(n.max(1));
@@ -110,21 +132,39 @@ fn serve(path: &Path, cli: &Cli) -> Result<()> {
         },
     };
     rt.block_on(async {
-        let runtime = Runtime::start(&config, options).await?;
+        let runtime = Arc::new(Runtime::start(&config, options).await?);
+        let api_stop = CancellationToken::new();
+        if let Some(settings) = &api {
+            let running = lb::api::spawn(
+                settings,
+                config.clone(),
+                runtime.clone(),
+                api_stop.clone().cancelled_owned(),
+            )?;
+            tokio::spawn(async move {
+                if let Ok(Err(e)) = running.task.await {
+                    tracing::error!("management API stopped: {e:#}");
+                }
+            });
+        }
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
         let mut hup = signal(SignalKind::hangup())?;
+        // With the management API, the API owns the configuration: re-reading a file would
+        // bypass its version and persistence.
+        let hup_file = path.filter(|_| api.is_none());
         loop {
             tokio::select! {
                 _ = term.recv() => break,
                 _ = int.recv() => break,
-                _ = hup.recv() => match read(path).map(|c| runtime.apply(&c)) {
+                Some(path) = async { hup.recv().await.and(hup_file) } => match read(path).map(|c| runtime.apply(&c)) {
                     Ok(Ok(_)) => {}
                     Ok(Err(e)) => tracing::error!("reload refused: {e}"),
                     Err(e) => tracing::error!("reload refused: {e:#}"),
                 },
             }
         }
+        api_stop.cancel();
         let deadline = runtime
             .config()
             .global

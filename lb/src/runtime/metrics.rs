@@ -12,6 +12,9 @@ use super::plan::Plan;
 use super::stats::Counters;
 use super::Shared;
 
+/// Label pairs of one sample.
+type Labels<'a> = Vec<(&'a str, &'a str)>;
+
 /// Renders every frontend, backend and server of `plan`, plus process totals.
 pub fn render(plan: &Plan, process: &Counters) -> String {
     let mut out = Text::default();
@@ -31,13 +34,13 @@ pub fn render(plan: &Plan, process: &Counters) -> String {
         &[],
         process.total.load(Relaxed),
     );
-    let frontends: Vec<(Vec<(&str, &str)>, &Counters)> = plan
+    let frontends: Vec<(Labels, &Counters)> = plan
         .frontends
         .iter()
         .map(|f| (vec![("frontend", f.name.as_str())], &*f.counters))
         .collect();
     out.counters("frontend", &frontends);
-    let backends: Vec<(Vec<(&str, &str)>, &Counters)> = plan
+    let backends: Vec<(Labels, &Counters)> = plan
         .backends
         .iter()
         .map(|b| (vec![("backend", b.name.as_str())], &*b.counters))
@@ -51,7 +54,7 @@ pub fn render(plan: &Plan, process: &Counters) -> String {
     for (labels, c) in &backends {
         out.sample("lb_backend_queue_current", labels, c.queued.load(Relaxed));
     }
-    let servers: Vec<(Vec<(&str, &str)>, &Counters, bool)> = plan
+    let servers: Vec<(Labels, &Counters, bool)> = plan
         .backends
         .iter()
         .flat_map(|b| {
@@ -98,7 +101,7 @@ impl Text {
     }
 
     /// The counter families every kind of object has.
-    fn counters(&mut self, kind: &str, items: &[(Vec<(&str, &str)>, &Counters)]) {
+    fn counters(&mut self, kind: &str, items: &[(Labels, &Counters)]) {
         type Get = fn(&Counters) -> u64;
         let families: [(&str, &str, &str, Get); 5] = [
             ("current_connections", "gauge", "Open connections.", |c| {

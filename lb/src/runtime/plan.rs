@@ -134,13 +134,16 @@ impl BackendPlan {
     }
 }
 
+/// A connection limit and the semaphore enforcing it.
+type Limiter = (u64, Arc<Semaphore>);
+
 /// Counters, limits and health that outlive a swap, keyed by name.
 #[derive(Default)]
 pub struct Registry {
-    frontends: HashMap<String, (Arc<Counters>, Option<(u64, Arc<Semaphore>)>)>,
+    frontends: HashMap<String, (Arc<Counters>, Option<Limiter>)>,
     backends: HashMap<String, (Arc<Counters>, Arc<Notify>)>,
     servers: HashMap<(String, String), Arc<ServerShared>>,
-    global: Option<(u64, Arc<Semaphore>)>,
+    global: Option<Limiter>,
 }
 
 impl Registry {
@@ -297,7 +300,7 @@ fn server(c: &Config, b: &Backend, s: &Server, shared: Arc<ServerShared>) -> Ser
 }
 
 /// Reuses `old` when its limit is unchanged, so that held permits stay counted.
-fn limiter(old: Option<(u64, Arc<Semaphore>)>, max: u64) -> (u64, Arc<Semaphore>) {
+fn limiter(old: Option<Limiter>, max: u64) -> Limiter {
     match old {
         Some((m, s)) if m == max => (m, s),
         _ => {

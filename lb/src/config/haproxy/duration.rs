@@ -36,7 +36,7 @@ pub fn format_ms(ms: u64) -> String {
     UNITS
         .iter()
         .filter(|(_, scale)| *scale >= 1000)
-        .find(|(_, scale)| ms % scale == 0)
+        .find(|(_, scale)| ms.is_multiple_of(*scale))
         .map(|(unit, scale)| format!("{}{unit}", ms / scale))
         .unwrap_or_else(|| ms.to_string())
 }
