@@ -88,7 +88,7 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new(dir.path());
     let settings = settings(&dir.path().join("state"), &pki);
-    let api = Api::start(&settings, &pki.ca_pem, api_support::data_plane()).await;
+    let api = Api::start(&settings, &pki.ca_pem, api_support::runtime().await).await;
     let seeded = api
         .call(
             Method::POST,
@@ -109,10 +109,7 @@ async fn main() {
         add_total.push(total);
         remove.push(round(&api, port, true).await.0);
     }
-    println!(
-        "{FRONTENDS} frontends per transaction, {ROUNDS} rounds, data plane: {}",
-        api_support::DATA_PLANE
-    );
+    println!("{FRONTENDS} frontends (one bind each) per transaction, {ROUNDS} rounds, lb's runtime as the data plane");
     summary("commit adding 100 frontends (PUT /transactions/{id})", add);
     summary("commit removing 100 frontends", remove);
     summary("whole sequence (start, 200 POSTs, commit)", add_total);

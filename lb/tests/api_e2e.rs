@@ -6,10 +6,14 @@ mod api_support;
 
 use std::sync::Arc;
 
-use api_support::{check_conformance, settings, Accepting, Api, Pki, Reply};
-use lb::api::DataPlane;
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use api_support::{check_conformance, runtime, settings, Accepting, Api, Pki, Reply};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 
 const CFG: &str = "/services/haproxy/configuration";
 
@@ -193,14 +197,68 @@ fn proxies(raw: &str) -> &str {
     &raw[raw.find("\nfrontend ").map(|i| i + 1).unwrap_or(0)..]
 }
 
+/// Starts every endpoint of the service: each answers a connection with its own name.
+async fn start_endpoints(service: &Service) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    for backend in &service.backends {
+        for (name, ip, port) in &backend.servers {
+            let listener = TcpListener::bind((ip.as_str(), *port)).await.unwrap();
+            let name = name.clone();
+            tasks.push(tokio::spawn(async move {
+                while let Ok((mut stream, _)) = listener.accept().await {
+                    let _ = stream.write_all(name.as_bytes()).await;
+                }
+            }));
+        }
+    }
+    tasks
+}
+
+/// The endpoints that answered connections to the VIP on `port`, trying for a few seconds
+/// (until health checks have seen every endpoint up) and stopping once all three answered.
+async fn reached(vip: &str, port: u16) -> BTreeSet<String> {
+    let mut seen = BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while seen.len() < 3 && Instant::now() < deadline {
+        if let Ok(Ok(mut stream)) =
+            tokio::time::timeout(Duration::from_secs(2), TcpStream::connect((vip, port))).await
+        {
+            let mut name = String::new();
+            if let Ok(Ok(_)) =
+                tokio::time::timeout(Duration::from_secs(2), stream.read_to_string(&mut name)).await
+            {
+                if !name.is_empty() {
+                    seen.insert(name);
+                    continue;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    seen
+}
+
+/// Traffic to each VIP port reaches every endpoint of the port's backend, and only those.
+async fn assert_traffic(service: &Service) {
+    for (backend, (port, _)) in service.backends.iter().zip(&service.ports) {
+        let expected: BTreeSet<String> = backend.servers.iter().map(|s| s.0.clone()).collect();
+        assert_eq!(
+            reached(&service.vip, *port).await,
+            expected,
+            "VIP port {port}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn supervisor_sequence_persists_and_survives_a_restart() {
+async fn supervisor_sequence_serves_traffic_persists_and_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new(dir.path());
     let settings = settings(&dir.path().join("state"), &pki);
-    let plane: Arc<dyn DataPlane> = Arc::new(Accepting);
-    let api = Api::start(&settings, &pki.ca_pem, plane.clone()).await;
     let service = test_service();
+    let endpoints = start_endpoints(&service).await;
+    let plane = runtime().await;
+    let api = Api::start(&settings, &pki.ca_pem, plane.clone()).await;
 
     let committed = program(&api, &service).await;
     assert_eq!(
@@ -234,6 +292,8 @@ async fn supervisor_sequence_persists_and_survives_a_restart() {
     assert!(text.starts_with("# _version=1\n"), "{text}");
     assert_eq!(proxies(&text), service.expected_cfg());
 
+    assert_traffic(&service).await;
+
     // A stale version is refused and changes nothing.
     let stale = api
         .call(
@@ -252,9 +312,12 @@ async fn supervisor_sequence_persists_and_survives_a_restart() {
 
     let spec = api.call(Method::GET, "/specification", None).await.json;
     let mut exchanges = api.stop().await;
+    plane.shutdown(Duration::from_secs(1)).await;
 
-    // Restart: the configuration and the version come back before the listener opens.
-    let api = Api::start(&settings, &pki.ca_pem, plane).await;
+    // Restart: the configuration and the version come back, and are live, before the
+    // listener opens.
+    let plane = runtime().await;
+    let api = Api::start(&settings, &pki.ca_pem, plane.clone()).await;
     let after = api.call(Method::GET, &format!("{CFG}/raw"), None).await;
     assert_eq!(after.json["_version"], 1);
     assert_eq!(after.json["data"].as_str().unwrap(), text);
@@ -267,7 +330,10 @@ async fn supervisor_sequence_persists_and_survives_a_restart() {
         .await;
     assert_eq!(servers.json["data"].as_array().unwrap().len(), 3);
     assert_eq!(servers.json["data"][0]["weight"], 100);
+    assert_traffic(&service).await;
     exchanges.extend(api.stop().await);
+    plane.shutdown(Duration::from_secs(1)).await;
+    endpoints.iter().for_each(|e| e.abort());
     check_conformance(&spec, &exchanges);
 }
 

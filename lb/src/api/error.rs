@@ -13,7 +13,6 @@ use serde::Serialize;
 /// API can raise; the discriminant is the number shown in the message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfCode {
-    General = 0,
     ParentMissing = 11,
     BothVersionAndTransaction = 12,
     NoVersionOrTransaction = 13,

@@ -10,6 +10,7 @@ mod auth;
 mod error;
 mod handlers;
 mod params;
+mod plane;
 mod reloads;
 mod resources;
 mod router;
@@ -22,9 +23,49 @@ mod tls;
 mod transactions;
 mod validate;
 
-pub use auth::Credentials;
-pub use router::router;
-pub use server::Listener;
 pub use settings::ApiSettings;
-pub use store::{DataPlane, Store};
+pub use store::DataPlane;
 pub use transactions::MAX_OPEN as MAX_OPEN_TRANSACTIONS;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::persist::Persisted;
+
+/// The configuration the API last committed, from the settings' state directory; `None` on
+/// a first boot. `lb` calls this before the data plane opens any listener.
+pub fn restore(settings: &ApiSettings) -> anyhow::Result<Option<Config>> {
+    Persisted::new(&settings.state_dir).load()
+}
+
+/// A management API being served.
+pub struct Running {
+    /// Where it listens (the port is the kernel's choice when the settings say 0).
+    pub addr: SocketAddr,
+    /// Ends when the API has stopped after `shutdown`.
+    pub task: JoinHandle<anyhow::Result<()>>,
+}
+
+/// Binds the management address and serves the API for `plane`, which is running `config`,
+/// until `shutdown` resolves.
+pub fn spawn(
+    settings: &ApiSettings,
+    config: Config,
+    plane: Arc<dyn DataPlane>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Running> {
+    let listener = server::Listener::bind(settings)?;
+    let addr = listener.local_addr()?;
+    let store = Arc::new(store::Store::new(
+        config,
+        Persisted::new(&settings.state_dir),
+        plane,
+    ));
+    let credentials = auth::Credentials::new(settings.user.clone());
+    let task = tokio::spawn(listener.serve(store, credentials, shutdown));
+    Ok(Running { addr, task })
+}

@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
-use lb::api::{ApiSettings, Credentials, DataPlane, Listener, Store};
+use lb::api::{ApiSettings, DataPlane};
 use lb::config::{Config, User};
-use lb::persist::Persisted;
+use lb::runtime::{Options, Runtime};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
@@ -106,17 +106,14 @@ impl Api {
     /// Starts the API as `lb` does: the persisted configuration is restored and applied to
     /// the data plane before the listener opens.
     pub async fn start(settings: &ApiSettings, ca_pem: &str, plane: Arc<dyn DataPlane>) -> Api {
-        let persisted = Persisted::new(&settings.state_dir);
-        let config = persisted.load().unwrap().unwrap_or_else(Config::default);
+        let config = lb::api::restore(settings).unwrap().unwrap_or_default();
         plane.apply(&config).unwrap();
-        let store = Arc::new(Store::new(config, persisted, plane));
-        let listener = Listener::bind(settings).unwrap();
-        let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let credentials = Credentials::new(settings.user.clone());
-        let task = tokio::spawn(listener.serve(store, credentials, async move {
+        let running = lb::api::spawn(settings, config, plane, async move {
             let _ = stopped.await;
-        }));
+        })
+        .unwrap();
+        let (addr, task) = (running.addr, running.task);
         let client = reqwest::Client::builder()
             .use_rustls_tls()
             .tls_built_in_root_certs(false)
@@ -243,9 +240,11 @@ pub fn check_conformance(spec: &Value, exchanges: &[Exchange]) {
 /// What the conformance check needs from PyPI.
 pub const PIP_REQUIREMENTS: &[&str] = &["openapi-spec-validator>=0.7", "jsonschema>=4.18"];
 
-/// The data plane the benchmark and the traffic test run against.
-pub const DATA_PLANE: &str = "accepting stub (no listeners)";
-
-pub fn data_plane() -> Arc<dyn DataPlane> {
-    Arc::new(Accepting)
+/// The real data plane, serving nothing until the API applies a configuration.
+pub async fn runtime() -> Arc<Runtime> {
+    Arc::new(
+        Runtime::start(&Config::default(), Options::default())
+            .await
+            .unwrap(),
+    )
 }
