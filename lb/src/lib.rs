@@ -2,3 +2,5 @@
 //! in the same process as the data plane.
 pub mod config;
 pub mod runtime;
+pub mod api;
+pub mod persist;
