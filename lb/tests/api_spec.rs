@@ -278,3 +278,50 @@ fn served_specification_is_derived_from_the_reference() {
         "spec.json is out of date: run LB_UPDATE_SPEC=1 cargo test -p lb --test api_spec"
     );
 }
+
+/// A value of the shape `schema` describes (first enum value, minimum, nested objects).
+fn sample(spec: &Value, schema: &Value) -> Value {
+    if let Some(reference) = schema["$ref"].as_str() {
+        return sample(spec, spec.pointer(&reference[1..]).unwrap());
+    }
+    if let Some(first) = schema["enum"].as_array().and_then(|e| e.first()) {
+        return first.clone();
+    }
+    match schema["type"].as_str() {
+        Some("integer") => schema["minimum"].as_i64().unwrap_or(1).into(),
+        Some("boolean") => true.into(),
+        Some("object") => Value::Object(
+            schema["properties"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), sample(spec, v)))
+                .collect(),
+        ),
+        _ => "x".into(),
+    }
+}
+
+/// Every field the served models declare is one the `lb` model takes: nothing the API
+/// accepts can be lost between the request and the configuration.
+#[test]
+fn every_served_field_maps_onto_the_model() {
+    let served: Value = serde_json::from_str(include_str!("../src/api/spec.json")).unwrap();
+    let body = |name: &str| {
+        let mut value = sample(&served, &served["definitions"][name]);
+        // The switching rule's index is its position in the list, not a model field.
+        value.as_object_mut().unwrap().remove("index");
+        value
+    };
+    fn takes<T: serde::de::DeserializeOwned>(name: &str, value: Value) {
+        if let Err(e) = serde_json::from_value::<T>(value.clone()) {
+            panic!("{name} {value}: {e}");
+        }
+    }
+    takes::<lb::config::Frontend>("frontend", body("frontend"));
+    takes::<lb::config::Bind>("bind", body("bind"));
+    takes::<lb::config::Backend>("backend", body("backend"));
+    takes::<lb::config::Server>("server", body("server"));
+    takes::<lb::config::SwitchingRule>("backend_switching_rule", body("backend_switching_rule"));
+    takes::<lb::config::Global>("global", body("global"));
+}

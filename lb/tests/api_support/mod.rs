@@ -114,6 +114,15 @@ impl Api {
         })
         .unwrap();
         let (addr, task) = (running.addr, running.task);
+        Api {
+            stop: Some(stop),
+            task: Some(task),
+            ..Api::connect(addr, ca_pem)
+        }
+    }
+
+    /// A client of an API served elsewhere (by the `lb` binary).
+    pub fn connect(addr: SocketAddr, ca_pem: &str) -> Api {
         let client = reqwest::Client::builder()
             .use_rustls_tls()
             .tls_built_in_root_certs(false)
@@ -125,8 +134,8 @@ impl Api {
             addr,
             client,
             log: Arc::default(),
-            stop: Some(stop),
-            task: Some(task),
+            stop: None,
+            task: None,
         }
     }
 

@@ -1,0 +1,83 @@
+//! The `lb` binary with `--api-settings`: it serves the API on the settings' address with
+//! the settings' certificate and user, persists what is committed, and after a SIGTERM and a
+//! new start serves the same configuration at the same version.
+mod api_support;
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use api_support::{settings, Api, Pki};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+const CFG: &str = "/services/haproxy/configuration";
+
+fn start_lb(settings_file: &std::path::Path, addr: SocketAddr) -> Child {
+    let child = Command::new(env!("CARGO_BIN_EXE_lb"))
+        .arg("--api-settings")
+        .arg(settings_file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "lb did not open the API on {addr}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
+fn terminate(mut child: Child) {
+    // SAFETY: kill(2) on the pid of a child this test spawned and has not reaped.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    assert!(child.wait().unwrap().success());
+}
+
+#[tokio::test]
+async fn lb_binary_serves_persists_and_restores() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path());
+    let mut settings = settings(&dir.path().join("state"), &pki);
+    settings.port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let settings_file = dir.path().join("settings.toml");
+    std::fs::write(&settings_file, toml::to_string(&settings).unwrap()).unwrap();
+    let addr = SocketAddr::new(settings.address, settings.port);
+
+    let lb = start_lb(&settings_file, addr);
+    let api = Api::connect(addr, &pki.ca_pem);
+    let created = api
+        .call(
+            Method::POST,
+            &format!("{CFG}/frontends?version=0&force_reload=true"),
+            Some(json!({"name": "fe", "mode": "tcp"})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.json);
+    let denied = api
+        .send(Method::GET, "/info", None, Some(("admin", "nope")))
+        .await;
+    assert_eq!(denied.status, StatusCode::UNAUTHORIZED);
+    terminate(lb);
+
+    let lb = start_lb(&settings_file, addr);
+    // A new client: the pooled connection died with the first process.
+    let api = Api::connect(addr, &pki.ca_pem);
+    let frontends = api
+        .call(Method::GET, &format!("{CFG}/frontends"), None)
+        .await;
+    assert_eq!(
+        frontends.json,
+        json!({"_version": 1, "data": [{"name": "fe", "mode": "tcp"}]})
+    );
+    assert_eq!(frontends.header("configuration-version"), Some("1"));
+    terminate(lb);
+}
