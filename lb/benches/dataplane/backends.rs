@@ -1,0 +1,66 @@
+//! The servers behind both proxies, in the harness process: an echo server (short
+//! connections, held connections) and a keep-alive HTTP responder for wrk. iperf3 runs as
+//! its own process.
+use std::net::SocketAddr;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// Echoes every byte back until the client closes.
+pub async fn echo() -> SocketAddr {
+    serve(|mut s| async move {
+        let (mut r, mut w) = s.split();
+        let _ = tokio::io::copy(&mut r, &mut w).await;
+    })
+    .await
+}
+
+/// Answers every request that ends in a blank line with a fixed 200, keeping the
+/// connection open (enough HTTP for wrk's GETs).
+pub async fn http() -> SocketAddr {
+    serve(|mut s| async move {
+        const REPLY: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut pending = 0usize;
+        loop {
+            let Ok(n) = s.read(&mut buf[pending..]).await else {
+                return;
+            };
+            if n == 0 {
+                return;
+            }
+            pending += n;
+            let mut start = 0;
+            while let Some(end) = buf[start..pending]
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+            {
+                start += end + 4;
+                if s.write_all(REPLY).await.is_err() {
+                    return;
+                }
+            }
+            buf.copy_within(start..pending, 0);
+            pending -= start;
+        }
+    })
+    .await
+}
+
+async fn serve<F, Fut>(handler: F) -> SocketAddr
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            if let Ok((s, _)) = listener.accept().await {
+                let _ = s.set_nodelay(true);
+                tokio::spawn(handler(s));
+            }
+        }
+    });
+    addr
+}

@@ -1,0 +1,167 @@
+//! The load: short connections from the harness, wrk for HTTP keep-alive, iperf3 for bulk,
+//! and many idle held connections.
+use std::net::SocketAddr;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Result of a short-connection run: connections per second and latency percentiles (ms).
+pub struct Rate {
+    pub per_sec: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+/// `concurrency` loops, each: connect, send one byte, read it back, close; for `length`.
+pub async fn connection_rate(addr: SocketAddr, concurrency: usize, length: Duration) -> Rate {
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let mut lat = Vec::new();
+                while !stop.load(Relaxed) {
+                    let t0 = Instant::now();
+                    if one_connection(addr).await.is_ok() {
+                        lat.push(t0.elapsed().as_secs_f64() * 1000.0);
+                    }
+                }
+                lat
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    tokio::time::sleep(length).await;
+    stop.store(true, Relaxed);
+    let mut all = Vec::new();
+    for w in workers {
+        all.extend(w.await.unwrap());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort_by(f64::total_cmp);
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    Rate {
+        per_sec: all.len() as f64 / elapsed,
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+    }
+}
+
+async fn one_connection(addr: SocketAddr) -> std::io::Result<()> {
+    let mut s = TcpStream::connect(addr).await?;
+    s.set_nodelay(true)?;
+    s.write_all(b"x").await?;
+    let mut b = [0u8; 1];
+    s.read_exact(&mut b).await?;
+    Ok(())
+}
+
+/// wrk's requests per second and p99 latency (ms).
+pub fn wrk(addr: SocketAddr, connections: usize, seconds: u64) -> (f64, f64) {
+    let out = Command::new("wrk")
+        .args([
+            "-t1",
+            &format!("-c{connections}"),
+            &format!("-d{seconds}s"),
+            "--latency",
+        ])
+        .arg(format!("http://{addr}/"))
+        .output()
+        .expect("wrk runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rps = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(f64::NAN);
+    let p99 = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("99%"))
+        .map(|v| duration_ms(v.trim()))
+        .unwrap_or(f64::NAN);
+    (rps, p99)
+}
+
+/// wrk prints `1.23ms`, `456.00us` or `1.02s`.
+fn duration_ms(v: &str) -> f64 {
+    let (num, scale) = if let Some(n) = v.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = v.strip_suffix("us") {
+        (n, 0.001)
+    } else if let Some(n) = v.strip_suffix('s') {
+        (n, 1000.0)
+    } else {
+        (v, f64::NAN)
+    };
+    num.parse::<f64>().map_or(f64::NAN, |n| n * scale)
+}
+
+/// iperf3 throughput through `addr` in Gbit/s (receiver side).
+pub fn iperf3(addr: SocketAddr, streams: usize, seconds: u64) -> f64 {
+    let out = Command::new("iperf3")
+        .args([
+            "-J",
+            "-c",
+            &addr.ip().to_string(),
+            "-p",
+            &addr.port().to_string(),
+        ])
+        .args(["-P", &streams.to_string(), "-t", &seconds.to_string()])
+        .output()
+        .expect("iperf3 runs");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    json["end"]["sum_received"]["bits_per_second"]
+        .as_f64()
+        .map_or(f64::NAN, |b| b / 1e9)
+}
+
+/// Opens `n` idle connections through `addr` (to the echo server).
+pub async fn hold(addr: SocketAddr, n: usize) -> Vec<TcpStream> {
+    let mut held = Vec::with_capacity(n);
+    for _ in 0..n {
+        match TcpStream::connect(addr).await {
+            Ok(s) => held.push(s),
+            Err(e) => {
+                eprintln!("hold: connect {} failed: {e}", held.len());
+                break;
+            }
+        }
+    }
+    held
+}
+
+/// How many held connections still echo.
+pub async fn alive(held: &mut [TcpStream]) -> usize {
+    let mut ok = 0;
+    for s in held.iter_mut() {
+        let check = async {
+            s.write_all(b"?").await?;
+            let mut b = [0u8; 1];
+            s.read_exact(&mut b).await
+        };
+        if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(2), check).await {
+            ok += 1;
+        }
+    }
+    ok
+}
+
+/// Waits until `addr` accepts, returning when it did.
+pub async fn until_accepts(addr: SocketAddr, limit: Duration) -> Option<Instant> {
+    let until = Instant::now() + limit;
+    while Instant::now() < until {
+        if TcpStream::connect(addr).await.is_ok() {
+            return Some(Instant::now());
+        }
+        tokio::time::sleep(Duration::from_micros(500)).await;
+    }
+    None
+}

@@ -1,0 +1,151 @@
+//! Starting `lb` and `haproxy` on the same haproxy.cfg, reloading them, and reading their
+//! process tree's size from /proc.
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// Which proxy, and for `lb` how it forwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Lb,
+    LbSplice,
+    Haproxy,
+}
+
+impl Kind {
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::Lb => "lb",
+            Kind::LbSplice => "lb (splice)",
+            Kind::Haproxy => "haproxy",
+        }
+    }
+}
+
+pub struct Proxy {
+    pub kind: Kind,
+    child: Child,
+    config: PathBuf,
+    /// `lb`'s stderr lines (its apply log).
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Proxy {
+    pub fn start(kind: Kind, config: &Path, lb: &str) -> Proxy {
+        let mut cmd = match kind {
+            Kind::Haproxy => {
+                let mut c = Command::new("/usr/sbin/haproxy");
+                c.arg("-W").arg("-db").arg("-f").arg(config);
+                c
+            }
+            Kind::Lb | Kind::LbSplice => {
+                let mut c = Command::new(lb);
+                c.arg("--config").arg(config);
+                if kind == Kind::LbSplice {
+                    c.args(["--forwarding", "splice"]);
+                }
+                c
+            }
+        };
+        let mut child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("proxy starts");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Proxy {
+            kind,
+            child,
+            config: config.to_path_buf(),
+            log,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().unwrap()
+    }
+
+    /// Rewrites the configuration and tells the proxy to load it: SIGHUP for lb (a live
+    /// swap in the same process), SIGUSR2 to HAProxy's master (a new worker process).
+    pub fn reload(&self, text: &str) -> Instant {
+        std::fs::write(&self.config, text).unwrap();
+        let signal = match self.kind {
+            Kind::Haproxy => libc::SIGUSR2,
+            _ => libc::SIGHUP,
+        };
+        let at = Instant::now();
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.pid() as libc::pid_t, signal) };
+        at
+    }
+
+    /// The apply times `lb` logged since the last call, in ms.
+    pub fn logged_apply_ms(&self) -> Vec<f64> {
+        let mut log = self.log.lock().unwrap();
+        let times = log
+            .iter()
+            .filter_map(|l| l.split(" applied in ").nth(1))
+            .filter_map(|rest| rest.split(' ').next()?.parse().ok())
+            .collect();
+        log.clear();
+        times
+    }
+
+    /// The proxy's processes: itself and its descendants.
+    pub fn processes(&self) -> Vec<u32> {
+        let mut tree = vec![self.pid()];
+        let mut i = 0;
+        while i < tree.len() {
+            let parent = tree[i];
+            for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+                let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                    continue;
+                };
+                let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+                // Field 4 (after the parenthesised command) is the parent pid.
+                let ppid = stat
+                    .rsplit_once(") ")
+                    .and_then(|(_, rest)| rest.split(' ').nth(1))
+                    .and_then(|p| p.parse::<u32>().ok());
+                if ppid == Some(parent) {
+                    tree.push(pid);
+                }
+            }
+            i += 1;
+        }
+        tree
+    }
+
+    /// Resident memory of the whole process tree, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        self.processes()
+            .iter()
+            .map(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/status"))
+                    .unwrap_or_default()
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
+                    .unwrap_or(0)
+            })
+            .sum()
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.child.start_kill();
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+    }
+}
