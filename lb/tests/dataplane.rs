@@ -360,3 +360,26 @@ async fn runtime_server_updates_apply_without_touching_flows() {
     assert_eq!(greeting(vip).await, None);
     assert!(rt.update_server("b", "nope", &maintenance).is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_server_queues_connections_until_a_slot_frees() {
+    let a = Echo::start("a").await;
+    let vip = free_addr();
+    let rt = start(&format!(
+        "frontend f\n  bind {vip} name v\n  default_backend b\n\
+         backend b\n  timeout queue 3s\n  server a {} maxconn 1\n",
+        a.addr
+    ))
+    .await;
+    let first = Session::open(vip).await;
+    let second = tokio::spawn(greeting(vip));
+    let queued = eventually(WAIT, || async {
+        metric(&rt, "lb_backend_queue_current{backend=\"b\"}") == 1
+    })
+    .await;
+    assert!(queued, "the second connection waits in the queue");
+    first.finish().await.unwrap();
+    let served = tokio::time::timeout(WAIT, second).await.unwrap().unwrap();
+    assert_eq!(served.as_deref(), Some("a"));
+    assert_eq!(metric(&rt, "lb_backend_queue_current{backend=\"b\"}"), 0);
+}

@@ -76,17 +76,18 @@ pub async fn serve(
         return;
     };
     let _be_open = be.counters.open();
-    let mut retries = 0;
-    let connected = connect(&be, peer, &shared, &mut retries).await;
+    let mut attempts = Attempts::default();
+    let connected = connect(&be, peer, &shared, &mut attempts).await;
     let mut summary = Summary {
         accepted,
         started,
+        queue_ms: attempts.queued.as_millis() as u64,
         connect_ms: -1,
         bytes_in: 0,
         bytes_out: 0,
         termination: *b"--",
         server: None,
-        retries,
+        retries: attempts.retries,
     };
     match connected {
         Err(e) => {
@@ -146,13 +147,20 @@ pub async fn serve(
     log(&shared, &fe, Some(&be), &summary, peer);
 }
 
+/// What getting a server cost, for the log.
+#[derive(Default)]
+struct Attempts {
+    retries: u32,
+    queued: std::time::Duration,
+}
+
 /// Connects to a server of `be`, retrying failed connects on other servers up to
 /// `be.retries` times and queueing while every usable server is at its `maxconn`.
 async fn connect(
     be: &BackendPlan,
     peer: SocketAddr,
     shared: &Shared,
-    retries: &mut u32,
+    attempts: &mut Attempts,
 ) -> Result<Connected, NotConnected> {
     let mut tried = vec![false; be.servers.len()];
     let mut last = None;
@@ -168,12 +176,14 @@ async fn connect(
             }
             Choice::Full => {
                 be.counters.queued.fetch_add(1, Relaxed);
+                let since = Instant::now();
                 let woken = tokio::select! {
                     _ = be.slot_freed.notified() => true,
                     _ = tokio::time::sleep_until(queue_deadline) => false,
                     _ = shared.kill.cancelled() => false,
                 };
                 be.counters.queued.fetch_sub(1, Relaxed);
+                attempts.queued += since.elapsed();
                 if !woken {
                     return Err(NotConnected {
                         termination: *b"sQ",
@@ -205,14 +215,14 @@ async fn connect(
                 be.counters.connect_error();
                 tried[i] = true;
                 last = Some(i);
-                if *retries >= be.retries {
+                if attempts.retries >= be.retries {
                     let termination = if result.is_err() { *b"sC" } else { *b"SC" };
                     return Err(NotConnected {
                         termination,
                         server: last,
                     });
                 }
-                *retries += 1;
+                attempts.retries += 1;
             }
         }
     }
@@ -222,6 +232,7 @@ async fn connect(
 struct Summary {
     accepted: SystemTime,
     started: Instant,
+    queue_ms: u64,
     connect_ms: i64,
     bytes_in: u64,
     bytes_out: u64,
@@ -235,6 +246,7 @@ impl Summary {
         Summary {
             accepted,
             started,
+            queue_ms: 0,
             connect_ms: -1,
             bytes_in: 0,
             bytes_out: 0,
@@ -262,7 +274,7 @@ fn log(
         frontend: &fe.name,
         backend: be.map_or(fe.name.as_str(), |b| b.name.as_str()),
         server: server.map_or(NOSRV, |x| x.name.as_str()),
-        queue_ms: 0,
+        queue_ms: s.queue_ms,
         connect_ms: s.connect_ms,
         total_ms: s.started.elapsed().as_millis() as u64,
         bytes_out: s.bytes_out,
