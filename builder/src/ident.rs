@@ -29,6 +29,29 @@ pub fn source_date_epoch(workspace: &Path) -> Result<u64> {
     parse_epoch(&out).context("git commit time")
 }
 
+/// The commit the build comes from (`git rev-parse HEAD`), with `-dirty`
+/// when tracked files differ from it; `unknown` outside a git clone.
+pub fn commit(workspace: &Path) -> String {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .arg("-C")
+            .arg(workspace)
+            .args(args)
+            .output()
+            .ok()
+    };
+    let Some(head) = git(&["rev-parse", "HEAD"]).filter(|o| o.status.success()) else {
+        return "unknown".into();
+    };
+    let head = String::from_utf8_lossy(&head.stdout).trim().to_string();
+    let dirty = git(&["diff", "--quiet", "HEAD", "--"]).is_some_and(|o| o.status.code() == Some(1));
+    if dirty {
+        format!("{head}-dirty")
+    } else {
+        head
+    }
+}
+
 fn parse_epoch(text: &str) -> Result<u64> {
     text.trim()
         .parse()

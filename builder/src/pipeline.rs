@@ -9,7 +9,10 @@ use image::{Appliance, PartitionType};
 use crate::gpt::{ATTR_LEGACY_BIOS_BOOTABLE, ATTR_READ_ONLY};
 use crate::ident::{self, Ids};
 use crate::progress::Steps;
-use crate::{binaries, disk, esp, fstab, host_tools, install, mkfs, paths, rootfs, tree};
+use crate::{
+    binaries, disk, esp, fstab, host_tools, install, mkfs, ova, ovf, packages, paths, rootfs, tree,
+    vmdk,
+};
 
 /// Where a build puts things.
 #[derive(Debug, Clone)]
@@ -180,4 +183,71 @@ fn kernel_version(vmlinuz: &Path) -> String {
                 .to_string()
         })
         .unwrap_or_default()
+}
+
+/// The finished OVA.
+#[derive(Debug, Clone)]
+pub struct OvaBuild {
+    pub ova: PathBuf,
+    pub info: ova::OvaInfo,
+    pub vmdk: vmdk::VmdkInfo,
+    pub disk: DiskBuild,
+}
+
+/// File name stem of the OVA and its members: `<name>-<version>`.
+pub fn stem(appliance: &Appliance) -> String {
+    format!(
+        "{}-{}",
+        appliance.appliance.name, appliance.appliance.version
+    )
+}
+
+/// Builds the disk, then the VMDK, the OVF descriptor and the OVA.
+pub fn build_ova(appliance: &Appliance, dirs: &Dirs, steps: &mut Steps) -> Result<OvaBuild> {
+    let disk = build_disk(appliance, dirs, steps)?;
+    let stem = stem(appliance);
+    let vmdk_name = format!("{stem}-disk1.vmdk");
+    let vmdk_path = dirs.work.join(&vmdk_name);
+    let vmdk = steps.run("streamOptimized VMDK", || {
+        vmdk::write_stream_optimized(&disk.raw, &vmdk_path)
+    })?;
+    let ova_path = dirs.out.join(format!("{stem}.ova"));
+    let info = steps.run("OVF descriptor, manifest, OVA", || {
+        let build = ovf::BuildInfo {
+            version: appliance.appliance.version.clone(),
+            commit: ident::commit(&dirs.workspace),
+            source_date_epoch: disk.epoch,
+            packages: packages::summary(
+                &disk.packages,
+                &appliance.base.packages,
+                &appliance.base.kernel,
+            ),
+        };
+        let descriptor = ovf::descriptor(
+            appliance,
+            ovf::DiskRef {
+                file_name: &vmdk_name,
+                vmdk: &vmdk,
+            },
+            &build,
+        )?;
+        // Written aside and renamed, so an interrupted build never leaves
+        // a plausible but broken OVA at the published path.
+        let tmp = ova_path.with_extension("ova.partial");
+        let info = ova::write_ova(
+            &tmp,
+            &format!("{stem}.ovf"),
+            descriptor.as_bytes(),
+            &[(vmdk_name.clone(), vmdk_path.clone())],
+            disk.epoch,
+        )?;
+        std::fs::rename(&tmp, &ova_path)?;
+        Ok(info)
+    })?;
+    Ok(OvaBuild {
+        ova: ova_path,
+        info,
+        vmdk,
+        disk,
+    })
 }
