@@ -64,10 +64,11 @@ impl ApiError {
     /// A request that breaks the specification (pattern, enum, range, required, type):
     /// 422, as go-openapi answers before dataplaneapi's handler runs.
     pub fn invalid(field: &str, message: impl std::fmt::Display) -> Self {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!("{field} in body: {message}"),
-        )
+        let text = match field {
+            "" | "." => format!("body: {message}"),
+            field => format!("{field} in body: {message}"),
+        };
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, text)
     }
 
     /// Like [`ApiError::invalid`], for a query or path parameter.

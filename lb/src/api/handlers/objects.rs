@@ -37,7 +37,7 @@ fn parse<R: Resource>(
     base: Option<&R::Item>,
 ) -> Result<(R::Item, Option<usize>), ApiError> {
     let Body::Json(Value::Object(mut fields)) = body else {
-        return Err(ApiError::invalid("body", "must be of type object"));
+        return Err(ApiError::invalid("", "must be of type object"));
     };
     let index = if R::BY_INDEX {
         fields

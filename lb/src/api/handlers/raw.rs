@@ -27,7 +27,7 @@ pub async fn post(
     request_body: Option<Extension<Body>>,
 ) -> Result<Response, ApiError> {
     let Body::Text(text) = body(request_body)? else {
-        return Err(ApiError::invalid("body", "must be haproxy.cfg text"));
+        return Err(ApiError::invalid("", "must be haproxy.cfg text"));
     };
     let version = match (params.skip_version, params.version) {
         (true, _) => None,
