@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use lb::api::ApiSettings;
+use lb::api::Settings;
 use lb::config::{haproxy, load, Config};
 use lb::runtime::{Forwarding, Options, Runtime};
 use tokio::signal::unix::{signal, SignalKind};
@@ -32,11 +32,11 @@ struct Cli {
     /// How bytes are forwarded.
     #[arg(long, value_enum, default_value_t = Mode::Copy)]
     forwarding: Mode,
-    /// Serve the management API (Data Plane API v2 subset) with these settings (TOML, see
-    /// `lb::api::ApiSettings`); the configuration it last committed is restored at start and
-    /// takes precedence over `--config`.
+    /// Serve the management API (Data Plane API v2 subset) with the settings the boot agent
+    /// renders (TOML, see `lb::api::Settings`); the configuration it last committed is
+    /// restored at start and takes precedence over `--config`.
     #[arg(long)]
-    api_settings: Option<PathBuf>,
+    settings: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -67,12 +67,10 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     match (&cli.command, &cli.config) {
         (Some(Command::Check { file, format }), _) => check(file, *format),
-        (None, path) if path.is_some() || cli.api_settings.is_some() => {
-            serve(path.as_deref(), &cli)
+        (None, path) if path.is_some() || cli.settings.is_some() => serve(path.as_deref(), &cli),
+        (None, _) => {
+            bail!("nothing to do: give --config FILE, --settings FILE or a subcommand (see --help)")
         }
-        (None, _) => bail!(
-            "nothing to do: give --config FILE, --api-settings FILE or a subcommand (see --help)"
-        ),
     }
 }
 
@@ -105,11 +103,7 @@ fn serve(path: Option<&Path>, cli: &Cli) -> Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let api = cli
-        .api_settings
-        .as_deref()
-        .map(ApiSettings::load)
-        .transpose()?;
+    let api = cli.settings.as_deref().map(Settings::load).transpose()?;
     let restored = api.as_ref().map(lb::api::restore).transpose()?.flatten();
     let config = match (restored, path) {
         (Some(config), _) => config,

@@ -1,4 +1,4 @@
-//! The `lb` binary with `--api-settings`: it serves the API on the settings' address with
+//! The `lb` binary with `--settings`: it serves the API on the settings' address with
 //! the settings' certificate and user, persists what is committed, and after a SIGTERM and a
 //! new start serves the same configuration at the same version.
 mod api_support;
@@ -15,7 +15,7 @@ const CFG: &str = "/services/haproxy/configuration";
 
 fn start_lb(settings_file: &std::path::Path, addr: SocketAddr) -> Child {
     let child = Command::new(env!("CARGO_BIN_EXE_lb"))
-        .arg("--api-settings")
+        .arg("--settings")
         .arg(settings_file)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -43,14 +43,14 @@ async fn lb_binary_serves_persists_and_restores() {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new(dir.path());
     let mut settings = settings(&dir.path().join("state"), &pki);
-    settings.port = std::net::TcpListener::bind("127.0.0.1:0")
+    settings.api.port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
     let settings_file = dir.path().join("settings.toml");
     std::fs::write(&settings_file, toml::to_string(&settings).unwrap()).unwrap();
-    let addr = SocketAddr::new(settings.address, settings.port);
+    let addr = settings.listen_address().unwrap();
 
     let lb = start_lb(&settings_file, addr);
     let api = Api::connect(addr, &pki.ca_pem);

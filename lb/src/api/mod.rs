@@ -9,6 +9,7 @@
 mod auth;
 mod error;
 mod handlers;
+mod iface;
 mod params;
 mod plane;
 mod reloads;
@@ -23,7 +24,7 @@ mod tls;
 mod transactions;
 mod validate;
 
-pub use settings::ApiSettings;
+pub use settings::{ApiSettings, DataplaneSettings, Settings};
 pub use store::DataPlane;
 pub use transactions::MAX_OPEN as MAX_OPEN_TRANSACTIONS;
 
@@ -38,8 +39,8 @@ use crate::persist::Persisted;
 
 /// The configuration the API last committed, from the settings' state directory; `None` on
 /// a first boot. `lb` calls this before the data plane opens any listener.
-pub fn restore(settings: &ApiSettings) -> anyhow::Result<Option<Config>> {
-    Persisted::new(&settings.state_dir).load()
+pub fn restore(settings: &Settings) -> anyhow::Result<Option<Config>> {
+    Persisted::new(&settings.dataplane.state_dir).load()
 }
 
 /// A management API being served.
@@ -53,7 +54,7 @@ pub struct Running {
 /// Binds the management address and serves the API for `plane`, which is running `config`,
 /// until `shutdown` resolves.
 pub fn spawn(
-    settings: &ApiSettings,
+    settings: &Settings,
     config: Config,
     plane: Arc<dyn DataPlane>,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -62,10 +63,10 @@ pub fn spawn(
     let addr = listener.local_addr()?;
     let store = Arc::new(store::Store::new(
         config,
-        Persisted::new(&settings.state_dir),
+        Persisted::new(&settings.dataplane.state_dir),
         plane,
     ));
-    let credentials = auth::Credentials::new(settings.user.clone());
+    let credentials = auth::Credentials::new(settings.user()?);
     let task = tokio::spawn(listener.serve(store, credentials, shutdown));
     Ok(Running { addr, task })
 }

@@ -10,7 +10,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use super::auth::Credentials;
 use super::handlers::App;
 use super::router::router;
-use super::settings::ApiSettings;
+use super::settings::Settings;
 use super::tls;
 
 /// How long in-flight requests may take to finish once shutdown starts.
@@ -26,10 +26,12 @@ pub struct Listener {
 impl Listener {
     /// Binds the management address. `IP_FREEBIND` lets `lb` start before DHCP or networkd
     /// has put the address on the interface, as the VIP listeners do.
-    pub fn bind(settings: &ApiSettings) -> Result<Self> {
-        let tls =
-            RustlsConfig::from_config(tls::server_config(&settings.tls_cert, &settings.tls_key)?);
-        let addr = SocketAddr::new(settings.address, settings.port);
+    pub fn bind(settings: &Settings) -> Result<Self> {
+        let tls = RustlsConfig::from_config(tls::server_config(
+            &settings.api.tls_cert,
+            &settings.api.tls_key,
+        )?);
+        let addr = settings.listen_address()?;
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
         socket.set_reuse_address(true)?;
         if addr.is_ipv4() {

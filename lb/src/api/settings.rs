@@ -1,26 +1,29 @@
-//! The management API's settings file (TOML), rendered at every boot by the boot agent from
-//! the OVF properties (`network.management_ip`, `loadbalance.dataplane_port`,
-//! `loadbalance.haproxy_user`, `loadbalance.haproxy_pwd`) and the secrets it keeps on the data
-//! partition.
+//! The settings file `lb --settings FILE` reads, in the format the boot agent renders on
+//! every boot (`overlay/templates/lb-settings.toml.j2`, `/run/lb-appliance/lb/settings.toml`):
 //!
 //! ```toml
-//! address = "192.168.10.5"          # the management IP: the API listens there only
+//! [api]
+//! bind_interface = "management"    # the API listens on this NIC's address only …
+//! bind_address = "10.13.10.199"    # … given here unless the NIC uses DHCP
 //! port = 5556
-//! tls_cert = "/var/lib/lb-appliance/tls/server.crt"   # PEM chain, server certificate first
-//! tls_key = "/var/lib/lb-appliance/tls/server.key"    # PEM private key
-//! state_dir = "/var/lib/lb-appliance"                  # where the committed config persists
+//! user = "wcp"
+//! password_hash = "$6$salt$hash"   # crypt(3): $1$, $5$ or $6$ (4-part form)
+//! # insecure_password = "plain"    # instead of password_hash (haproxy's insecure-password)
+//! tls_cert = "/var/lib/lb-appliance/tls/server.crt"
+//! tls_key = "/var/lib/lb-appliance/tls/server.key"
+//! ca_cert = "/var/lib/lb-appliance/tls/ca.crt"
 //!
-//! [user]                             # the haproxy.cfg `userlist controller` user
-//! username = "admin"
-//! password = "$1$salt$hash"          # crypt(3) hash when secure_password, plain text otherwise
-//! secure_password = true
+//! [dataplane]
+//! vip_ranges = ["10.13.201.32/27"]
+//! state_dir = "/var/lib/lb-appliance/lb"   # where the committed configuration persists
 //! ```
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+use super::iface;
 use crate::config::User;
 
 /// Default Data Plane API port of the HAProxy appliance.
@@ -28,27 +31,80 @@ pub const DEFAULT_PORT: u16 = 5556;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub api: ApiSettings,
+    pub dataplane: DataplaneSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ApiSettings {
-    /// The management address; the API is never exposed on the VIP networks.
-    pub address: IpAddr,
+    /// The management NIC: the API is never exposed on the VIP networks.
+    pub bind_interface: String,
+    /// The management address; absent with DHCP, when the NIC's address is used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bind_address: Option<IpAddr>,
     #[serde(default = "default_port")]
     pub port: u16,
+    pub user: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insecure_password: Option<String>,
+    /// PEM chain, server certificate first.
     pub tls_cert: PathBuf,
     pub tls_key: PathBuf,
-    /// Directory of the persisted configuration (on the data partition in the appliance).
+    /// The CA that signed `tls_cert`. Clients are given it out of band (the vSphere UI's
+    /// "Server Certificate Authority"); the server does not need it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_cert: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataplaneSettings {
+    /// The VIP ranges the boot agent routes to the host (AnyIP). `lb` binds VIPs with
+    /// `IP_FREEBIND` and needs no list; it is part of the rendered file all the same.
+    #[serde(default)]
+    pub vip_ranges: Vec<String>,
+    /// Where the committed configuration persists (on the data partition).
     pub state_dir: PathBuf,
-    pub user: User,
 }
 
 fn default_port() -> u16 {
     DEFAULT_PORT
 }
 
-impl ApiSettings {
+impl Settings {
     pub fn load(path: &Path) -> Result<Self> {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+    }
+
+    /// Where the API listens: `bind_address`, else the IPv4 address of `bind_interface`.
+    pub fn listen_address(&self) -> Result<SocketAddr> {
+        let api = &self.api;
+        let ip = match api.bind_address {
+            Some(ip) => ip,
+            None => iface::ipv4_address(&api.bind_interface)?,
+        };
+        Ok(SocketAddr::new(ip, api.port))
+    }
+
+    /// The API user, with exactly one of the two password forms.
+    pub fn user(&self) -> Result<User> {
+        let api = &self.api;
+        let (password, secure_password) = match (&api.password_hash, &api.insecure_password) {
+            (Some(hash), None) => (hash.clone(), true),
+            (None, Some(plain)) => (plain.clone(), false),
+            _ => bail!("[api] needs exactly one of password_hash and insecure_password"),
+        };
+        Ok(User {
+            username: api.user.clone(),
+            password,
+            secure_password,
+        })
     }
 }
 
@@ -56,21 +112,58 @@ impl ApiSettings {
 mod tests {
     use super::*;
 
+    /// The boot agent's golden output for the default deployment.
+    const RENDERED: &str = r#"
+[api]
+bind_interface = "management"
+bind_address = "10.13.10.199"
+port = 5556
+user = "wcp"
+password_hash = "$6$goldensalt$ONvnDoCmRfbALySZspR.uLqxwe/TnuV/nxGnLCz4eMZxaxaLu6TQWPAKy1VtU3kMFm0CSgXZHqywseUS2estq1"
+tls_cert = "/var/lib/lb-appliance/tls/server.crt"
+tls_key = "/var/lib/lb-appliance/tls/server.key"
+ca_cert = "/var/lib/lb-appliance/tls/ca.crt"
+
+[dataplane]
+vip_ranges = ["10.13.201.32/27"]
+state_dir = "/var/lib/lb-appliance/lb"
+"#;
+
     #[test]
-    fn parses_the_documented_example() {
-        let text = r#"
-            address = "192.168.10.5"
-            tls_cert = "/d/server.crt"
-            tls_key = "/d/server.key"
-            state_dir = "/d"
-            [user]
-            username = "admin"
-            password = "$1$salt$hash"
-            secure_password = true
-        "#;
-        let settings: ApiSettings = toml::from_str(text).unwrap();
-        assert_eq!(settings.port, DEFAULT_PORT);
-        assert_eq!(settings.user.username, "admin");
-        assert!(settings.user.secure_password);
+    fn reads_what_the_boot_agent_renders() {
+        let settings: Settings = toml::from_str(RENDERED).unwrap();
+        assert_eq!(
+            settings.listen_address().unwrap(),
+            "10.13.10.199:5556".parse().unwrap()
+        );
+        let user = settings.user().unwrap();
+        assert_eq!(
+            (user.username.as_str(), user.secure_password),
+            ("wcp", true)
+        );
+        assert_eq!(
+            settings.dataplane.state_dir,
+            Path::new("/var/lib/lb-appliance/lb")
+        );
+    }
+
+    #[test]
+    fn dhcp_uses_the_interface_address() {
+        let mut settings: Settings = toml::from_str(RENDERED).unwrap();
+        settings.api.bind_address = None;
+        settings.api.bind_interface = "lo".into();
+        assert_eq!(
+            settings.listen_address().unwrap(),
+            "127.0.0.1:5556".parse().unwrap()
+        );
+    }
+
+    #[test]
+    fn exactly_one_password_form() {
+        let mut settings: Settings = toml::from_str(RENDERED).unwrap();
+        settings.api.insecure_password = Some("haproxy".into());
+        assert!(settings.user().is_err());
+        settings.api.password_hash = None;
+        assert!(!settings.user().unwrap().secure_password);
     }
 }

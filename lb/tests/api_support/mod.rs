@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
-use lb::api::{ApiSettings, DataPlane};
-use lb::config::{Config, User};
+use lb::api::{ApiSettings, DataPlane, DataplaneSettings, Settings};
+use lb::config::Config;
 use lb::runtime::{Options, Runtime};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -85,19 +85,25 @@ pub struct Api {
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
-/// The settings `lb` would read, for a state directory and a PKI.
-pub fn settings(state_dir: &Path, pki: &Pki) -> ApiSettings {
-    ApiSettings {
-        address: "127.0.0.1".parse().unwrap(),
-        port: 0,
-        tls_cert: pki.cert.clone(),
-        tls_key: pki.key.clone(),
-        state_dir: state_dir.to_owned(),
-        user: User {
-            username: USER.into(),
+/// The settings `lb` would read (as the boot agent renders them), listening on
+/// 127.0.0.1 on a port of the kernel's choice.
+pub fn settings(state_dir: &Path, pki: &Pki) -> Settings {
+    Settings {
+        api: ApiSettings {
+            bind_interface: "lo".into(),
+            bind_address: Some("127.0.0.1".parse().unwrap()),
+            port: 0,
+            user: USER.into(),
             // `openssl passwd -6 -salt abcdefgh haproxy`
-            password: PASSWORD_HASH.into(),
-            secure_password: true,
+            password_hash: Some(PASSWORD_HASH.into()),
+            insecure_password: None,
+            tls_cert: pki.cert.clone(),
+            tls_key: pki.key.clone(),
+            ca_cert: None,
+        },
+        dataplane: DataplaneSettings {
+            vip_ranges: vec!["127.77.0.0/16".into()],
+            state_dir: state_dir.to_owned(),
         },
     }
 }
@@ -105,7 +111,7 @@ pub fn settings(state_dir: &Path, pki: &Pki) -> ApiSettings {
 impl Api {
     /// Starts the API as `lb` does: the persisted configuration is restored and applied to
     /// the data plane before the listener opens.
-    pub async fn start(settings: &ApiSettings, ca_pem: &str, plane: Arc<dyn DataPlane>) -> Api {
+    pub async fn start(settings: &Settings, ca_pem: &str, plane: Arc<dyn DataPlane>) -> Api {
         let config = lb::api::restore(settings).unwrap().unwrap_or_default();
         plane.apply(&config).unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
