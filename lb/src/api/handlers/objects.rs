@@ -84,6 +84,7 @@ pub async fn list<R: Resource>(
     State(store): State<App>,
     Query(params): Query<Params>,
 ) -> Result<Response, ApiError> {
+    // A private copy: `Resource::items` is the one accessor, shared with the edits.
     let mut config = (*store.snapshot(params.transaction_id.as_deref())?).clone();
     let version = config.version;
     let items = R::items(&mut config, parent::<R>(&params))?;
