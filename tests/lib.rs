@@ -1,1 +1,73 @@
-//! Shared helpers for the end-to-end tests.
+//! Shared helpers for the end-to-end tests: the OVA under test (built once
+//! per test process), a QEMU guest that is killed when dropped, and the
+//! reading of the boot check the image prints on its serial console.
+
+pub mod console;
+pub mod guest;
+
+use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
+
+use anyhow::{Context, Result};
+
+/// The OVA to test: `$LB_APPLIANCE_OVA` if set (a build to reuse), else the
+/// result of building it now with the builder's own pipeline (incremental:
+/// the root filesystem comes from the cache, cargo rebuilds what changed).
+/// Built once per test process, whichever test asks first.
+pub fn ova() -> Result<PathBuf> {
+    static OVA: OnceLock<Mutex<Option<PathBuf>>> = OnceLock::new();
+    let mut slot = OVA
+        .get_or_init(|| Mutex::new(None))
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = slot.as_ref() {
+        return Ok(p.clone());
+    }
+    let path = match std::env::var_os("LB_APPLIANCE_OVA") {
+        Some(p) => PathBuf::from(p),
+        None => build()?,
+    };
+    *slot = Some(path.clone());
+    Ok(path)
+}
+
+/// Held while a guest runs: TCG guests share the machine's cores, so the
+/// boots run one at a time and their boot times mean something.
+pub fn vm_slot() -> std::sync::MutexGuard<'static, ()> {
+    static SLOT: Mutex<()> = Mutex::new(());
+    SLOT.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn build() -> Result<PathBuf> {
+    anyhow::ensure!(
+        // SAFETY: geteuid has no preconditions.
+        unsafe { libc::geteuid() } == 0,
+        "the end-to-end tests build the image and need root (or set LB_APPLIANCE_OVA)"
+    );
+    let appliance = image::Appliance::embedded();
+    let dirs = builder::pipeline::Dirs::standard()?;
+    let mut steps = builder::progress::Steps::default();
+    let start = std::time::Instant::now();
+    let built =
+        builder::pipeline::build_ova(&appliance, &dirs, &mut steps).context("building the OVA")?;
+    eprintln!(
+        "built {} ({} bytes) in {:.1} s",
+        built.ova.display(),
+        built.info.size,
+        start.elapsed().as_secs_f64()
+    );
+    Ok(built.ova)
+}
+
+#[cfg(test)]
+mod tests {
+    /// The builder hands the environment to the agent under the name the
+    /// agent reads.
+    #[test]
+    fn fw_cfg_name_matches_the_agent() {
+        assert_eq!(
+            builder::boot::FW_CFG_NAME,
+            overlay::transport::fwcfg::FW_CFG_NAME
+        );
+    }
+}

@@ -14,8 +14,9 @@ use crate::{fstab, ident::Ids, kmods, tree};
 pub const INFO_DIR: &str = "usr/share/lb-appliance";
 /// Installed Debian packages with versions, one `name<TAB>version` a line.
 pub const PACKAGES_FILE: &str = "usr/share/lb-appliance/packages.tsv";
-/// Directory of the static binaries in the image.
-pub const BIN_DIR: &str = "usr/bin";
+/// Directory of the static binaries in the image (the overlay's units name
+/// them there; a test keeps the two in step).
+pub const BIN_DIR: &str = "usr/local/bin";
 
 /// Inputs of the customisation.
 pub struct Inputs<'a> {
@@ -95,4 +96,42 @@ pub fn kernel_and_initrd(root: &Path) -> Result<(PathBuf, PathBuf)> {
         tree::only_file(&boot, "vmlinuz-")?,
         tree::only_file(&boot, "initrd.img-")?,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::binaries::BINARIES;
+
+    /// Every path to one of our binaries in the overlay's files is where
+    /// the builder installs it.
+    #[test]
+    fn overlay_units_name_the_installed_binaries() {
+        let files = crate::paths::workspace_root().join("overlay/files");
+        let mut checked = 0;
+        for entry in walkdir::WalkDir::new(&files) {
+            let entry = entry.unwrap();
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let Ok(text) = std::fs::read_to_string(entry.path()) else {
+                continue;
+            };
+            for word in text.split(|c: char| c.is_whitespace() || c == '=') {
+                let word = word.trim_start_matches('-');
+                for (_, bin) in BINARIES {
+                    if word.starts_with('/') && word.ends_with(&format!("/{bin}")) {
+                        assert_eq!(
+                            word,
+                            format!("/{BIN_DIR}/{bin}"),
+                            "{}",
+                            entry.path().display()
+                        );
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 0, "no unit runs lb or appliancectl");
+    }
 }

@@ -1,0 +1,139 @@
+//! The OVA boots: the VMDK is taken back out of the OVA and booted under TCG
+//! (OVMF + virtio-blk with the default deployment, SeaBIOS + pvscsi with the
+//! frontend deployment), with the OVF environment on the CD-ROM and fw_cfg.
+//! The image's boot check must report `/` read-only on erofs, the data
+//! partition read-write, both static binaries running and a boot with no
+//! failed unit; and `inspect` must accept the OVA.
+
+use std::time::Duration;
+
+use builder::boot::{EnvSource, Net, Request};
+use builder::qemu::{DiskBus, Firmware, Serial};
+use e2e::console::{self, BootCheck};
+use e2e::guest::Guest;
+
+/// Generous for TCG on two shared cores; a healthy boot takes 20-40 s.
+const BOOT_TIMEOUT: Duration = Duration::from_secs(300);
+
+fn boot(name: &str, firmware: Firmware, disk_bus: DiskBus, deployment: &str) -> anyhow::Result<()> {
+    let appliance = image::Appliance::embedded();
+    let ova = e2e::ova()?;
+    let workdir = builder::paths::output_dir().join(format!("e2e-{name}"));
+    // QEMU user networking: the management NIC sits in 10.0.2.0/24.
+    let properties = [
+        ("network.hostname", format!("lb-{name}")),
+        ("network.management_ip", "10.0.2.15/24".into()),
+        ("network.management_gateway", "10.0.2.2".into()),
+        ("appliance.root_pwd", "e2e-secret".into()),
+    ];
+    let req = Request {
+        ova,
+        workdir: workdir.clone(),
+        env: EnvSource {
+            properties: properties
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            deployment: Some(deployment.into()),
+            ..Default::default()
+        },
+        firmware,
+        disk_bus: Some(disk_bus),
+        net: Net::User { forwards: vec![] },
+        memory_mib: Some(1024),
+        serial: Serial::File(workdir.join("serial.log")),
+    };
+    let vm = builder::boot::prepare(&appliance, &req)?;
+    let _slot = e2e::vm_slot();
+    let mut guest = Guest::start(&vm, &workdir)?;
+    let check: BootCheck = guest.wait_for(BOOT_TIMEOUT, "boot check", |text| {
+        let c = console::boot_check(text);
+        // The failed-unit list and the error journal follow the state.
+        c.state.is_some().then_some(c)
+    })?;
+    let booted = guest.uptime();
+    // Let the post-state report (failed units, errors) reach the console.
+    std::thread::sleep(Duration::from_secs(3));
+    let text = guest.console();
+    let check = BootCheck {
+        after: console::boot_check(&text).after,
+        ..check
+    };
+    eprintln!(
+        "{name}: boot check after {:.1} s: {check:?}",
+        booted.as_secs_f64()
+    );
+
+    let (fs, opts) = check.mount_options("/").expect("boot check reports /");
+    assert_eq!(fs, "erofs");
+    assert!(opts.contains(&"ro"), "/ is not read-only: {opts:?}");
+    let (fs, opts) = check
+        .mount_options("/var/lib/lb-appliance")
+        .expect("boot check reports the data partition");
+    assert_eq!(fs, "ext4");
+    assert!(opts.contains(&"rw"), "data is not read-write: {opts:?}");
+    let version = &appliance.appliance.version;
+    for bin in ["lb", "appliancectl"] {
+        assert!(
+            check.lines.contains(&format!("{bin} {version}")),
+            "{bin} --version missing: {:?}",
+            check.lines
+        );
+    }
+    assert!(
+        check
+            .lines
+            .iter()
+            .any(|l| l.starts_with("multi-user.target loaded active active")),
+        "multi-user.target is not active: {:?}",
+        check.lines
+    );
+    let failed = console::failed_lines(&text);
+    assert!(
+        check.state.as_deref() == Some("running") && failed.is_empty(),
+        "boot is {:?}; failed: {failed:#?}; report: {:#?}",
+        check.state,
+        check.after
+    );
+    // The NICs sit at the PCI addresses vSphere gives their slots.
+    for nic in appliance.nics_for(deployment) {
+        assert!(
+            text.contains(&format!("vmxnet3 {}", nic.pci_address)),
+            "no vmxnet3 at {}",
+            nic.pci_address
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn boots_with_ovmf_and_virtio_blk() -> anyhow::Result<()> {
+    boot("efi", Firmware::Efi, DiskBus::VirtioBlk, "default")
+}
+
+#[test]
+fn boots_with_seabios_and_pvscsi() -> anyhow::Result<()> {
+    boot("bios", Firmware::Bios, DiskBus::Pvscsi, "frontend")
+}
+
+#[test]
+fn inspect_accepts_the_ova() -> anyhow::Result<()> {
+    let appliance = image::Appliance::embedded();
+    let report = builder::inspect::inspect(&e2e::ova()?)?;
+    let text = report.to_string();
+    for option in &appliance.deployment_options {
+        assert!(
+            text.contains(&option.id),
+            "deployment option {} missing",
+            option.id
+        );
+    }
+    for p in &appliance.properties {
+        assert!(
+            text.contains(&p.full_key()),
+            "property {} missing",
+            p.full_key()
+        );
+    }
+    Ok(())
+}
