@@ -56,8 +56,8 @@ fn extra_addr(ports: &Ports, i: usize) -> SocketAddr {
 /// One haproxy.cfg for both proxies: no logging on either, one thread each.
 fn config(p: &Ports, extras: usize) -> String {
     let mut c = format!(
-        "global\n  maxconn 9800\n  nbthread 1\n\
-         defaults\n  mode tcp\n  maxconn 9800\n  timeout connect 5s\n  timeout client 5m\n  timeout server 5m\n\
+        "global\n  maxconn 9400\n  nbthread 1\n\
+         defaults\n  mode tcp\n  maxconn 9400\n  timeout connect 5s\n  timeout client 5m\n  timeout server 5m\n\
          frontend rate\n  bind {} name rate\n  default_backend echo\n\
          frontend wrk\n  bind {} name wrk\n  default_backend http\n\
          frontend bulk\n  bind {} name bulk\n  default_backend iperf\n\
@@ -119,7 +119,12 @@ async fn main() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let dir = tempfile::tempdir().unwrap();
     let mut results = report::Report::default();
-    for kind in [Kind::Lb, Kind::Haproxy, Kind::LbSplice] {
+    // BENCH_ONLY=haproxy (or lb, "lb (splice)") runs one proxy, for debugging the harness.
+    let only = std::env::var("BENCH_ONLY").ok();
+    let kinds = [Kind::Lb, Kind::Haproxy, Kind::LbSplice]
+        .into_iter()
+        .filter(|k| only.as_deref().is_none_or(|o| o == k.label()));
+    for kind in kinds {
         let path = dir
             .path()
             .join(format!("{}.cfg", kind.label().replace(' ', "-")));
@@ -184,12 +189,20 @@ async fn main() {
                 let mut logged = Samples::default();
                 for _ in 0..RUNS {
                     let t0 = proxy.reload(&config(&ports, extras));
-                    let t1 = load::until_accepts(
+                    let Some(t1) = load::until_accepts(
                         extra_addr(&ports, extras - 1),
                         Duration::from_secs(20),
                     )
                     .await
-                    .expect("new frontend listens");
+                    else {
+                        eprintln!(
+                            "{}: {extras} frontends not listening after 20 s; its log:\n{}",
+                            kind.label(),
+                            proxy.log_tail()
+                        );
+                        ready.push(f64::NAN);
+                        continue;
+                    };
                     ready.push((t1 - t0).as_secs_f64() * 1000.0);
                     tokio::time::sleep(Duration::from_millis(300)).await;
                     logged.extend(proxy.logged_apply_ms());

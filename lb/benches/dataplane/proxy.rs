@@ -104,6 +104,12 @@ impl Proxy {
         times
     }
 
+    /// The last lines the proxy wrote to stderr.
+    pub fn log_tail(&self) -> String {
+        let log = self.log.lock().unwrap();
+        log[log.len().saturating_sub(20)..].join("\n")
+    }
+
     /// The proxy's processes: itself and its descendants.
     pub fn processes(&self) -> Vec<u32> {
         let mut tree = vec![self.pid()];

@@ -8,7 +8,7 @@ use std::time::{Instant, SystemTime};
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::forward::{forward, End, Idle};
+use super::forward::{End, Forward, Idle};
 use super::plan::{BackendPlan, Choice, FrontendPlan, ServerPlan};
 use super::stats::Open;
 use super::tcplog::Record;
@@ -41,7 +41,7 @@ impl Drop for ServerSlot {
 struct Connected {
     server: usize,
     stream: TcpStream,
-    slot: ServerSlot,
+    _slot: ServerSlot,
     connect_ms: i64,
 }
 
@@ -51,7 +51,8 @@ struct NotConnected {
     server: Option<usize>,
 }
 
-/// Serves one accepted connection to completion.
+/// Serves one accepted connection to completion. Only what the log needs is kept across
+/// the forwarding, because this future's size is what every idle connection costs.
 pub async fn serve(
     shared: Arc<Shared>,
     fe: Arc<FrontendPlan>,
@@ -60,78 +61,27 @@ pub async fn serve(
     port: u16,
     _permits: Permits,
 ) {
-    let accepted = SystemTime::now();
     let started = Instant::now();
     let _active = shared.counters.open();
     let _fe_open = fe.counters.open();
     let _ = client.set_nodelay(true);
     let Some(be) = fe.backend_for(port).cloned() else {
-        log(
-            &shared,
-            &fe,
-            None,
-            &Summary::refused(accepted, started, *b"SC"),
-            peer,
-        );
+        let summary = Summary::new(started, &Attempts::default(), *b"SC");
+        log(&shared, &fe, None, &summary, peer);
         return;
     };
     let _be_open = be.counters.open();
     let mut attempts = Attempts::default();
-    let connected = connect(&be, peer, &shared, &mut attempts).await;
-    let mut summary = Summary {
-        accepted,
-        started,
-        queue_ms: attempts.queued.as_millis() as u64,
-        connect_ms: -1,
-        bytes_in: 0,
-        bytes_out: 0,
-        termination: *b"--",
-        server: None,
-        retries: attempts.retries,
-    };
-    match connected {
-        Err(e) => {
-            summary.termination = e.termination;
-            summary.server = e.server;
-        }
+    // Boxed so that the connect phase's state does not size the whole connection's future.
+    let connected = Box::pin(connect(&be, peer, &shared, &mut attempts)).await;
+    let summary = match connected {
+        Err(e) => Summary {
+            server: e.server,
+            ..Summary::new(started, &attempts, e.termination)
+        },
         Ok(c) => {
-            summary.server = Some(c.server);
-            summary.connect_ms = c.connect_ms;
-            let srv = &be.servers[c.server];
-            let (tunnel, client_t, server_t) =
-                (be.tunnel_timeout, fe.client_timeout, be.server_timeout);
-            // HAProxy: the tunnel timeout supersedes client and server once established.
-            let limit = tunnel.or(match (client_t, server_t) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            });
-            let idle = Idle {
-                limit,
-                half_closed: fe.client_fin_timeout,
-                client_side: tunnel.is_some()
-                    || client_t.is_some_and(|c| server_t.is_none_or(|s| c <= s)),
-            };
-            let bytes = (
-                std::sync::atomic::AtomicU64::new(0),
-                std::sync::atomic::AtomicU64::new(0),
-            );
-            let count = |inbound: u64, outbound: u64| {
-                for counters in [&fe.counters, &be.counters, &srv.shared.counters] {
-                    counters.add_bytes(inbound, outbound);
-                }
-                bytes.0.fetch_add(inbound, Relaxed);
-                bytes.1.fetch_add(outbound, Relaxed);
-            };
-            let end = forward(
-                &client,
-                &c.stream,
-                shared.forwarding,
-                idle,
-                &shared.kill,
-                &count,
-            )
-            .await;
-            summary.termination = match end {
+            let (end, (bytes_in, bytes_out)) = relay(&shared, &fe, &be, &client, &c).await;
+            let termination = match end {
                 End::Done => *b"--",
                 End::ClientAbort => *b"CD",
                 End::ServerAbort => *b"SD",
@@ -139,12 +89,51 @@ pub async fn serve(
                 End::ServerTimeout => *b"sD",
                 End::Killed => *b"KD",
             };
-            summary.bytes_in = bytes.0.load(Relaxed);
-            summary.bytes_out = bytes.1.load(Relaxed);
-            drop(c.slot);
+            let summary = Summary {
+                server: Some(c.server),
+                connect_ms: c.connect_ms,
+                bytes_in,
+                bytes_out,
+                ..Summary::new(started, &attempts, termination)
+            };
+            drop(c);
+            summary
         }
-    }
+    };
     log(&shared, &fe, Some(&be), &summary, peer);
+}
+
+/// Forwards between the client and its server with the frontend's and backend's timeouts,
+/// counting bytes as they move.
+async fn relay(
+    shared: &Shared,
+    fe: &FrontendPlan,
+    be: &BackendPlan,
+    client: &TcpStream,
+    c: &Connected,
+) -> (End, (u64, u64)) {
+    let srv = &be.servers[c.server];
+    let (tunnel, client_t, server_t) = (be.tunnel_timeout, fe.client_timeout, be.server_timeout);
+    // HAProxy: the tunnel timeout supersedes client and server once established.
+    let limit = tunnel.or(match (client_t, server_t) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    });
+    let idle = Idle {
+        limit,
+        half_closed: fe.client_fin_timeout,
+        client_side: tunnel.is_some() || client_t.is_some_and(|c| server_t.is_none_or(|s| c <= s)),
+    };
+    let count = |inbound: u64, outbound: u64| {
+        for counters in [&fe.counters, &be.counters, &srv.shared.counters] {
+            counters.add_bytes(inbound, outbound);
+        }
+    };
+    let kill = shared.kill.clone().cancelled_owned();
+    let forward = Forward::new((client, &c.stream), shared.forwarding, idle, kill, &count);
+    let mut forward = std::pin::pin!(forward);
+    let end = forward.as_mut().await;
+    (end, forward.moved())
 }
 
 /// What getting a server cost, for the log.
@@ -206,7 +195,7 @@ async fn connect(
                 return Ok(Connected {
                     server: i,
                     stream,
-                    slot,
+                    _slot: slot,
                     connect_ms: t0.elapsed().as_millis() as i64,
                 });
             }
@@ -230,7 +219,6 @@ async fn connect(
 
 /// What the log line needs to know about a finished connection.
 struct Summary {
-    accepted: SystemTime,
     started: Instant,
     queue_ms: u64,
     connect_ms: i64,
@@ -242,17 +230,16 @@ struct Summary {
 }
 
 impl Summary {
-    fn refused(accepted: SystemTime, started: Instant, termination: [u8; 2]) -> Summary {
+    fn new(started: Instant, attempts: &Attempts, termination: [u8; 2]) -> Summary {
         Summary {
-            accepted,
             started,
-            queue_ms: 0,
+            queue_ms: attempts.queued.as_millis() as u64,
             connect_ms: -1,
             bytes_in: 0,
             bytes_out: 0,
             termination,
             server: None,
-            retries: 0,
+            retries: attempts.retries,
         }
     }
 }
@@ -270,7 +257,7 @@ fn log(
     let server = be.zip(s.server).map(|(b, i)| &b.servers[i]);
     Record {
         client: peer,
-        accepted: s.accepted,
+        accepted: SystemTime::now() - s.started.elapsed(),
         frontend: &fe.name,
         backend: be.map_or(fe.name.as_str(), |b| b.name.as_str()),
         server: server.map_or(NOSRV, |x| x.name.as_str()),

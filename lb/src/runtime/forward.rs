@@ -1,25 +1,33 @@
 //! Moving bytes between an accepted client and its server until both directions are done,
-//! with half-close and the idle timeouts. How the bytes move ([`Forwarding`]) is a choice
-//! per process: a user-space copy or `splice(2)` through a pipe (see `docs/benchmarks.md`).
+//! with half-close and the idle timeouts.
+//!
+//! This is a hand-written future rather than an `async fn` because an idle connection's
+//! memory is what it holds between polls: waiting on `poll_read_ready` stores nothing in the
+//! future (tokio keeps one waker per direction in the socket's registration), the read
+//! buffer lives on the stack during a poll, and bytes are only kept on the heap when the
+//! receiver cannot take them. An idle connection thus costs its sockets, a timer and a few
+//! words. How bytes move ([`Forwarding`]) is a per-process choice: a user-space copy or
+//! `splice(2)` through a pipe (see `docs/benchmarks.md`).
+use std::future::Future;
 use std::io;
 use std::net::Shutdown;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use tokio::net::TcpStream;
-use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
+use tokio::time::{Instant, Sleep};
+use tokio_util::sync::WaitForCancellationFutureOwned;
 
-use super::splice;
+use super::splice::Pipe;
 
-/// Read size of the user-space copy. A buffer exists only while data flows, so idle
-/// connections cost no buffer memory.
-const COPY_BUF: usize = 32 * 1024;
+/// Bytes read per `read` in the user-space copy (a stack buffer, live only during a poll).
+const COPY_CHUNK: usize = 32 * 1024;
 
 /// How bytes are moved between the two sockets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Forwarding {
-    /// `read`/`write` through a transient user-space buffer.
+    /// `read`/`write` through a stack buffer.
     #[default]
     Copy,
     /// `splice(2)` socket → pipe → socket, the data never entering user space.
@@ -57,129 +65,243 @@ pub enum Failed {
     Write,
 }
 
-/// Last time any byte moved, in ms since the connection started.
-struct Activity {
-    base: Instant,
-    last_ms: AtomicU64,
+pin_project_lite::pin_project! {
+    /// Forwards until both directions are closed, an error, an idle timeout or the kill
+    /// signal. Resolves to why it ended; `moved()` tells the bytes per direction, and
+    /// `count(inbound, outbound)` hears of them as they move.
+    pub struct Forward<'a> {
+        client: &'a TcpStream,
+        server: &'a TcpStream,
+        count: &'a (dyn Fn(u64, u64) + Sync),
+        how: Forwarding,
+        idle: Idle,
+        up: Direction,
+        down: Direction,
+        last_activity: Instant,
+        #[pin]
+        timer: Sleep,
+        #[pin]
+        kill: WaitForCancellationFutureOwned,
+    }
 }
 
-impl Activity {
-    fn touch(&self) {
-        self.last_ms
-            .store(self.base.elapsed().as_millis() as u64, Relaxed);
-    }
-
-    fn last(&self) -> Instant {
-        self.base + Duration::from_millis(self.last_ms.load(Relaxed))
-    }
-}
-
-/// Forwards until both directions are closed, an error, an idle timeout or `kill`.
-/// `count(inbound, outbound)` is called for every chunk moved.
-pub async fn forward(
-    client: &TcpStream,
-    server: &TcpStream,
-    how: Forwarding,
-    idle: Idle,
-    kill: &CancellationToken,
-    count: &(dyn Fn(u64, u64) + Sync),
-) -> End {
-    let activity = Activity {
-        base: Instant::now(),
-        last_ms: AtomicU64::new(0),
-    };
-    let up = pump(client, server, how, &activity, |n| count(n, 0));
-    let down = pump(server, client, how, &activity, |n| count(0, n));
-    tokio::pin!(up, down);
-    let (mut up_done, mut down_done) = (false, false);
-    loop {
-        if up_done && down_done {
-            return End::Done;
+impl<'a> Forward<'a> {
+    pub fn new(
+        (client, server): (&'a TcpStream, &'a TcpStream),
+        how: Forwarding,
+        idle: Idle,
+        kill: WaitForCancellationFutureOwned,
+        count: &'a (dyn Fn(u64, u64) + Sync),
+    ) -> Self {
+        let now = Instant::now();
+        Forward {
+            client,
+            server,
+            count,
+            how,
+            idle,
+            up: Direction::default(),
+            down: Direction::default(),
+            last_activity: now,
+            // Far enough to never fire before it is set from the idle limit.
+            timer: tokio::time::sleep_until(
+                now + idle.limit.unwrap_or(Duration::from_secs(86_400 * 365)),
+            ),
+            kill,
         }
-        let limit = if up_done || down_done {
-            idle.half_closed.or(idle.limit)
+    }
+
+    /// Bytes moved so far: (client → server, server → client).
+    pub fn moved(&self) -> (u64, u64) {
+        (self.up.moved, self.down.moved)
+    }
+}
+
+impl Future for Forward<'_> {
+    type Output = End;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<End> {
+        let mut this = self.project();
+        if this.kill.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(End::Killed);
+        }
+        let before = (this.up.moved, this.down.moved);
+        if !this.up.done {
+            if let Poll::Ready(Err(f)) = this.up.poll(cx, this.client, this.server, *this.how) {
+                return Poll::Ready(match f {
+                    Failed::Read => End::ClientAbort,
+                    Failed::Write => End::ServerAbort,
+                });
+            }
+        }
+        if !this.down.done {
+            if let Poll::Ready(Err(f)) = this.down.poll(cx, this.server, this.client, *this.how) {
+                return Poll::Ready(match f {
+                    Failed::Read => End::ServerAbort,
+                    Failed::Write => End::ClientAbort,
+                });
+            }
+        }
+        let moved = (this.up.moved - before.0, this.down.moved - before.1);
+        if moved != (0, 0) {
+            (this.count)(moved.0, moved.1);
+            *this.last_activity = Instant::now();
+        }
+        if this.up.done && this.down.done {
+            return Poll::Ready(End::Done);
+        }
+        let limit = if this.up.done || this.down.done {
+            this.idle.half_closed.or(this.idle.limit)
         } else {
-            idle.limit
+            this.idle.limit
         };
-        let deadline = limit.map(|l| activity.last() + l);
-        tokio::select! {
-            r = &mut up, if !up_done => match r {
-                Ok(()) => up_done = true,
-                Err(Failed::Read) => return End::ClientAbort,
-                Err(Failed::Write) => return End::ServerAbort,
-            },
-            r = &mut down, if !down_done => match r {
-                Ok(()) => down_done = true,
-                Err(Failed::Read) => return End::ServerAbort,
-                Err(Failed::Write) => return End::ClientAbort,
-            },
-            _ = sleep_until(deadline) => {
-                // Bytes may have moved while we slept: only a real idle period counts.
-                if limit.is_some_and(|l| activity.last() + l <= Instant::now()) {
-                    return if idle.client_side { End::ClientTimeout } else { End::ServerTimeout };
-                }
-            }
-            _ = kill.cancelled() => return End::Killed,
+        let Some(limit) = limit else {
+            return Poll::Pending;
+        };
+        // The timer is re-armed when it fires rather than on every byte (cheap on busy
+        // connections), and brought forward when a half-close shortens the limit.
+        if *this.last_activity + limit < this.timer.deadline() {
+            this.timer.as_mut().reset(*this.last_activity + limit);
         }
+        while this.timer.as_mut().poll(cx).is_ready() {
+            let deadline = *this.last_activity + limit;
+            if deadline <= Instant::now() {
+                return Poll::Ready(if this.idle.client_side {
+                    End::ClientTimeout
+                } else {
+                    End::ServerTimeout
+                });
+            }
+            this.timer.as_mut().reset(deadline);
+        }
+        Poll::Pending
     }
 }
 
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
-    }
+/// One direction's state between polls: a few words while idle.
+#[derive(Default)]
+struct Direction {
+    done: bool,
+    /// Splice: bytes in `pipe` not yet written (at most one pipe's worth).
+    in_pipe: u32,
+    moved: u64,
+    /// Copy: bytes read but refused by the receiver.
+    backlog: Option<Box<Backlog>>,
+    /// Splice: the pipe in use while data flows.
+    pipe: Option<Pipe>,
 }
 
-/// One direction: moves bytes from `from` to `to` until `from` sends a FIN, which is passed
-/// on as a write shutdown of `to` (half-close).
-async fn pump(
-    from: &TcpStream,
-    to: &TcpStream,
-    how: Forwarding,
-    activity: &Activity,
-    count: impl Fn(u64),
-) -> Result<(), Failed> {
-    let moved = |n: usize| {
-        activity.touch();
-        count(n as u64);
-    };
-    match how {
-        Forwarding::Copy => copy(from, to, moved).await?,
-        Forwarding::Splice => splice::pump(from, to, moved).await?,
-    }
-    let _ = socket2::SockRef::from(to).shutdown(Shutdown::Write);
-    Ok(())
+/// Bytes waiting for a slow receiver, and how many of them went out since.
+struct Backlog {
+    data: Vec<u8>,
+    sent: usize,
 }
 
-/// The user-space copy: a buffer is allocated when data arrives and freed as soon as the
-/// socket has nothing more to read.
-async fn copy(from: &TcpStream, to: &TcpStream, moved: impl Fn(usize)) -> Result<(), Failed> {
-    loop {
-        from.readable().await.map_err(|_| Failed::Read)?;
-        let mut buf = vec![0u8; COPY_BUF];
+impl Direction {
+    /// Moves bytes from `from` to `to` until one of them would block (`Pending`, wakers
+    /// registered), `from` sends a FIN (passed on as a write shutdown of `to`), or an error.
+    fn poll(
+        &mut self,
+        cx: &mut Context<'_>,
+        from: &TcpStream,
+        to: &TcpStream,
+        how: Forwarding,
+    ) -> Poll<Result<(), Failed>> {
+        ready!(match how {
+            Forwarding::Copy => self.poll_copy(cx, from, to),
+            Forwarding::Splice => self.poll_splice(cx, from, to),
+        })?;
+        self.done = true;
+        let _ = socket2::SockRef::from(to).shutdown(Shutdown::Write);
+        Poll::Ready(Ok(()))
+    }
+
+    /// The user-space copy; `Ready(Ok(()))` at end of stream.
+    fn poll_copy(
+        &mut self,
+        cx: &mut Context<'_>,
+        from: &TcpStream,
+        to: &TcpStream,
+    ) -> Poll<Result<(), Failed>> {
         loop {
-            match from.try_read(&mut buf) {
-                Ok(0) => return Ok(()),
-                Ok(n) => {
-                    write_all(to, &buf[..n]).await.map_err(|_| Failed::Write)?;
-                    moved(n);
+            if let Some(b) = &mut self.backlog {
+                while b.sent < b.data.len() {
+                    ready!(to.poll_write_ready(cx)).map_err(|_| Failed::Write)?;
+                    match to.try_write(&b.data[b.sent..]) {
+                        Ok(n) => b.sent += n,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(_) => return Poll::Ready(Err(Failed::Write)),
+                    }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(_) => return Err(Failed::Read),
+                self.backlog = None;
+            }
+            ready!(from.poll_read_ready(cx)).map_err(|_| Failed::Read)?;
+            let mut buf = [0u8; COPY_CHUNK];
+            let n = match from.try_read(&mut buf) {
+                Ok(0) => return Poll::Ready(Ok(())),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(_) => return Poll::Ready(Err(Failed::Read)),
+            };
+            self.moved += n as u64;
+            let written = match to.try_write(&buf[..n]) {
+                Ok(w) => w,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+                Err(_) => return Poll::Ready(Err(Failed::Write)),
+            };
+            if written < n {
+                self.backlog = Some(Box::new(Backlog {
+                    data: buf[written..n].to_vec(),
+                    sent: 0,
+                }));
             }
         }
     }
-}
 
-async fn write_all(to: &TcpStream, mut data: &[u8]) -> io::Result<()> {
-    while !data.is_empty() {
-        to.writable().await?;
-        match to.try_write(data) {
-            Ok(n) => data = &data[n..],
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(e),
+    /// The splice path; `Ready(Ok(()))` at end of stream.
+    fn poll_splice(
+        &mut self,
+        cx: &mut Context<'_>,
+        from: &TcpStream,
+        to: &TcpStream,
+    ) -> Poll<Result<(), Failed>> {
+        loop {
+            while self.in_pipe > 0 {
+                ready!(to.poll_write_ready(cx)).map_err(|_| Failed::Write)?;
+                let pipe = self.pipe.as_ref().expect("bytes in the pipe");
+                match pipe.drain_into(to, self.in_pipe as usize) {
+                    Ok(n) => self.in_pipe -= n as u32,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(_) => return Poll::Ready(Err(Failed::Write)),
+                }
+            }
+            if let Poll::Ready(r) = from.poll_read_ready(cx) {
+                r.map_err(|_| Failed::Read)?;
+            } else {
+                // Idle: the (empty) pipe goes back to the pool.
+                if let Some(p) = self.pipe.take() {
+                    p.give_back();
+                }
+                return Poll::Pending;
+            }
+            if self.pipe.is_none() {
+                self.pipe = Some(Pipe::take().map_err(|_| Failed::Read)?);
+            }
+            let pipe = self.pipe.as_ref().expect("just set");
+            match pipe.fill_from(from) {
+                Ok(0) => {
+                    if let Some(p) = self.pipe.take() {
+                        p.give_back();
+                    }
+                    return Poll::Ready(Ok(()));
+                }
+                Ok(n) => {
+                    self.in_pipe = n as u32;
+                    self.moved += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => return Poll::Ready(Err(Failed::Read)),
+            }
         }
     }
-    Ok(())
 }

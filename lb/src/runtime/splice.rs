@@ -1,6 +1,6 @@
-//! Zero-copy forwarding with `splice(2)`: socket → pipe → socket. Pipes come from a small
-//! pool and go back as soon as they are empty, so idle connections hold no pipe (and no
-//! extra file descriptors).
+//! Pipes for zero-copy forwarding with `splice(2)`: socket → pipe → socket. Pipes come from
+//! a small pool and go back as soon as a connection goes idle with its pipe empty, so idle
+//! connections hold no pipe (and no extra file descriptors).
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Mutex;
@@ -8,22 +8,22 @@ use std::sync::Mutex;
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 
-use super::forward::Failed;
-
-/// Bytes moved per splice: the default pipe capacity.
+/// Bytes moved per splice: the default pipe capacity (it fits the `u32` the caller keeps).
 const CHUNK: usize = 64 * 1024;
 /// Empty pipes kept for reuse.
 const POOL_MAX: usize = 256;
 
 static POOL: Mutex<Vec<Pipe>> = Mutex::new(Vec::new());
 
-struct Pipe {
+/// A non-blocking pipe.
+pub struct Pipe {
     read: OwnedFd,
     write: OwnedFd,
 }
 
 impl Pipe {
-    fn take() -> io::Result<Pipe> {
+    /// A pipe from the pool, or a new one.
+    pub fn take() -> io::Result<Pipe> {
         if let Some(p) = POOL.lock().unwrap_or_else(|e| e.into_inner()).pop() {
             return Ok(p);
         }
@@ -42,11 +42,27 @@ impl Pipe {
     }
 
     /// Returns an empty pipe to the pool (a pipe with data in it is simply closed).
-    fn give_back(self) {
+    pub fn give_back(self) {
         let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
         if pool.len() < POOL_MAX {
             pool.push(self);
         }
+    }
+
+    /// Moves up to a pipe's worth from the socket into the (empty) pipe. Because the pipe is
+    /// always drained before the next fill, `WouldBlock` here means the socket is empty, so
+    /// clearing the socket's read readiness on it is exact.
+    pub fn fill_from(&self, socket: &TcpStream) -> io::Result<usize> {
+        socket.try_io(Interest::READABLE, || {
+            splice(socket.as_raw_fd(), self.write.as_raw_fd(), CHUNK)
+        })
+    }
+
+    /// Moves up to `len` bytes from the pipe into the socket.
+    pub fn drain_into(&self, socket: &TcpStream, len: usize) -> io::Result<usize> {
+        socket.try_io(Interest::WRITABLE, || {
+            splice(self.read.as_raw_fd(), socket.as_raw_fd(), len)
+        })
     }
 }
 
@@ -66,42 +82,5 @@ fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
         Err(io::Error::last_os_error())
     } else {
         Ok(n as usize)
-    }
-}
-
-/// One direction until `from` reaches end of stream. The pipe is always drained before the
-/// next fill, so an `EAGAIN` on the fill means the socket is empty, never that the pipe is
-/// full: readiness bookkeeping stays exact.
-pub async fn pump(from: &TcpStream, to: &TcpStream, moved: impl Fn(usize)) -> Result<(), Failed> {
-    loop {
-        from.readable().await.map_err(|_| Failed::Read)?;
-        let pipe = Pipe::take().map_err(|_| Failed::Read)?;
-        loop {
-            let filled = from.try_io(Interest::READABLE, || {
-                splice(from.as_raw_fd(), pipe.write.as_raw_fd(), CHUNK)
-            });
-            let n = match filled {
-                Ok(0) => {
-                    pipe.give_back();
-                    return Ok(());
-                }
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(_) => return Err(Failed::Read),
-            };
-            let mut left = n;
-            while left > 0 {
-                to.writable().await.map_err(|_| Failed::Write)?;
-                match to.try_io(Interest::WRITABLE, || {
-                    splice(pipe.read.as_raw_fd(), to.as_raw_fd(), left)
-                }) {
-                    Ok(m) => left -= m,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(_) => return Err(Failed::Write),
-                }
-            }
-            moved(n);
-        }
-        pipe.give_back();
     }
 }
