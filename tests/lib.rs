@@ -2,8 +2,13 @@
 //! per test process), a QEMU guest that is killed when dropped, and the
 //! reading of the boot check the image prints on its serial console.
 
+pub mod checks;
 pub mod console;
 pub mod guest;
+pub mod netlab;
+pub mod site;
+pub mod supervisor;
+pub mod traffic;
 
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};

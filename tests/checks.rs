@@ -1,0 +1,163 @@
+//! The checks both topologies pass after a boot, and the programming and
+//! traffic steps, shared by the `e2e_*` tests.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context, Result};
+
+use crate::guest::Guest;
+use crate::site::{self, sock, Site, Topology, ENDPOINTS, MGMT_IP, WORKLOAD_IP};
+use crate::supervisor::{Api, Port, Service};
+use crate::traffic::{self, Backends, Probe};
+
+/// The VIP the Supervisor programs and its two ports (target ports on the
+/// backends).
+pub const PORTS: [(&str, u16, u16); 2] = [("nginx", 443, 8443), ("kube-apiserver", 6443, 16443)];
+
+pub fn service(topology: Topology) -> Service {
+    let vip = topology.vip_base();
+    let vip = std::net::Ipv4Addr::from(u32::from(vip) + 2);
+    Service {
+        frontend: "domain-c8:e2e-kube-system-kube-apiserver-lb-svc".into(),
+        vip,
+        ports: PORTS
+            .iter()
+            .map(|(name, port, target_port)| Port {
+                name: name.to_string(),
+                port: *port,
+                target_port: *target_port,
+            })
+            .collect(),
+        endpoints: ENDPOINTS.to_vec(),
+    }
+}
+
+/// The backends of [`service`]: every endpoint on every target port.
+pub fn backends(site: &Site) -> Result<(Backends, Backends)> {
+    let on = |ips: &[std::net::Ipv4Addr]| -> Vec<_> {
+        ips.iter()
+            .flat_map(|ip| PORTS.iter().map(|p| sock(*ip, p.2)))
+            .collect()
+    };
+    Ok((
+        Backends::start(site.lab.ns(site.workload), &on(&ENDPOINTS[..2]))?,
+        Backends::start(site.lab.ns(site.extra), &on(&ENDPOINTS[2..]))?,
+    ))
+}
+
+/// Waits for the API (TLS verified with the CA from the console banner).
+/// Returns the client and the time since power-on.
+pub fn api_ready<'a>(
+    site: &'a Site,
+    guest: &mut Guest,
+    workdir: &std::path::Path,
+) -> Result<(Api<'a>, Duration)> {
+    let ca = guest.wait_for(site::BOOT_TIMEOUT, "the CA on the console banner", |text| {
+        site::ca_from_console(text, workdir)
+    })?;
+    let api = Api {
+        ns: site.lab.ns(site.mgmt),
+        base: format!("https://{MGMT_IP}:{}/v2", site::API_PORT),
+        user: site::API_USER.into(),
+        password: site::API_PASSWORD.into(),
+        ca,
+    };
+    let left = site::BOOT_TIMEOUT.saturating_sub(guest.uptime());
+    api.wait_ready(left)
+        .with_context(|| format!("console:\n{}", crate::guest::tail(&guest.console(), 40)))?;
+    Ok((api, guest.uptime()))
+}
+
+/// Addresses, the API's reach, AnyIP over the whole VIP range and policy
+/// routing, all seen from the namespaces.
+pub fn network(site: &Site, guest: &Guest) -> Result<()> {
+    let console = guest.console();
+    let nics = image::Appliance::embedded();
+    for nic in nics.nics_for(site.topology.deployment()) {
+        // The kernel logs `vmxnet3 0000:03:00.0 management: renamed from …`.
+        let renamed = format!("{} {}: renamed from", nic.pci_address, nic.role);
+        ensure!(
+            console.contains(&renamed),
+            "{} is not named {}",
+            nic.pci_address,
+            nic.role
+        );
+    }
+    let client = site.lab.ns(site.client);
+    let vip_ip = site.topology.vip_net_ip();
+    // The workload address answers the backends' network; the VIP network
+    // address answers the client; neither serves the API.
+    ensure!(
+        traffic::probe(site.lab.ns(site.workload), None, sock(WORKLOAD_IP, 9))? == Probe::Refused
+    );
+    ensure!(traffic::probe(client, None, sock(vip_ip, 9))? == Probe::Refused);
+    for ip in [vip_ip, site.topology.vip_base()] {
+        let p = traffic::probe(client, None, sock(ip, site::API_PORT))?;
+        ensure!(p == Probe::Refused, "the API answers on {ip}: {p:?}");
+    }
+    // AnyIP: every address of the range is local to the guest.
+    let base = u32::from(site.topology.vip_base());
+    for i in 0..32 {
+        let vip = std::net::Ipv4Addr::from(base + i);
+        let p = traffic::probe(client, None, sock(vip, 9))?;
+        ensure!(p == Probe::Refused, "VIP {vip}: {p:?}");
+    }
+    // Policy routing: replies to sources behind a NIC's gateway leave by
+    // that NIC (the main table's default route is the management gateway,
+    // where they would be lost).
+    let extra = site.lab.ns(site.extra);
+    let p = traffic::probe(extra, None, sock(WORKLOAD_IP, 9))?;
+    ensure!(
+        p == Probe::Refused,
+        "additional workload network to {WORKLOAD_IP}: {p:?}"
+    );
+    if site.topology == Topology::Frontend {
+        let from = Some(sock(site::REMOTE_SRC, 0));
+        for to in [vip_ip, site.topology.vip_base()] {
+            let p = traffic::probe(client, from, sock(to, 9))?;
+            ensure!(
+                p == Probe::Refused,
+                "from {} to {to}: {p:?}",
+                site::REMOTE_SRC
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Polls a VIP port until a backend answers; the time since power-on.
+pub fn first_served(site: &Site, guest: &Guest, svc: &Service) -> Result<Duration> {
+    let to = sock(svc.vip, svc.ports[0].port);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        match traffic::fetch(site.lab.ns(site.client), to) {
+            Ok(_) => return Ok(guest.uptime()),
+            Err(e) if Instant::now() > deadline => return Err(e.context("VIP never served")),
+            Err(_) => std::thread::sleep(Duration::from_millis(500)),
+        }
+    }
+}
+
+/// Both VIP ports reach their own backends, spread over all `endpoints`.
+pub fn balanced(site: &Site, svc: &Service, endpoints: &[std::net::Ipv4Addr]) -> Result<()> {
+    for p in &svc.ports {
+        let seen = traffic::spread(
+            site.lab.ns(site.client),
+            sock(svc.vip, p.port),
+            3 * endpoints.len(),
+        )?;
+        eprintln!("{}:{} -> {seen:?}", svc.vip, p.port);
+        let want: BTreeMap<String, usize> = endpoints
+            .iter()
+            .map(|ip| (sock(*ip, p.target_port).to_string(), 3))
+            .collect();
+        ensure!(
+            seen == want,
+            "{}:{} served {seen:?}, wanted {want:?}",
+            svc.vip,
+            p.port
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,199 @@
+//! Network namespaces for the guest's networks, so that no test address
+//! ever exists outside them: QEMU runs in a namespace of its own holding
+//! one bridge per guest network with the guest's tap on it, and every other
+//! party (management, backends, router, client) is a namespace attached to
+//! a bridge by a veth pair. Everything is deleted when the [`Lab`] drops.
+
+use std::os::fd::AsRawFd;
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+/// Runs `ip` (or another command) and fails with its stderr.
+pub fn run(program: &str, args: &[&str]) -> Result<String> {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .with_context(|| format!("running {program}"))?;
+    if !out.status.success() {
+        bail!(
+            "{program} {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// A network namespace, deleted (with its interfaces) on drop.
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    pub fn new(name: String) -> Result<Netns> {
+        // A namespace left by a killed run of the same PID would collide.
+        let _ = run("ip", &["netns", "del", &name]);
+        run("ip", &["netns", "add", &name])?;
+        let ns = Netns { name };
+        ns.ip(&["link", "set", "lo", "up"])?;
+        Ok(ns)
+    }
+
+    /// `ip -n NAME ARGS…`.
+    pub fn ip(&self, args: &[&str]) -> Result<String> {
+        let mut all = vec!["-n", self.name.as_str()];
+        all.extend_from_slice(args);
+        run("ip", &all)
+    }
+
+    /// A command inside the namespace (`ip netns exec`).
+    pub fn command(&self, program: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name, program]);
+        c
+    }
+
+    /// Runs `f` on a thread that joined this namespace: sockets it creates
+    /// and processes it spawns live in the namespace, whichever thread uses
+    /// them afterwards.
+    pub fn enter<T: Send>(&self, f: impl FnOnce() -> T + Send) -> Result<T> {
+        let file = std::fs::File::open(format!("/run/netns/{}", self.name))?;
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                // SAFETY: setns on a valid namespace fd changes only this thread.
+                if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                    bail!("setns {}: {}", self.name, std::io::Error::last_os_error());
+                }
+                Ok(f())
+            })
+            .join()
+            .expect("namespace thread panicked")
+        })
+    }
+
+    /// Writes a sysctl of this namespace (`/proc/sys/net` is per namespace).
+    pub fn sysctl(&self, key: &str, value: &str) -> Result<()> {
+        let path = format!("/proc/sys/{}", key.replace('.', "/"));
+        self.enter(|| std::fs::write(&path, value))?
+            .with_context(|| format!("{path} in {}", self.name))
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = run("ip", &["netns", "del", &self.name]);
+    }
+}
+
+/// The guest's namespace (QEMU, taps, bridges) and the parties around it.
+pub struct Lab {
+    /// Prefix of every namespace name: unique per test process.
+    prefix: String,
+    /// Where QEMU runs.
+    pub vm: Netns,
+    parties: Vec<Netns>,
+}
+
+impl Lab {
+    pub fn new(test: &str) -> Result<Lab> {
+        let prefix = format!("lbe2e-{}-{test}", std::process::id());
+        let vm = Netns::new(format!("{prefix}-vm"))?;
+        Ok(Lab {
+            prefix,
+            vm,
+            parties: Vec::new(),
+        })
+    }
+
+    /// A guest network: a bridge in the VM namespace with the tap QEMU
+    /// opens (`tap-NET`) on it. Returns the tap's name.
+    pub fn network(&self, net: &str) -> Result<String> {
+        let (br, tap) = (format!("br-{net}"), format!("tap-{net}"));
+        self.vm
+            .ip(&["link", "add", &br, "type", "bridge", "forward_delay", "0"])?;
+        self.vm.ip(&["tuntap", "add", "dev", &tap, "mode", "tap"])?;
+        self.vm.ip(&["link", "set", &tap, "master", &br, "up"])?;
+        self.vm.ip(&["link", "set", &br, "up"])?;
+        Ok(tap)
+    }
+
+    /// A new party namespace.
+    pub fn party(&mut self, name: &str) -> Result<usize> {
+        self.parties
+            .push(Netns::new(format!("{}-{name}", self.prefix))?);
+        Ok(self.parties.len() - 1)
+    }
+
+    pub fn ns(&self, party: usize) -> &Netns {
+        &self.parties[party]
+    }
+
+    /// Plugs `party` into guest network `net` as interface `ifname` with
+    /// `addrs` (CIDR) and, if given, a default route.
+    pub fn plug(
+        &self,
+        party: usize,
+        net: &str,
+        ifname: &str,
+        addrs: &[&str],
+        gateway: Option<&str>,
+    ) -> Result<()> {
+        let ns = &self.parties[party];
+        self.veth(&self.vm, &format!("{net}-{party}"), ns, ifname)?;
+        self.vm.ip(&[
+            "link",
+            "set",
+            &format!("{net}-{party}"),
+            "master",
+            &format!("br-{net}"),
+        ])?;
+        configure(ns, ifname, addrs, gateway)
+    }
+
+    /// Links two parties directly (a point-to-point network).
+    pub fn wire(
+        &self,
+        a: usize,
+        a_if: &str,
+        a_addrs: &[&str],
+        b: usize,
+        b_if: &str,
+        b_addrs: &[&str],
+        b_gateway: Option<&str>,
+    ) -> Result<()> {
+        let (na, nb) = (&self.parties[a], &self.parties[b]);
+        self.veth(na, a_if, nb, b_if)?;
+        configure(na, a_if, a_addrs, None)?;
+        configure(nb, b_if, b_addrs, b_gateway)
+    }
+
+    /// A veth pair `here_if` (up) in `here` and `there_if` in `there`.
+    fn veth(&self, here: &Netns, here_if: &str, there: &Netns, there_if: &str) -> Result<()> {
+        here.ip(&[
+            "link",
+            "add",
+            here_if,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            there_if,
+            "netns",
+            &there.name,
+        ])?;
+        here.ip(&["link", "set", here_if, "up"])?;
+        Ok(())
+    }
+}
+
+fn configure(ns: &Netns, ifname: &str, addrs: &[&str], gateway: Option<&str>) -> Result<()> {
+    for a in addrs {
+        ns.ip(&["addr", "add", a, "dev", ifname])?;
+    }
+    ns.ip(&["link", "set", ifname, "up"])?;
+    if let Some(gw) = gateway {
+        ns.ip(&["route", "add", "default", "via", gw])?;
+    }
+    Ok(())
+}
