@@ -168,6 +168,7 @@ pub fn prepare(appliance: &Appliance, req: &Request) -> Result<Vm> {
         efi_vars,
         disk,
         disk_format: "vmdk".into(),
+        snapshot: true,
         disk_bus: req.disk_bus.unwrap_or(DiskBus::default_for(req.firmware)),
         memory_mib: req.memory_mib.unwrap_or(appliance.hardware.memory_mib),
         cpus: appliance.hardware.cpus,

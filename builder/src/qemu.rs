@@ -7,9 +7,9 @@
 //! Debian's OVMF cannot boot from pvscsi, so EFI boots use virtio-blk; under
 //! OVMF Linux does not see an IDE CD on `pc`, so the OVF environment CD is on
 //! virtio-scsi there and on IDE (as in vSphere) under SeaBIOS. Disks are
-//! always opened with `snapshot=on`: guest writes go to a throw-away overlay
-//! and the VMDK (streamOptimized images are not writable anyway) is never
-//! modified.
+//! opened with `snapshot=on` unless the caller asks otherwise: guest writes
+//! go to a throw-away overlay and the VMDK (streamOptimized images are not
+//! writable anyway) is never modified.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -81,6 +81,10 @@ pub struct Vm {
     pub disk: PathBuf,
     /// QEMU block format of `disk` (`vmdk`, `raw`).
     pub disk_format: String,
+    /// Guest writes go to a throw-away overlay; `false` keeps them in `disk`
+    /// (a writable image, e.g. a qcow2 overlay over the VMDK, for tests that
+    /// power the guest off and on again).
+    pub snapshot: bool,
     pub disk_bus: DiskBus,
     pub memory_mib: u64,
     pub cpus: u32,
@@ -126,9 +130,10 @@ impl Vm {
         }
         a.push("-drive");
         a.push(format!(
-            "file={},format={},if=none,id=disk0,snapshot=on",
+            "file={},format={},if=none,id=disk0,snapshot={}",
             self.disk.display(),
-            self.disk_format
+            self.disk_format,
+            if self.snapshot { "on" } else { "off" }
         ));
         match self.disk_bus {
             DiskBus::Pvscsi => {
@@ -232,6 +237,7 @@ mod tests {
             efi_vars: Some("/w/vars.fd".into()),
             disk: "/w/d.vmdk".into(),
             disk_format: "vmdk".into(),
+            snapshot: true,
             disk_bus: DiskBus::default_for(firmware),
             memory_mib: 1024,
             cpus: 2,
