@@ -14,6 +14,26 @@ use crate::cmd;
 /// Namespace for the v5 UUIDs of this project (itself v5 of a URL).
 const NAMESPACE: Uuid = Uuid::from_u128(0x6c62_2d61_7070_5b1a_8e3c_4f0d_9a21_77e1);
 
+/// What a build is stamped with. Resolved once per build (or once for two
+/// builds that must be identical), since HEAD can move while a build runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamp {
+    /// Timestamp of every file and filesystem.
+    pub epoch: u64,
+    /// The source commit, for the OVF's build information.
+    pub commit: String,
+}
+
+impl Stamp {
+    /// The stamp of the workspace as it is now.
+    pub fn of_workspace(workspace: &Path) -> Result<Stamp> {
+        Ok(Stamp {
+            epoch: source_date_epoch(workspace)?,
+            commit: commit(workspace),
+        })
+    }
+}
+
 /// The build timestamp: `$SOURCE_DATE_EPOCH` if set, else the commit time of
 /// `HEAD` in the workspace.
 pub fn source_date_epoch(workspace: &Path) -> Result<u64> {

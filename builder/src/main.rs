@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 use builder::boot::{self, EnvSource, Net, Request};
 use builder::host_tools::{self, Purpose};
+use builder::ident::Stamp;
 use builder::pipeline::{self, Dirs};
 use builder::progress::Steps;
 use builder::qemu::{DiskBus, Firmware, Serial};
@@ -84,13 +85,17 @@ fn main() -> Result<()> {
             eprintln!("all host tools are present");
         }
         Command::BuildDisk => {
-            let disk = pipeline::build_disk(&appliance, &Dirs::standard()?, &mut Steps::default())?;
+            let dirs = Dirs::standard()?;
+            let stamp = Stamp::of_workspace(&dirs.workspace)?;
+            let disk = pipeline::build_disk(&appliance, &dirs, &stamp, &mut Steps::default())?;
             eprintln!("raw disk: {}", disk.raw.display());
         }
         Command::BuildOva => {
             let start = Instant::now();
             let mut steps = Steps::default();
-            let b = pipeline::build_ova(&appliance, &Dirs::standard()?, &mut steps)?;
+            let dirs = Dirs::standard()?;
+            let stamp = Stamp::of_workspace(&dirs.workspace)?;
+            let b = pipeline::build_ova(&appliance, &dirs, &stamp, &mut steps)?;
             let summary = Summary {
                 ova: &b.ova,
                 size: b.info.size,

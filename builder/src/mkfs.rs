@@ -14,9 +14,10 @@ use crate::cmd;
 /// `mkfs.erofs` arguments for a read-only root from `tree`. `/boot` stays
 /// out: the kernel and initramfs live on the ESP. LZ4HC with 64 KiB physical
 /// clusters: ~12% smaller than the default 4 KiB and still fast to read.
+/// Level 9, not 12: 12 took 6x longer here for 0.4% less.
 pub fn erofs_args(out: &Path, tree: &Path, uuid: &uuid::Uuid, epoch: u64) -> Vec<OsString> {
     vec![
-        "-zlz4hc,12".into(),
+        "-zlz4hc,9".into(),
         "-C65536".into(),
         format!("-T{epoch}").into(),
         format!("-U{uuid}").into(),

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use image::{Appliance, PartitionType};
 
 use crate::gpt::{ATTR_LEGACY_BIOS_BOOTABLE, ATTR_READ_ONLY};
-use crate::ident::{self, Ids};
+use crate::ident::{Ids, Stamp};
 use crate::progress::Steps;
 use crate::{
     binaries, disk, esp, fstab, host_tools, install, mkfs, ova, ovf, packages, paths, rootfs, tree,
@@ -48,7 +48,12 @@ pub struct DiskBuild {
 }
 
 /// Builds the raw GPT disk image.
-pub fn build_disk(appliance: &Appliance, dirs: &Dirs, steps: &mut Steps) -> Result<DiskBuild> {
+pub fn build_disk(
+    appliance: &Appliance,
+    dirs: &Dirs,
+    stamp: &Stamp,
+    steps: &mut Steps,
+) -> Result<DiskBuild> {
     steps.run("host tools", || {
         host_tools::ensure(&[host_tools::Purpose::Build], &dirs.cache)
     })?;
@@ -58,7 +63,7 @@ pub fn build_disk(appliance: &Appliance, dirs: &Dirs, steps: &mut Steps) -> Resu
     );
     let a = &appliance.appliance;
     let ids = Ids::new(&a.name, &a.version);
-    let epoch = ident::source_date_epoch(&dirs.workspace)?;
+    let epoch = stamp.epoch;
     std::fs::create_dir_all(&dirs.work)?;
 
     // The static binaries compile while mmdebstrap downloads and unpacks.
@@ -203,8 +208,13 @@ pub fn stem(appliance: &Appliance) -> String {
 }
 
 /// Builds the disk, then the VMDK, the OVF descriptor and the OVA.
-pub fn build_ova(appliance: &Appliance, dirs: &Dirs, steps: &mut Steps) -> Result<OvaBuild> {
-    let disk = build_disk(appliance, dirs, steps)?;
+pub fn build_ova(
+    appliance: &Appliance,
+    dirs: &Dirs,
+    stamp: &Stamp,
+    steps: &mut Steps,
+) -> Result<OvaBuild> {
+    let disk = build_disk(appliance, dirs, stamp, steps)?;
     let stem = stem(appliance);
     let vmdk_name = format!("{stem}-disk1.vmdk");
     let vmdk_path = dirs.work.join(&vmdk_name);
@@ -215,7 +225,7 @@ pub fn build_ova(appliance: &Appliance, dirs: &Dirs, steps: &mut Steps) -> Resul
     let info = steps.run("OVF descriptor, manifest, OVA", || {
         let build = ovf::BuildInfo {
             version: appliance.appliance.version.clone(),
-            commit: ident::commit(&dirs.workspace),
+            commit: stamp.commit.clone(),
             source_date_epoch: disk.epoch,
             packages: packages::summary(
                 &disk.packages,
