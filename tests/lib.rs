@@ -43,25 +43,40 @@ pub fn vm_slot() -> std::sync::MutexGuard<'static, ()> {
     SLOT.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn build() -> Result<PathBuf> {
+/// The stamp (timestamp, commit) of every in-process build of this test
+/// run, resolved once so that two builds can be compared byte for byte.
+pub fn stamp() -> Result<builder::ident::Stamp> {
+    static STAMP: OnceLock<builder::ident::Stamp> = OnceLock::new();
+    if let Some(s) = STAMP.get() {
+        return Ok(s.clone());
+    }
+    let s = builder::ident::Stamp::of_workspace(&builder::paths::workspace_root())?;
+    Ok(STAMP.get_or_init(|| s).clone())
+}
+
+/// Builds the OVA into `dirs` with this run's [`stamp`].
+pub fn build_into(dirs: &builder::pipeline::Dirs) -> Result<builder::pipeline::OvaBuild> {
     anyhow::ensure!(
         // SAFETY: geteuid has no preconditions.
         unsafe { libc::geteuid() } == 0,
         "the end-to-end tests build the image and need root (or set LB_APPLIANCE_OVA)"
     );
     let appliance = image::Appliance::embedded();
-    let dirs = builder::pipeline::Dirs::standard()?;
     let mut steps = builder::progress::Steps::default();
     let start = std::time::Instant::now();
-    let built =
-        builder::pipeline::build_ova(&appliance, &dirs, &mut steps).context("building the OVA")?;
+    let built = builder::pipeline::build_ova(&appliance, dirs, &stamp()?, &mut steps)
+        .context("building the OVA")?;
     eprintln!(
         "built {} ({} bytes) in {:.1} s",
         built.ova.display(),
         built.info.size,
         start.elapsed().as_secs_f64()
     );
-    Ok(built.ova)
+    Ok(built)
+}
+
+fn build() -> Result<PathBuf> {
+    Ok(build_into(&builder::pipeline::Dirs::standard()?)?.ova)
 }
 
 #[cfg(test)]

@@ -3,11 +3,16 @@
 //! frontend deployment), with the OVF environment on the CD-ROM and fw_cfg.
 //! The image's boot check must report `/` read-only on erofs, the data
 //! partition read-write, both static binaries running and a boot with no
-//! failed unit; and `inspect` must accept the OVA.
+//! failed unit; and `inspect` must accept the OVA. With the same inputs
+//! (commit, timestamp, cached root filesystem) a second build gives a
+//! byte-identical OVA. All in one test binary so the OVA is built once.
 
+use std::io::Read;
+use std::path::Path;
 use std::time::Duration;
 
 use builder::boot::{EnvSource, Net, Request};
+use builder::pipeline::Dirs;
 use builder::qemu::{DiskBus, Firmware, Serial};
 use e2e::console::{self, BootCheck};
 use e2e::guest::Guest;
@@ -144,5 +149,55 @@ fn inspect_accepts_the_ova() -> anyhow::Result<()> {
             p.full_key()
         );
     }
+    Ok(())
+}
+
+fn same_bytes(a: &Path, b: &Path) -> anyhow::Result<bool> {
+    let (mut fa, mut fb) = (std::fs::File::open(a)?, std::fs::File::open(b)?);
+    if fa.metadata()?.len() != fb.metadata()?.len() {
+        return Ok(false);
+    }
+    let (mut ba, mut bb) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
+    loop {
+        let n = fa.read(&mut ba)?;
+        if n == 0 {
+            return Ok(true);
+        }
+        fb.read_exact(&mut bb[..n])?;
+        if ba[..n] != bb[..n] {
+            return Ok(false);
+        }
+    }
+}
+
+/// Output directories beside the standard ones, sharing the cache.
+fn dirs(name: &str) -> anyhow::Result<Dirs> {
+    let standard = Dirs::standard()?;
+    let out = standard.out.with_file_name(format!("appliance-{name}"));
+    Ok(Dirs {
+        work: out.join("work"),
+        out,
+        ..standard
+    })
+}
+
+#[test]
+fn a_rebuild_is_byte_identical() -> anyhow::Result<()> {
+    // A reused OVA ($LB_APPLIANCE_OVA) has an unknown stamp: build a baseline.
+    // Otherwise the baseline is the build the boot tests use (same stamp).
+    let baseline = if std::env::var_os("LB_APPLIANCE_OVA").is_some() {
+        e2e::build_into(&dirs("baseline")?)?.ova
+    } else {
+        e2e::ova()?
+    };
+    let again_dirs = dirs("rebuild")?;
+    let again = e2e::build_into(&again_dirs)?;
+    assert!(
+        same_bytes(&baseline, &again.ova)?,
+        "{} and {} differ",
+        baseline.display(),
+        again.ova.display()
+    );
+    std::fs::remove_dir_all(&again_dirs.out)?;
     Ok(())
 }
