@@ -16,7 +16,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 
 /// mimalloc rather than glibc malloc: tokio allocates every task and socket registration
-/// 128-byte aligned, which glibc serves with padding; this halves the memory of an idle
+/// 128-byte aligned, which glibc serves with padding; this saves about a quarter of an idle
 /// proxied connection (measured in `docs/benchmarks.md`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

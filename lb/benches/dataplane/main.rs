@@ -8,6 +8,7 @@ mod load;
 mod proxy;
 mod report;
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::process::Stdio;
@@ -25,7 +26,8 @@ const IDLE_CONNS: usize = 9_000;
 /// Connections held open across the apply and change tests.
 const HELD: usize = 500;
 
-/// Where everything listens.
+/// Where one proxy's frontends listen (backends are shared).
+#[derive(Clone, Copy)]
 struct Ports {
     echo: SocketAddr,
     http: SocketAddr,
@@ -34,6 +36,8 @@ struct Ports {
     wrk: SocketAddr,
     bulk: SocketAddr,
     hold: SocketAddr,
+    /// Extra frontends listen on 127.<extra_net>.x.y:<extra_port>.
+    extra_net: u8,
     extra_port: u16,
 }
 
@@ -45,10 +49,14 @@ fn free_port() -> u16 {
         .port()
 }
 
+fn local(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
 /// The address of extra frontend `i` (distinct loopback IPs, one port).
 fn extra_addr(ports: &Ports, i: usize) -> SocketAddr {
     SocketAddr::from((
-        [127, 1, (i / 200) as u8, (i % 200 + 1) as u8],
+        [127, ports.extra_net, (i / 200) as u8, (i % 200 + 1) as u8],
         ports.extra_port,
     ))
 }
@@ -92,6 +100,19 @@ fn raise_file_limit() {
     }
 }
 
+/// A running proxy with its ports and results.
+struct Subject {
+    proxy: Proxy,
+    ports: Ports,
+    results: BTreeMap<String, Samples>,
+}
+
+impl Subject {
+    fn record(&mut self, metric: impl Into<String>, value: f64) {
+        self.results.entry(metric.into()).or_default().push(value);
+    }
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     if std::env::args().any(|a| a == "--list") {
@@ -106,143 +127,149 @@ async fn main() {
         .kill_on_drop(true)
         .spawn()
         .expect("iperf3 server");
-    let ports = Ports {
-        echo: backends::echo().await,
-        http: backends::http().await,
-        iperf: SocketAddr::from(([127, 0, 0, 1], iperf_port)),
-        rate: SocketAddr::from(([127, 0, 0, 1], free_port())),
-        wrk: SocketAddr::from(([127, 0, 0, 1], free_port())),
-        bulk: SocketAddr::from(([127, 0, 0, 1], free_port())),
-        hold: SocketAddr::from(([127, 0, 0, 1], free_port())),
-        extra_port: free_port(),
-    };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (echo, http) = (backends::echo().await, backends::http().await);
     let dir = tempfile::tempdir().unwrap();
-    let mut results = report::Report::default();
-    // BENCH_ONLY=haproxy (or lb, "lb (splice)") runs one proxy, for debugging the harness.
-    let only = std::env::var("BENCH_ONLY").ok();
-    let kinds = [Kind::Lb, Kind::Haproxy, Kind::LbSplice]
+    // All three run at once and every load run alternates between them, so that the
+    // machine's background load (the sandbox is shared) hits them alike.
+    let mut subjects = Vec::new();
+    for (n, kind) in [Kind::Lb, Kind::Haproxy, Kind::LbSplice]
         .into_iter()
-        .filter(|k| only.as_deref().is_none_or(|o| o == k.label()));
-    for kind in kinds {
-        let path = dir
-            .path()
-            .join(format!("{}.cfg", kind.label().replace(' ', "-")));
+        .enumerate()
+    {
+        let ports = Ports {
+            echo,
+            http,
+            iperf: local(iperf_port),
+            rate: local(free_port()),
+            wrk: local(free_port()),
+            bulk: local(free_port()),
+            hold: local(free_port()),
+            extra_net: n as u8 + 1,
+            extra_port: free_port(),
+        };
+        let path = dir.path().join(format!("{n}.cfg"));
         std::fs::write(&path, config(&ports, 0)).unwrap();
         let proxy = Proxy::start(kind, &path, lb);
         load::until_accepts(ports.hold, Duration::from_secs(10))
             .await
             .expect("proxy listens");
-        eprintln!("== {}", kind.label());
-        let r = results.proxy(kind.label());
-        if kind != Kind::LbSplice {
-            for conc in [50, 500] {
-                let mut rate = Samples::default();
-                let mut p50 = Samples::default();
-                let mut p99 = Samples::default();
-                for _ in 0..RUNS {
-                    let x = load::connection_rate(ports.rate, conc, RUN).await;
-                    rate.push(x.per_sec);
-                    p50.push(x.p50_ms);
-                    p99.push(x.p99_ms);
-                }
-                r.insert(format!("conn/s c={conc}"), rate);
-                r.insert(format!("conn p50 ms c={conc}"), p50);
-                r.insert(format!("conn p99 ms c={conc}"), p99);
-            }
-            let (mut rps, mut p99) = (Samples::default(), Samples::default());
-            for _ in 0..RUNS {
-                let (a, b) = load::wrk(ports.wrk, 50, RUN.as_secs());
-                rps.push(a);
-                p99.push(b);
-            }
-            r.insert("wrk req/s c=50".into(), rps);
-            r.insert("wrk p99 ms c=50".into(), p99);
-        }
-        for streams in [1, 4] {
-            let mut g = Samples::default();
-            for _ in 0..RUNS {
-                g.push(load::iperf3(ports.bulk, streams, RUN.as_secs()));
-            }
-            r.insert(format!("iperf3 Gbit/s P={streams}"), g);
-        }
-        if kind != Kind::LbSplice {
-            // Memory per idle proxied connection.
-            let before = proxy.rss_kib();
-            let mut idle = load::hold(ports.hold, IDLE_CONNS).await;
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            let after = proxy.rss_kib();
-            let alive = load::alive(&mut idle[..100]).await;
-            let per = (after.saturating_sub(before)) as f64 * 1024.0 / idle.len().max(1) as f64;
-            r.insert("idle conns held".into(), Samples::one(idle.len() as f64));
-            r.insert("RSS bytes per idle conn".into(), Samples::one(per));
-            r.insert(
-                "idle conns answering (of 100)".into(),
-                Samples::one(alive as f64),
-            );
-            drop(idle);
-            tokio::time::sleep(Duration::from_secs(1)).await;
+        subjects.push(Subject {
+            proxy,
+            ports,
+            results: BTreeMap::new(),
+        });
+    }
+    let (main_two, splice) = subjects.split_at_mut(2);
 
-            let mut held = load::hold(ports.hold, HELD).await;
-            for extras in [1, 100, 1000] {
-                let mut ready = Samples::default();
-                let mut logged = Samples::default();
-                for _ in 0..RUNS {
-                    let t0 = proxy.reload(&config(&ports, extras));
-                    let Some(t1) = load::until_accepts(
-                        extra_addr(&ports, extras - 1),
-                        Duration::from_secs(20),
-                    )
-                    .await
-                    else {
-                        eprintln!(
-                            "{}: {extras} frontends not listening after 20 s; its log:\n{}",
-                            kind.label(),
-                            proxy.log_tail()
-                        );
-                        ready.push(f64::NAN);
-                        continue;
-                    };
-                    ready.push((t1 - t0).as_secs_f64() * 1000.0);
-                    tokio::time::sleep(Duration::from_millis(300)).await;
-                    logged.extend(proxy.logged_apply_ms());
-                    proxy.reload(&config(&ports, 0));
-                    tokio::time::sleep(Duration::from_millis(700)).await;
-                    proxy.logged_apply_ms();
-                }
-                r.insert(format!("apply {extras} fe: signal→listening ms"), ready);
-                if !logged.is_empty() {
-                    r.insert(format!("apply {extras} fe: logged apply ms"), logged);
-                }
+    eprintln!("== short connections");
+    for conc in [50, 500] {
+        for _ in 0..RUNS {
+            for s in main_two.iter_mut() {
+                let x = load::connection_rate(s.ports.rate, conc, RUN).await;
+                s.record(format!("conn/s c={conc}"), x.per_sec);
+                s.record(format!("conn p50 ms c={conc}"), x.p50_ms);
+                s.record(format!("conn p99 ms c={conc}"), x.p99_ms);
             }
-            let alive = load::alive(&mut held).await;
-            r.insert(
-                format!("held conns alive after applies (of {HELD})"),
-                Samples::one(alive as f64),
-            );
-
-            // 20 changes in 60 s with the held connections open.
-            for i in 0..20 {
-                proxy.reload(&config(&ports, i % 2));
-                tokio::time::sleep(Duration::from_secs(3)).await;
-            }
-            let alive = load::alive(&mut held).await;
-            r.insert(
-                "after 20 changes: processes".into(),
-                Samples::one(proxy.processes().len() as f64),
-            );
-            r.insert(
-                "after 20 changes: RSS MiB".into(),
-                Samples::one(proxy.rss_kib() as f64 / 1024.0),
-            );
-            r.insert(
-                format!("after 20 changes: held alive (of {HELD})"),
-                Samples::one(alive as f64),
-            );
         }
-        proxy.stop().await;
-        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    eprintln!("== wrk");
+    for _ in 0..RUNS {
+        for s in main_two.iter_mut() {
+            let (rps, p99) = load::wrk(s.ports.wrk, 50, RUN.as_secs());
+            s.record("wrk req/s c=50", rps);
+            s.record("wrk p99 ms c=50", p99);
+        }
+    }
+    eprintln!("== iperf3");
+    for streams in [1, 4] {
+        for _ in 0..RUNS {
+            for s in main_two.iter_mut().chain(splice.iter_mut()) {
+                let g = load::iperf3(s.ports.bulk, streams, RUN.as_secs());
+                s.record(format!("iperf3 Gbit/s P={streams}"), g);
+            }
+        }
+    }
+    eprintln!("== memory per idle connection");
+    for s in main_two.iter_mut() {
+        let before = s.proxy.rss_kib();
+        let mut idle = load::hold(s.ports.hold, IDLE_CONNS).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let after = s.proxy.rss_kib();
+        let alive = load::alive(&mut idle[..100]).await;
+        let per = after.saturating_sub(before) as f64 * 1024.0 / idle.len().max(1) as f64;
+        s.record("idle conns held", idle.len() as f64);
+        s.record("RSS bytes per idle conn", per);
+        s.record("idle conns answering (of 100)", alive as f64);
+        drop(idle);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    eprintln!("== apply");
+    for s in main_two.iter_mut() {
+        let mut held = load::hold(s.ports.hold, HELD).await;
+        for extras in [1, 100, 1000] {
+            for _ in 0..RUNS {
+                let t0 = s.proxy.reload(&config(&s.ports, extras));
+                let last = extra_addr(&s.ports, extras - 1);
+                let Some(t1) = load::until_accepts(last, Duration::from_secs(20)).await else {
+                    eprintln!(
+                        "{}: {extras} frontends not listening after 20 s; its log:\n{}",
+                        s.proxy.kind.label(),
+                        s.proxy.log_tail()
+                    );
+                    continue;
+                };
+                s.record(
+                    format!("apply {extras} fe: signal→listening ms"),
+                    (t1 - t0).as_secs_f64() * 1000.0,
+                );
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                for ms in s.proxy.logged_apply_ms() {
+                    s.record(format!("apply {extras} fe: logged apply ms"), ms);
+                }
+                s.proxy.reload(&config(&s.ports, 0));
+                tokio::time::sleep(Duration::from_millis(700)).await;
+                s.proxy.logged_apply_ms();
+            }
+        }
+        let alive = load::alive(&mut held).await;
+        s.record(
+            format!("held conns alive after applies (of {HELD})"),
+            alive as f64,
+        );
+    }
+    eprintln!("== 20 changes in 60 s");
+    let mut held = Vec::new();
+    for s in main_two.iter() {
+        held.push(load::hold(s.ports.hold, HELD).await);
+    }
+    for i in 0..20 {
+        for s in main_two.iter() {
+            s.proxy.reload(&config(&s.ports, i % 2));
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
+    for (s, held) in main_two.iter_mut().zip(held.iter_mut()) {
+        let alive = load::alive(held).await;
+        s.record(
+            "after 20 changes: processes",
+            s.proxy.processes().len() as f64,
+        );
+        s.record(
+            "after 20 changes: RSS MiB",
+            s.proxy.rss_kib() as f64 / 1024.0,
+        );
+        s.record(
+            format!("after 20 changes: held alive (of {HELD})"),
+            alive as f64,
+        );
+    }
+    drop(held);
+
+    let mut report = report::Report::default();
+    for s in subjects {
+        *report.proxy(s.proxy.kind.label()) = s.results;
+        s.proxy.stop().await;
     }
     let _ = iperf_server.start_kill();
-    println!("{}", results.markdown());
+    println!("{}", report.markdown());
 }

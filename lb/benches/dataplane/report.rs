@@ -5,20 +5,8 @@ use std::collections::BTreeMap;
 pub struct Samples(Vec<f64>);
 
 impl Samples {
-    pub fn one(v: f64) -> Samples {
-        Samples(vec![v])
-    }
-
     pub fn push(&mut self, v: f64) {
         self.0.push(v);
-    }
-
-    pub fn extend(&mut self, v: Vec<f64>) {
-        self.0.extend(v);
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 
     pub fn median(&self) -> f64 {

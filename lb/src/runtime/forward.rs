@@ -21,8 +21,23 @@ use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use super::splice::Pipe;
 
-/// Bytes read per `read` in the user-space copy (a stack buffer, live only during a poll).
+/// Bytes read per `read` in the user-space copy.
 const COPY_CHUNK: usize = 32 * 1024;
+
+thread_local! {
+    /// The copy buffer: one per worker thread, borrowed only inside a synchronous poll, so
+    /// no connection owns one and nothing is zeroed per read.
+    static SCRATCH: std::cell::RefCell<Box<[u8]>> =
+        std::cell::RefCell::new(vec![0u8; COPY_CHUNK].into_boxed_slice());
+}
+
+/// What one read-and-write step of the copy did.
+enum Chunk {
+    Moved,
+    EndOfStream,
+    /// Nothing to read now.
+    Empty,
+}
 
 /// How bytes are moved between the two sockets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -236,26 +251,40 @@ impl Direction {
                 self.backlog = None;
             }
             ready!(from.poll_read_ready(cx)).map_err(|_| Failed::Read)?;
-            let mut buf = [0u8; COPY_CHUNK];
-            let n = match from.try_read(&mut buf) {
-                Ok(0) => return Poll::Ready(Ok(())),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(_) => return Poll::Ready(Err(Failed::Read)),
-            };
-            self.moved += n as u64;
-            let written = match to.try_write(&buf[..n]) {
-                Ok(w) => w,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
-                Err(_) => return Poll::Ready(Err(Failed::Write)),
-            };
-            if written < n {
-                self.backlog = Some(Box::new(Backlog {
-                    data: buf[written..n].to_vec(),
-                    sent: 0,
-                }));
+            match SCRATCH.with_borrow_mut(|buf| self.relay_chunk(&mut buf[..], from, to))? {
+                Chunk::Moved | Chunk::Empty => {}
+                Chunk::EndOfStream => return Poll::Ready(Ok(())),
             }
         }
+    }
+
+    /// Reads one chunk into `buf` and writes what the receiver takes, keeping the rest as
+    /// backlog.
+    fn relay_chunk(
+        &mut self,
+        buf: &mut [u8],
+        from: &TcpStream,
+        to: &TcpStream,
+    ) -> Result<Chunk, Failed> {
+        let n = match from.try_read(buf) {
+            Ok(0) => return Ok(Chunk::EndOfStream),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Chunk::Empty),
+            Err(_) => return Err(Failed::Read),
+        };
+        self.moved += n as u64;
+        let written = match to.try_write(&buf[..n]) {
+            Ok(w) => w,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+            Err(_) => return Err(Failed::Write),
+        };
+        if written < n {
+            self.backlog = Some(Box::new(Backlog {
+                data: buf[written..n].to_vec(),
+                sent: 0,
+            }));
+        }
+        Ok(Chunk::Moved)
     }
 
     /// The splice path; `Ready(Ok(()))` at end of stream.
