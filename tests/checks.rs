@@ -2,6 +2,7 @@
 //! traffic steps, shared by the `e2e_*` tests.
 
 use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
@@ -15,11 +16,10 @@ use crate::traffic::{self, Backends, Probe};
 /// backends).
 pub const PORTS: [(&str, u16, u16); 2] = [("nginx", 443, 8443), ("kube-apiserver", 6443, 16443)];
 
-pub fn service(topology: Topology) -> Service {
-    let vip = topology.vip_base();
-    let vip = std::net::Ipv4Addr::from(u32::from(vip) + 2);
+/// A Service with one frontend on `vip`, both [`PORTS`], all [`ENDPOINTS`].
+pub fn service(name: &str, vip: Ipv4Addr) -> Service {
     Service {
-        frontend: "domain-c8:e2e-kube-system-kube-apiserver-lb-svc".into(),
+        frontend: format!("domain-c8:e2e-kube-system-{name}"),
         vip,
         ports: PORTS
             .iter()
@@ -33,9 +33,14 @@ pub fn service(topology: Topology) -> Service {
     }
 }
 
+/// The `i`-th address of a range starting at `base`.
+pub fn nth(base: Ipv4Addr, i: u32) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(base) + i)
+}
+
 /// The backends of [`service`]: every endpoint on every target port.
 pub fn backends(site: &Site) -> Result<(Backends, Backends)> {
-    let on = |ips: &[std::net::Ipv4Addr]| -> Vec<_> {
+    let on = |ips: &[Ipv4Addr]| -> Vec<_> {
         ips.iter()
             .flat_map(|ip| PORTS.iter().map(|p| sock(*ip, p.2)))
             .collect()
@@ -96,13 +101,7 @@ pub fn network(site: &Site, guest: &Guest) -> Result<()> {
         let p = traffic::probe(client, None, sock(ip, site::API_PORT))?;
         ensure!(p == Probe::Refused, "the API answers on {ip}: {p:?}");
     }
-    // AnyIP: every address of the range is local to the guest.
-    let base = u32::from(site.topology.vip_base());
-    for i in 0..32 {
-        let vip = std::net::Ipv4Addr::from(base + i);
-        let p = traffic::probe(client, None, sock(vip, 9))?;
-        ensure!(p == Probe::Refused, "VIP {vip}: {p:?}");
-    }
+    anyip(site, site.topology.vip_base())?;
     // Policy routing: replies to sources behind a NIC's gateway leave by
     // that NIC (the main table's default route is the management gateway,
     // where they would be lost).
@@ -126,6 +125,16 @@ pub fn network(site: &Site, guest: &Guest) -> Result<()> {
     Ok(())
 }
 
+/// AnyIP: every address of the /27 at `base` is local to the guest.
+pub fn anyip(site: &Site, base: Ipv4Addr) -> Result<()> {
+    for i in 0..32 {
+        let vip = nth(base, i);
+        let p = traffic::probe(site.lab.ns(site.client), None, sock(vip, 9))?;
+        ensure!(p == Probe::Refused, "VIP {vip}: {p:?}");
+    }
+    Ok(())
+}
+
 /// Polls a VIP port until a backend answers; the time since power-on.
 pub fn first_served(site: &Site, guest: &Guest, svc: &Service) -> Result<Duration> {
     let to = sock(svc.vip, svc.ports[0].port);
@@ -140,7 +149,7 @@ pub fn first_served(site: &Site, guest: &Guest, svc: &Service) -> Result<Duratio
 }
 
 /// Both VIP ports reach their own backends, spread over all `endpoints`.
-pub fn balanced(site: &Site, svc: &Service, endpoints: &[std::net::Ipv4Addr]) -> Result<()> {
+pub fn balanced(site: &Site, svc: &Service, endpoints: &[Ipv4Addr]) -> Result<()> {
     for p in &svc.ports {
         let seen = traffic::spread(
             site.lab.ns(site.client),
@@ -160,4 +169,27 @@ pub fn balanced(site: &Site, svc: &Service, endpoints: &[std::net::Ipv4Addr]) ->
         );
     }
     Ok(())
+}
+
+/// Takes `endpoint` off the workload network (its address removed, so
+/// connections to it go unanswered rather than refused) and returns how long
+/// until the load balancer stopped using it: six requests in a row answered
+/// promptly by the others. Puts it back afterwards.
+pub fn backend_removal(site: &Site, svc: &Service, endpoint: Ipv4Addr) -> Result<Duration> {
+    let wl = site.lab.ns(site.workload);
+    let cidr = format!("{endpoint}/24");
+    wl.ip(&["addr", "del", &cidr, "dev", "eth0"])?;
+    let start = Instant::now();
+    let to = sock(svc.vip, svc.ports[0].port);
+    let mut prompt = 0;
+    while prompt < 6 {
+        ensure!(start.elapsed() < Duration::from_secs(60), "{endpoint} still used after 60 s");
+        let t = Instant::now();
+        let who = traffic::fetch(site.lab.ns(site.client), to)?;
+        ensure!(!who.starts_with(&format!("{endpoint}:")), "served by the removed {who}");
+        prompt = if t.elapsed() < Duration::from_millis(1000) { prompt + 1 } else { 0 };
+    }
+    let took = start.elapsed();
+    wl.ip(&["addr", "add", &cidr, "dev", "eth0"])?;
+    Ok(took)
 }

@@ -3,33 +3,60 @@
 //! client through a VIP; power cycles with the environment on the ISO and
 //! then on fw_cfg, and a vApp property edit applied by a reboot.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use builder::qemu::{DiskBus, Firmware};
-use e2e::checks;
-use e2e::site::{Site, Topology, Transport, Vm};
+use e2e::checks::{self, nth};
+use e2e::site::{Site, Topology, Transport, Vm, ENDPOINTS};
+
+const TOPOLOGY: Topology = Topology::Frontend;
 
 #[test]
 fn frontend_topology() -> anyhow::Result<()> {
     let start = Instant::now();
-    let site = Site::new(Topology::Frontend)?;
+    let site = Site::new(TOPOLOGY)?;
     let vm = Vm::deploy("frontend", Firmware::Bios, DiskBus::Pvscsi)?;
-    let svc = checks::service(Topology::Frontend);
+    let svc = checks::service("kube-apiserver-lb-svc", nth(TOPOLOGY.vip_base(), 2));
     let _backends = checks::backends(&site)?;
 
-    // First power-on, environment on the ISO.
-    let mut guest = vm.power_on(&site, Topology::Frontend.properties(), Transport::Iso)?;
+    // First power-on, the environment on the ISO: check, program, serve.
+    let mut guest = vm.power_on(&site, TOPOLOGY.properties(), Transport::Iso)?;
     let (api, api_up) = checks::api_ready(&site, &mut guest, &vm.workdir)?;
     eprintln!("power-on -> API answering: {:.1} s", api_up.as_secs_f64());
     checks::network(&site, &guest)?;
     api.program(&svc)?;
+    checks::balanced(&site, &svc, &ENDPOINTS)?;
+    let removal = checks::backend_removal(&site, &svc, ENDPOINTS[1])?;
+    eprintln!("stopped backend out of rotation after {:.1} s", removal.as_secs_f64());
+    let version = api.version()?;
+    drop(guest);
+
+    // Power cycle, the same environment on fw_cfg: served without programming.
+    let mut guest = vm.power_on(&site, TOPOLOGY.properties(), Transport::FwCfg)?;
     let served = checks::first_served(&site, &guest, &svc)?;
-    eprintln!(
-        "power-on -> first VIP connection served: {:.1} s (programmed)",
-        served.as_secs_f64()
-    );
-    checks::balanced(&site, &svc, &e2e::site::ENDPOINTS)?;
-    let _ = Duration::ZERO;
-    eprintln!("wall time: {:.1} s", start.elapsed().as_secs_f64());
+    eprintln!("power-on -> first VIP connection served: {:.1} s", served.as_secs_f64());
+    let (api, _) = checks::api_ready(&site, &mut guest, &vm.workdir)?;
+    anyhow::ensure!(api.version()? == version, "the configuration version changed");
+    checks::network(&site, &guest)?;
+    checks::balanced(&site, &svc, &ENDPOINTS)?;
+    drop(guest);
+
+    // vApp property edit: a second VIP range, applied by the next boot.
+    let second = "203.0.113.64/27";
+    let mut edited = TOPOLOGY.properties();
+    for (k, v) in &mut edited {
+        if k == "loadbalance.service_ip_range" {
+            *v = format!("{},{second}", TOPOLOGY.vip_range());
+        }
+    }
+    let mut guest = vm.power_on(&site, edited, Transport::Iso)?;
+    let (api, _) = checks::api_ready(&site, &mut guest, &vm.workdir)?;
+    checks::anyip(&site, "203.0.113.64".parse()?)?;
+    checks::balanced(&site, &svc, &ENDPOINTS)?;
+    let svc2 = checks::service("ingress-lb-svc", "203.0.113.66".parse()?);
+    api.program(&svc2)?;
+    checks::balanced(&site, &svc2, &ENDPOINTS)?;
+    drop(guest);
+    eprintln!("frontend topology wall time: {:.1} s", start.elapsed().as_secs_f64());
     Ok(())
 }
