@@ -78,6 +78,8 @@ pub fn api_ready<'a>(
 /// routing, all seen from the namespaces.
 pub fn network(site: &Site, guest: &Guest) -> Result<()> {
     let console = guest.console();
+    let failed = crate::console::failed_lines(&console);
+    ensure!(failed.is_empty(), "failed units: {failed:#?}");
     let nics = image::Appliance::embedded();
     for nic in nics.nics_for(site.topology.deployment()) {
         // The kernel logs `vmxnet3 0000:03:00.0 management: renamed from …`.
@@ -183,11 +185,21 @@ pub fn backend_removal(site: &Site, svc: &Service, endpoint: Ipv4Addr) -> Result
     let to = sock(svc.vip, svc.ports[0].port);
     let mut prompt = 0;
     while prompt < 6 {
-        ensure!(start.elapsed() < Duration::from_secs(60), "{endpoint} still used after 60 s");
+        ensure!(
+            start.elapsed() < Duration::from_secs(60),
+            "{endpoint} still used after 60 s"
+        );
         let t = Instant::now();
         let who = traffic::fetch(site.lab.ns(site.client), to)?;
-        ensure!(!who.starts_with(&format!("{endpoint}:")), "served by the removed {who}");
-        prompt = if t.elapsed() < Duration::from_millis(1000) { prompt + 1 } else { 0 };
+        ensure!(
+            !who.starts_with(&format!("{endpoint}:")),
+            "served by the removed {who}"
+        );
+        prompt = if t.elapsed() < Duration::from_millis(1000) {
+            prompt + 1
+        } else {
+            0
+        };
     }
     let took = start.elapsed();
     wl.ip(&["addr", "add", &cidr, "dev", "eth0"])?;

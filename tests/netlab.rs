@@ -129,43 +129,22 @@ impl Lab {
         &self.parties[party]
     }
 
-    /// Plugs `party` into guest network `net` as interface `ifname` with
-    /// `addrs` (CIDR) and, if given, a default route.
-    pub fn plug(
-        &self,
-        party: usize,
-        net: &str,
-        ifname: &str,
-        addrs: &[&str],
-        gateway: Option<&str>,
-    ) -> Result<()> {
+    /// Plugs `party` into guest network `net` as interface `nic`.
+    pub fn plug(&self, party: usize, net: &str, nic: Nic) -> Result<()> {
         let ns = &self.parties[party];
-        self.veth(&self.vm, &format!("{net}-{party}"), ns, ifname)?;
-        self.vm.ip(&[
-            "link",
-            "set",
-            &format!("{net}-{party}"),
-            "master",
-            &format!("br-{net}"),
-        ])?;
-        configure(ns, ifname, addrs, gateway)
+        let here = format!("{net}-{party}");
+        self.veth(&self.vm, &here, ns, nic.name)?;
+        self.vm
+            .ip(&["link", "set", &here, "master", &format!("br-{net}")])?;
+        nic.configure(ns)
     }
 
     /// Links two parties directly (a point-to-point network).
-    pub fn wire(
-        &self,
-        a: usize,
-        a_if: &str,
-        a_addrs: &[&str],
-        b: usize,
-        b_if: &str,
-        b_addrs: &[&str],
-        b_gateway: Option<&str>,
-    ) -> Result<()> {
+    pub fn wire(&self, a: usize, a_nic: Nic, b: usize, b_nic: Nic) -> Result<()> {
         let (na, nb) = (&self.parties[a], &self.parties[b]);
-        self.veth(na, a_if, nb, b_if)?;
-        configure(na, a_if, a_addrs, None)?;
-        configure(nb, b_if, b_addrs, b_gateway)
+        self.veth(na, a_nic.name, nb, b_nic.name)?;
+        a_nic.configure(na)?;
+        b_nic.configure(nb)
     }
 
     /// A veth pair `here_if` (up) in `here` and `there_if` in `there`.
@@ -187,13 +166,22 @@ impl Lab {
     }
 }
 
-fn configure(ns: &Netns, ifname: &str, addrs: &[&str], gateway: Option<&str>) -> Result<()> {
-    for a in addrs {
-        ns.ip(&["addr", "add", a, "dev", ifname])?;
+/// A party's interface: name, addresses (CIDR) and optional default route.
+pub struct Nic<'a> {
+    pub name: &'a str,
+    pub addrs: &'a [&'a str],
+    pub gateway: Option<&'a str>,
+}
+
+impl Nic<'_> {
+    fn configure(&self, ns: &Netns) -> Result<()> {
+        for a in self.addrs {
+            ns.ip(&["addr", "add", a, "dev", self.name])?;
+        }
+        ns.ip(&["link", "set", self.name, "up"])?;
+        if let Some(gw) = self.gateway {
+            ns.ip(&["route", "add", "default", "via", gw])?;
+        }
+        Ok(())
     }
-    ns.ip(&["link", "set", ifname, "up"])?;
-    if let Some(gw) = gateway {
-        ns.ip(&["route", "add", "default", "via", gw])?;
-    }
-    Ok(())
 }

@@ -14,7 +14,7 @@ use builder::boot::{EnvSource, Net, Request};
 use builder::qemu::{DiskBus, Firmware, Serial};
 
 use crate::guest::Guest;
-use crate::netlab::{self, Lab};
+use crate::netlab::{self, Lab, Nic};
 
 pub const MGMT_GW: &str = "192.0.2.1";
 pub const MGMT_IP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
@@ -116,50 +116,39 @@ impl Site {
         let mut lab = Lab::new(topology.deployment())?;
         let mut taps = vec![lab.network("mgmt")?, lab.network("wl")?];
         let mgmt = lab.party("mgmt")?;
-        lab.plug(mgmt, "mgmt", "eth0", &[&format!("{MGMT_GW}/24")], None)?;
+        lab.plug(mgmt, "mgmt", eth0(&[&format!("{MGMT_GW}/24")], None))?;
         let workload = lab.party("wl")?;
-        lab.plug(
-            workload,
-            "wl",
-            "eth0",
-            &["198.51.100.20/24", "198.51.100.21/24"],
-            Some("198.51.100.1"),
-        )?;
+        let backends = ["198.51.100.20/24", "198.51.100.21/24"];
+        lab.plug(workload, "wl", eth0(&backends, Some("198.51.100.1")))?;
         let router = lab.party("rt")?;
-        lab.plug(router, "wl", "eth0", &["198.51.100.1/24"], None)?;
+        lab.plug(router, "wl", eth0(&["198.51.100.1/24"], None))?;
         lab.ns(router).sysctl("net.ipv4.ip_forward", "1")?;
         let extra = lab.party("extra")?;
+        let ext0 = Nic {
+            name: "ext0",
+            addrs: &["100.64.10.1/24"],
+            gateway: None,
+        };
         lab.wire(
             router,
-            "ext0",
-            &["100.64.10.1/24"],
+            ext0,
             extra,
-            "eth0",
-            &["100.64.10.20/24"],
-            Some("100.64.10.1"),
+            eth0(&["100.64.10.20/24"], Some("100.64.10.1")),
         )?;
         let client = lab.party("client")?;
         match topology {
             Topology::Frontend => {
                 taps.push(lab.network("fe")?);
                 // The client network's gateway and a remote address behind it.
-                lab.plug(
-                    client,
-                    "fe",
-                    "eth0",
-                    &["203.0.113.100/24", "203.0.113.1/24"],
-                    None,
-                )?;
+                let addrs = ["203.0.113.100/24", "203.0.113.1/24"];
+                lab.plug(client, "fe", eth0(&addrs, None))?;
                 lab.ns(client)
                     .ip(&["addr", "add", &format!("{REMOTE_SRC}/32"), "dev", "lo"])?;
             }
-            Topology::Default => lab.plug(
-                client,
-                "wl",
-                "eth0",
-                &["198.51.100.100/24"],
-                Some("198.51.100.1"),
-            )?,
+            Topology::Default => {
+                let addrs = ["198.51.100.100/24"];
+                lab.plug(client, "wl", eth0(&addrs, Some("198.51.100.1")))?
+            }
         }
         Ok(Site {
             topology,
@@ -170,6 +159,14 @@ impl Site {
             client,
             taps,
         })
+    }
+}
+
+fn eth0<'a>(addrs: &'a [&'a str], gateway: Option<&'a str>) -> Nic<'a> {
+    Nic {
+        name: "eth0",
+        addrs,
+        gateway,
     }
 }
 

@@ -25,9 +25,15 @@ fn default_topology() -> anyhow::Result<()> {
     checks::network(&site, &guest)?;
     api.program(&svc)?;
     let served = checks::first_served(&site, &guest, &svc)?;
-    eprintln!("power-on -> first VIP connection served: {:.1} s", served.as_secs_f64());
+    eprintln!(
+        "power-on -> first VIP connection served: {:.1} s",
+        served.as_secs_f64()
+    );
     checks::balanced(&site, &svc, &ENDPOINTS)?;
     drop(guest);
-    eprintln!("default topology wall time: {:.1} s", start.elapsed().as_secs_f64());
+    eprintln!(
+        "default topology wall time: {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
     Ok(())
 }

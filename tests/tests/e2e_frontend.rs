@@ -27,16 +27,25 @@ fn frontend_topology() -> anyhow::Result<()> {
     api.program(&svc)?;
     checks::balanced(&site, &svc, &ENDPOINTS)?;
     let removal = checks::backend_removal(&site, &svc, ENDPOINTS[1])?;
-    eprintln!("stopped backend out of rotation after {:.1} s", removal.as_secs_f64());
+    eprintln!(
+        "stopped backend out of rotation after {:.1} s",
+        removal.as_secs_f64()
+    );
     let version = api.version()?;
     drop(guest);
 
     // Power cycle, the same environment on fw_cfg: served without programming.
     let mut guest = vm.power_on(&site, TOPOLOGY.properties(), Transport::FwCfg)?;
     let served = checks::first_served(&site, &guest, &svc)?;
-    eprintln!("power-on -> first VIP connection served: {:.1} s", served.as_secs_f64());
+    eprintln!(
+        "power-on -> first VIP connection served: {:.1} s",
+        served.as_secs_f64()
+    );
     let (api, _) = checks::api_ready(&site, &mut guest, &vm.workdir)?;
-    anyhow::ensure!(api.version()? == version, "the configuration version changed");
+    anyhow::ensure!(
+        api.version()? == version,
+        "the configuration version changed"
+    );
     checks::network(&site, &guest)?;
     checks::balanced(&site, &svc, &ENDPOINTS)?;
     drop(guest);
@@ -57,6 +66,9 @@ fn frontend_topology() -> anyhow::Result<()> {
     api.program(&svc2)?;
     checks::balanced(&site, &svc2, &ENDPOINTS)?;
     drop(guest);
-    eprintln!("frontend topology wall time: {:.1} s", start.elapsed().as_secs_f64());
+    eprintln!(
+        "frontend topology wall time: {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
     Ok(())
 }
