@@ -97,6 +97,7 @@ pub struct Lab {
 
 impl Lab {
     pub fn new(test: &str) -> Result<Lab> {
+        sweep_stale()?;
         let prefix = format!("lbe2e-{}-{test}", std::process::id());
         let vm = Netns::new(format!("{prefix}-vm"))?;
         Ok(Lab {
@@ -164,6 +165,25 @@ impl Lab {
         here.ip(&["link", "set", here_if, "up"])?;
         Ok(())
     }
+}
+
+/// Deletes the namespaces of test processes that no longer run (killed
+/// before their guards could clean up).
+fn sweep_stale() -> Result<()> {
+    for line in run("ip", &["netns", "list"])?.lines() {
+        let Some(name) = line.split_whitespace().next() else {
+            continue;
+        };
+        let pid = name
+            .strip_prefix("lbe2e-")
+            .and_then(|rest| rest.split('-').next());
+        if let Some(pid) = pid {
+            if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = run("ip", &["netns", "del", name]);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A party's interface: name, addresses (CIDR) and optional default route.
