@@ -14,6 +14,9 @@ use crate::cmd;
 /// The Rust target the image runs.
 pub const TARGET: &str = "x86_64-unknown-linux-gnu";
 
+/// The Cargo profile of the image binaries (LTO, abort on panic; see the root Cargo.toml).
+pub const PROFILE: &str = "appliance";
+
 /// Binaries installed into the image: (cargo package, binary name).
 pub const BINARIES: &[(&str, &str)] = &[("lb", "lb"), ("overlay", "appliancectl")];
 
@@ -43,7 +46,7 @@ pub fn build(workspace: &Path) -> Result<Vec<(String, PathBuf)>> {
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
     let mut c = Command::new(cargo);
     c.current_dir(workspace)
-        .args(["build", "--release", "--target", TARGET])
+        .args(["build", "--profile", PROFILE, "--target", TARGET])
         .env_remove("RUSTFLAGS")
         .env(
             "CARGO_ENCODED_RUSTFLAGS",
@@ -54,7 +57,7 @@ pub fn build(workspace: &Path) -> Result<Vec<(String, PathBuf)>> {
         c.args(["-p", package]);
     }
     cmd::run(&mut c)?;
-    let dir = target_dir(workspace).join(TARGET).join("release");
+    let dir = target_dir(workspace).join(TARGET).join(PROFILE);
     let mut out = vec![];
     for (_, bin) in BINARIES {
         let p = dir.join(bin);
