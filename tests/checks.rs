@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{ensure, Context, Result};
 
 use crate::guest::Guest;
-use crate::site::{self, sock, Site, Topology, ENDPOINTS, MGMT_IP, WORKLOAD_IP};
+use crate::site::{self, sock, Site, Topology, Transport, ENDPOINTS, MGMT_IP, WORKLOAD_IP};
 use crate::supervisor::{Api, Port, Service};
 use crate::traffic::{self, Backends, Probe};
 
@@ -72,6 +72,15 @@ pub fn api_ready<'a>(
     api.wait_ready(left)
         .with_context(|| format!("console:\n{}", crate::guest::tail(&guest.console(), 40)))?;
     Ok((api, guest.uptime()))
+}
+
+/// The boot agent read the environment from `transport`.
+pub fn read_from(guest: &Guest, transport: Transport) -> Result<()> {
+    ensure!(
+        guest.console().contains(transport.found()),
+        "the environment was not read from {transport:?}"
+    );
+    Ok(())
 }
 
 /// Addresses, the API's reach, AnyIP over the whole VIP range and policy

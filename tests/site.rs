@@ -177,6 +177,17 @@ pub enum Transport {
     FwCfg,
 }
 
+impl Transport {
+    /// What the boot agent logs on the console when it found the
+    /// environment on this transport.
+    pub fn found(self) -> &'static str {
+        match self {
+            Transport::Iso => "CD-ROM ovf-env.xml: found",
+            Transport::FwCfg => "QEMU fw_cfg: found",
+        }
+    }
+}
+
 /// The deployed VM: its scratch directory and a disk that keeps the guest's
 /// writes across power cycles (a qcow2 overlay over the OVA's VMDK).
 pub struct Vm {

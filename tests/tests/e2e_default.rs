@@ -22,6 +22,7 @@ fn default_topology() -> anyhow::Result<()> {
     let mut guest = vm.power_on(&site, TOPOLOGY.properties(), Transport::FwCfg)?;
     let (api, api_up) = checks::api_ready(&site, &mut guest, &vm.workdir)?;
     eprintln!("power-on -> API answering: {:.1} s", api_up.as_secs_f64());
+    checks::read_from(&guest, Transport::FwCfg)?;
     checks::network(&site, &guest)?;
     api.program(&svc)?;
     let served = checks::first_served(&site, &guest, &svc)?;

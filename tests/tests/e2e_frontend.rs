@@ -23,6 +23,7 @@ fn frontend_topology() -> anyhow::Result<()> {
     let mut guest = vm.power_on(&site, TOPOLOGY.properties(), Transport::Iso)?;
     let (api, api_up) = checks::api_ready(&site, &mut guest, &vm.workdir)?;
     eprintln!("power-on -> API answering: {:.1} s", api_up.as_secs_f64());
+    checks::read_from(&guest, Transport::Iso)?;
     checks::network(&site, &guest)?;
     api.program(&svc)?;
     checks::balanced(&site, &svc, &ENDPOINTS)?;
@@ -42,6 +43,7 @@ fn frontend_topology() -> anyhow::Result<()> {
         served.as_secs_f64()
     );
     let (api, _) = checks::api_ready(&site, &mut guest, &vm.workdir)?;
+    checks::read_from(&guest, Transport::FwCfg)?;
     anyhow::ensure!(
         api.version()? == version,
         "the configuration version changed"
