@@ -182,6 +182,11 @@ pub fn balanced(site: &Site, svc: &Service, endpoints: &[Ipv4Addr]) -> Result<()
     Ok(())
 }
 
+/// How soon a dead server must be out of rotation: `fall` 3 checks every
+/// `inter` 2 s, each up to its timeout, plus the detection's own requests
+/// (one that meets the dead server waits for the connect timeout) and TCG.
+const HEALTH_WINDOW: Duration = Duration::from_secs(25);
+
 /// Takes `endpoint` off the workload network (its address removed, so
 /// connections to it go unanswered rather than refused) and returns how long
 /// until the load balancer stopped using it: six requests in a row answered
@@ -195,8 +200,8 @@ pub fn backend_removal(site: &Site, svc: &Service, endpoint: Ipv4Addr) -> Result
     let mut prompt = 0;
     while prompt < 6 {
         ensure!(
-            start.elapsed() < Duration::from_secs(60),
-            "{endpoint} still used after 60 s"
+            start.elapsed() < HEALTH_WINDOW,
+            "{endpoint} still used after {HEALTH_WINDOW:?}"
         );
         let t = Instant::now();
         let who = traffic::fetch(site.lab.ns(site.client), to)?;
