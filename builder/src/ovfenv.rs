@@ -33,7 +33,14 @@ pub struct KeyValue {
 impl OptionsFile {
     /// Parses the JSON text of an options file.
     pub fn parse(text: &str) -> Result<OptionsFile> {
-        serde_json::from_str(text).context("not a govc import.spec options file")
+        // serde accepts a struct as a JSON array too; an options file is always an object.
+        let value: serde_json::Value =
+            serde_json::from_str(text).context("not a govc import.spec options file")?;
+        anyhow::ensure!(
+            value.is_object(),
+            "not a govc import.spec options file: expected a JSON object with PropertyMapping"
+        );
+        serde_json::from_value(value).context("not a govc import.spec options file")
     }
 }
 
