@@ -103,6 +103,26 @@ mod tests {
     use super::*;
     use crate::binaries::BINARIES;
 
+    #[test]
+    fn host_keys_are_removed_and_config_kept() {
+        let t = tempfile::tempdir().unwrap();
+        let ssh = t.path().join("etc/ssh");
+        std::fs::create_dir_all(&ssh).unwrap();
+        for f in [
+            "ssh_host_ed25519_key",
+            "ssh_host_ed25519_key.pub",
+            "sshd_config",
+        ] {
+            std::fs::write(ssh.join(f), "x").unwrap();
+        }
+        remove_host_keys(t.path()).unwrap();
+        let left: Vec<String> = std::fs::read_dir(&ssh)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left, ["sshd_config"]);
+    }
+
     /// Every path to one of our binaries in the overlay's files is where
     /// the builder installs it.
     #[test]

@@ -152,6 +152,25 @@ fn inspect_accepts_the_ova() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The root filesystem the OVA was made from carries no host identity:
+/// every VM makes its own SSH host keys and gets its own machine-id.
+#[test]
+fn image_has_no_host_identity() -> anyhow::Result<()> {
+    if std::env::var_os("LB_APPLIANCE_OVA").is_some() {
+        return Ok(()); // the tree of a reused OVA is not at hand
+    }
+    e2e::ova()?;
+    let tree = builder::pipeline::Dirs::standard()?.work.join("tree");
+    let keys: Vec<_> = std::fs::read_dir(tree.join("etc/ssh"))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("ssh_host_"))
+        .map(|e| e.file_name())
+        .collect();
+    assert!(keys.is_empty(), "SSH host keys in the image: {keys:?}");
+    assert_eq!(std::fs::metadata(tree.join("etc/machine-id"))?.len(), 0);
+    Ok(())
+}
+
 fn same_bytes(a: &Path, b: &Path) -> anyhow::Result<bool> {
     let (mut fa, mut fb) = (std::fs::File::open(a)?, std::fs::File::open(b)?);
     if fa.metadata()?.len() != fb.metadata()?.len() {
