@@ -30,7 +30,7 @@ pub fn ova() -> Result<PathBuf> {
     }
     let path = match std::env::var_os("LB_APPLIANCE_OVA") {
         Some(p) => PathBuf::from(p),
-        None => build()?,
+        None => built_in_this_run()?,
     };
     *slot = Some(path.clone());
     Ok(path)
@@ -75,8 +75,42 @@ pub fn build_into(dirs: &builder::pipeline::Dirs) -> Result<builder::pipeline::O
     Ok(built)
 }
 
-fn build() -> Result<PathBuf> {
-    Ok(build_into(&builder::pipeline::Dirs::standard()?)?.ova)
+/// Builds the OVA once per `cargo test` run, shared by its test binaries.
+///
+/// cargo runs the test binaries one after another as children of one
+/// process; a marker naming that parent (pid and start time, so a reused pid
+/// does not match) lets the later binaries reuse the first one's OVA instead
+/// of rebuilding the disk each time.
+fn built_in_this_run() -> Result<PathBuf> {
+    let dirs = builder::pipeline::Dirs::standard()?;
+    let marker = dirs.out.join("test-run.marker");
+    let run = test_run_id();
+    if let (Some(run), Ok(text)) = (&run, std::fs::read_to_string(&marker)) {
+        if let Some(ova) = text.strip_prefix(&format!("{run}\n")) {
+            let ova = PathBuf::from(ova.trim_end());
+            if ova.is_file() {
+                eprintln!("reusing {} built earlier in this test run", ova.display());
+                return Ok(ova);
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&marker);
+    let ova = build_into(&dirs)?.ova;
+    if let Some(run) = run {
+        std::fs::write(&marker, format!("{run}\n{}\n", ova.display()))
+            .with_context(|| format!("writing {}", marker.display()))?;
+    }
+    Ok(ova)
+}
+
+/// The parent process (cargo) as `pid:starttime`, from /proc.
+fn test_run_id() -> Option<String> {
+    // SAFETY: getppid has no preconditions.
+    let ppid = unsafe { libc::getppid() };
+    let stat = std::fs::read_to_string(format!("/proc/{ppid}/stat")).ok()?;
+    // Field 22 (starttime) counted after the parenthesised command name.
+    let start = stat.rsplit_once(')')?.1.split_whitespace().nth(19)?;
+    Some(format!("{ppid}:{start}"))
 }
 
 #[cfg(test)]
