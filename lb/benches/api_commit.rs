@@ -6,7 +6,7 @@ mod api_support;
 
 use std::time::{Duration, Instant};
 
-use api_support::{settings, Api, Pki};
+use api_support::{free_port, settings, Api, Pki};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -97,11 +97,7 @@ async fn main() {
         )
         .await;
     assert_eq!(seeded.status, StatusCode::ACCEPTED);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let (mut add, mut remove, mut add_total) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
         let (commit, total) = round(&api, port, false).await;

@@ -1,6 +1,6 @@
 //! `lb`: the appliance's L4 load balancer as a library, so that the management API can run
 //! in the same process as the data plane.
-pub mod config;
-pub mod runtime;
 pub mod api;
+pub mod config;
 pub mod persist;
+pub mod runtime;

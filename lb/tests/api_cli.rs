@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use api_support::{settings, Api, Pki};
+use api_support::{free_port, settings, Api, Pki};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -43,11 +43,7 @@ async fn lb_binary_serves_persists_and_restores() {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new(dir.path());
     let mut settings = settings(&dir.path().join("state"), &pki);
-    settings.api.port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    settings.api.port = free_port();
     let settings_file = dir.path().join("settings.toml");
     std::fs::write(&settings_file, toml::to_string(&settings).unwrap()).unwrap();
     let addr = settings.listen_address().unwrap();

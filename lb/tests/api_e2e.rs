@@ -9,13 +9,15 @@ use std::sync::Arc;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use api_support::{check_conformance, runtime, settings, Accepting, Api, Pki, Reply};
+use api_support::{check_conformance, free_port, runtime, settings, Accepting, Api, Pki, Reply};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 const CFG: &str = "/services/haproxy/configuration";
+const TRANSACTIONS: &str = "/services/haproxy/transactions";
+const RELOADS: &str = "/services/haproxy/reloads";
 
 /// The service the Supervisor programs: one frontend on a VIP with two ports, one backend
 /// per port with three endpoints each (names as WCP forms them).
@@ -80,16 +82,16 @@ impl Service {
 
 /// The calls of §5.1, in the Supervisor's order, in one transaction.
 async fn program(api: &Api, service: &Service) -> Reply {
-    let version = api.call(Method::GET, &format!("{CFG}/global"), None).await;
+    let version = get(api, &format!("{CFG}/global")).await;
     let version = version.json["_version"].as_u64().unwrap();
-    let started = api
-        .call(
-            Method::POST,
-            &format!("/services/haproxy/transactions?version={version}"),
-            None,
-        )
-        .await;
-    assert_eq!(started.status, StatusCode::CREATED);
+    let started = expect(
+        api,
+        Method::POST,
+        &format!("{TRANSACTIONS}?version={version}"),
+        None,
+        StatusCode::CREATED,
+    )
+    .await;
     assert_eq!(started.json["status"], "in_progress");
     let tx = started.json["id"].as_str().unwrap().to_owned();
     let fe = &service.frontend;
@@ -155,35 +157,19 @@ async fn program(api: &Api, service: &Service) -> Reply {
         );
     }
     // Reads inside the transaction see the staged objects; outside they do not exist yet.
-    let inside = api
-        .call(
-            Method::GET,
-            &format!(
-                "{CFG}/servers?backend={}&transaction_id={tx}",
-                service.backends[0].name
-            ),
-            None,
-        )
-        .await;
-    assert_eq!(inside.json["data"].as_array().unwrap().len(), 3);
-    let outside = api
-        .call(Method::GET, &format!("{CFG}/frontends"), None)
-        .await;
-    assert_eq!(outside.json["data"], json!([]));
-    api.call(
-        Method::PUT,
-        &format!("/services/haproxy/transactions/{tx}"),
-        None,
+    let inside = get(
+        api,
+        &format!(
+            "{CFG}/servers?backend={}&transaction_id={tx}",
+            service.backends[0].name
+        ),
     )
-    .await
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    .await;
+    assert_eq!(inside.json["data"].as_array().unwrap().len(), 3);
+    let outside = get(api, &format!("{CFG}/frontends")).await;
+    assert_eq!(outside.json["data"], json!([]));
+    api.call(Method::PUT, &format!("{TRANSACTIONS}/{tx}"), None)
+        .await
 }
 
 fn test_service() -> Service {
@@ -250,6 +236,56 @@ async fn assert_traffic(service: &Service) {
     }
 }
 
+/// The API over a data plane that accepts every configuration, with its state in a fresh
+/// directory (returned with it: the directory must outlive the API).
+async fn accepting_api() -> (tempfile::TempDir, Api) {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path());
+    let api = Api::start(
+        &settings(dir.path(), &pki),
+        &pki.ca_pem,
+        Arc::new(Accepting),
+    )
+    .await;
+    (dir, api)
+}
+
+async fn get(api: &Api, path: &str) -> Reply {
+    api.call(Method::GET, path, None).await
+}
+
+/// Makes the call and asserts the status of its reply, which it returns for further checks.
+async fn expect(
+    api: &Api,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+    status: StatusCode,
+) -> Reply {
+    let reply = api.call(method.clone(), path, body).await;
+    assert_eq!(reply.status, status, "{method} {path}: {:?}", reply.json);
+    reply
+}
+
+/// As [`expect`], and the error message starts with `message` (a code such as `13: `, or
+/// the name of the field at fault).
+async fn expect_error(
+    api: &Api,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+    status: StatusCode,
+    message: &str,
+) -> Reply {
+    let reply = expect(api, method, path, body, status).await;
+    assert!(
+        reply.json["message"].as_str().unwrap().starts_with(message),
+        "{:?}",
+        reply.json
+    );
+    reply
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn supervisor_sequence_serves_traffic_persists_and_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -269,23 +305,18 @@ async fn supervisor_sequence_serves_traffic_persists_and_survives_a_restart() {
     );
     assert_eq!(committed.json["status"], "success");
     let reload_id = committed.header("reload-id").expect("Reload-ID").to_owned();
-    let reload = api
-        .call(
-            Method::GET,
-            &format!("/services/haproxy/reloads/{reload_id}"),
-            None,
-        )
-        .await;
+    let reload = get(&api, &format!("{RELOADS}/{reload_id}")).await;
     assert_eq!(reload.json["status"], "succeeded");
-    assert_eq!(
-        api.call(Method::GET, "/services/haproxy/reloads", None)
-            .await
-            .json[0]["id"],
-        reload_id.as_str()
-    );
+    assert_eq!(get(&api, RELOADS).await.json[0]["id"], reload_id.as_str());
 
-    let raw = api.call(Method::GET, &format!("{CFG}/raw"), None).await;
-    assert_eq!(raw.status, StatusCode::OK);
+    let raw = expect(
+        &api,
+        Method::GET,
+        &format!("{CFG}/raw"),
+        None,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(raw.json["_version"], 1);
     assert_eq!(raw.header("configuration-version"), Some("1"));
     let text = raw.json["data"].as_str().unwrap().to_owned();
@@ -295,22 +326,18 @@ async fn supervisor_sequence_serves_traffic_persists_and_survives_a_restart() {
     assert_traffic(&service).await;
 
     // A stale version is refused and changes nothing.
-    let stale = api
-        .call(
-            Method::POST,
-            &format!("{CFG}/frontends?version=0"),
-            Some(json!({"name": "late"})),
-        )
-        .await;
-    assert_eq!(stale.status, StatusCode::CONFLICT);
-    assert!(
-        stale.json["message"].as_str().unwrap().starts_with("15: "),
-        "{:?}",
-        stale.json
-    );
+    let stale = expect_error(
+        &api,
+        Method::POST,
+        &format!("{CFG}/frontends?version=0"),
+        Some(json!({"name": "late"})),
+        StatusCode::CONFLICT,
+        "15: ",
+    )
+    .await;
     assert_eq!(stale.header("configuration-version"), Some("1"));
 
-    let spec = api.call(Method::GET, "/specification", None).await.json;
+    let spec = get(&api, "/specification").await.json;
     let mut exchanges = api.stop().await;
     plane.shutdown(Duration::from_secs(1)).await;
 
@@ -318,16 +345,14 @@ async fn supervisor_sequence_serves_traffic_persists_and_survives_a_restart() {
     // listener opens.
     let plane = runtime().await;
     let api = Api::start(&settings, &pki.ca_pem, plane.clone()).await;
-    let after = api.call(Method::GET, &format!("{CFG}/raw"), None).await;
+    let after = get(&api, &format!("{CFG}/raw")).await;
     assert_eq!(after.json["_version"], 1);
     assert_eq!(after.json["data"].as_str().unwrap(), text);
-    let servers = api
-        .call(
-            Method::GET,
-            &format!("{CFG}/servers?backend={}", service.backends[1].name),
-            None,
-        )
-        .await;
+    let servers = get(
+        &api,
+        &format!("{CFG}/servers?backend={}", service.backends[1].name),
+    )
+    .await;
     assert_eq!(servers.json["data"].as_array().unwrap().len(), 3);
     assert_eq!(servers.json["data"][0]["weight"], 100);
     assert_traffic(&service).await;
@@ -339,43 +364,28 @@ async fn supervisor_sequence_serves_traffic_persists_and_survives_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_transactions_one_wins_the_other_fails_for_good() {
-    let dir = tempfile::tempdir().unwrap();
-    let pki = Pki::new(dir.path());
-    let api = Api::start(
-        &settings(dir.path(), &pki),
-        &pki.ca_pem,
-        Arc::new(Accepting),
-    )
-    .await;
+    let (_dir, api) = accepting_api().await;
     let mut ids = Vec::new();
     for name in ["one", "two"] {
         let tx = api
-            .call(
-                Method::POST,
-                "/services/haproxy/transactions?version=0",
-                None,
-            )
+            .call(Method::POST, &format!("{TRANSACTIONS}?version=0"), None)
             .await;
         let id = tx.json["id"].as_str().unwrap().to_owned();
-        let created = api
-            .call(
-                Method::POST,
-                &format!("{CFG}/frontends?transaction_id={id}"),
-                Some(json!({"name": name, "mode": "tcp"})),
-            )
-            .await;
-        assert_eq!(created.status, StatusCode::ACCEPTED);
+        expect(
+            &api,
+            Method::POST,
+            &format!("{CFG}/frontends?transaction_id={id}"),
+            Some(json!({"name": name, "mode": "tcp"})),
+            StatusCode::ACCEPTED,
+        )
+        .await;
         ids.push(id);
     }
     let commit = |id: String| {
         let api = &api;
         async move {
-            api.call(
-                Method::PUT,
-                &format!("/services/haproxy/transactions/{id}"),
-                None,
-            )
-            .await
+            api.call(Method::PUT, &format!("{TRANSACTIONS}/{id}"), None)
+                .await
         }
     };
     let (a, b) = tokio::join!(commit(ids[0].clone()), commit(ids[1].clone()));
@@ -390,31 +400,17 @@ async fn concurrent_transactions_one_wins_the_other_fails_for_good() {
     // For good: a retry fails again, and the transaction is listed as failed.
     let retry = commit(loser.clone()).await;
     assert_eq!(retry.status, StatusCode::CONFLICT);
-    let failed = api
-        .call(
-            Method::GET,
-            "/services/haproxy/transactions?status=failed",
-            None,
-        )
-        .await;
+    let failed = get(&api, &format!("{TRANSACTIONS}?status=failed")).await;
     assert_eq!(
         failed.json,
         json!([{"id": loser, "_version": 0, "status": "failed"}])
     );
-    let open = api
-        .call(
-            Method::GET,
-            "/services/haproxy/transactions?status=in_progress",
-            None,
-        )
-        .await;
+    let open = get(&api, &format!("{TRANSACTIONS}?status=in_progress")).await;
     assert_eq!(open.json, json!([]));
-    let frontends = api
-        .call(Method::GET, &format!("{CFG}/frontends"), None)
-        .await;
+    let frontends = get(&api, &format!("{CFG}/frontends")).await;
     assert_eq!(frontends.json["_version"], 1);
     assert_eq!(frontends.json["data"].as_array().unwrap().len(), 1);
-    let spec = api.call(Method::GET, "/specification", None).await.json;
+    let spec = get(&api, "/specification").await.json;
     check_conformance(&spec, &api.stop().await);
 }
 
@@ -439,15 +435,8 @@ fn every_operation(spec: &Value) -> Vec<(Method, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_or_missing_credentials_get_401_on_every_path() {
-    let dir = tempfile::tempdir().unwrap();
-    let pki = Pki::new(dir.path());
-    let api = Api::start(
-        &settings(dir.path(), &pki),
-        &pki.ca_pem,
-        Arc::new(Accepting),
-    )
-    .await;
-    let spec = api.call(Method::GET, "/specification", None).await.json;
+    let (_dir, api) = accepting_api().await;
+    let spec = get(&api, "/specification").await.json;
     let operations = every_operation(&spec);
     assert!(operations.len() > 30);
     for (method, path) in &operations {
@@ -474,35 +463,32 @@ async fn wrong_or_missing_credentials_get_401_on_every_path() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_codes_validation_and_runtime_changes() {
-    let dir = tempfile::tempdir().unwrap();
-    let pki = Pki::new(dir.path());
-    let api = Api::start(
-        &settings(dir.path(), &pki),
-        &pki.ca_pem,
-        Arc::new(Accepting),
-    )
-    .await;
-    let call = |method: Method, path: String, body: Option<Value>| {
-        let api = &api;
-        async move { api.call(method, &path, body).await }
-    };
+    const GET: Method = Method::GET;
+    const POST: Method = Method::POST;
+    const PUT: Method = Method::PUT;
+    const DELETE: Method = Method::DELETE;
+    const PATCH: Method = Method::PATCH;
+    let (_dir, server) = accepting_api().await;
+    let api = &server;
 
     // Implicit transactions: 202 + Reload-ID, or 201/200/204 with force_reload.
-    let created = call(
-        Method::POST,
-        format!("{CFG}/backends?version=0"),
+    let created = expect(
+        api,
+        POST,
+        &format!("{CFG}/backends?version=0"),
         Some(json!({"name": "be"})),
+        StatusCode::ACCEPTED,
     )
     .await;
-    assert_eq!(created.status, StatusCode::ACCEPTED);
     assert!(created.header("reload-id").is_some());
-    let forced = call(
-        Method::POST,
-        format!("{CFG}/servers?backend=be&version=1&force_reload=true"),
+    let forced = expect(
+        api,
+        POST,
+        &format!("{CFG}/servers?backend=be&version=1&force_reload=true"),
         Some(json!({"name": "s1", "address": "127.0.0.2", "port": 8080, "weight": 10})),
+        StatusCode::CREATED,
     )
     .await;
-    assert_eq!(forced.status, StatusCode::CREATED);
     assert!(forced.header("reload-id").is_none());
     assert_eq!(
         forced.json,
@@ -510,258 +496,169 @@ async fn status_codes_validation_and_runtime_changes() {
     );
 
     // §4.4: a weight change is a runtime change: 200, no reload.
-    let weight = call(
-        Method::PUT,
-        format!("{CFG}/servers/s1?backend=be&version=2"),
+    let weight = expect(
+        api,
+        PUT,
+        &format!("{CFG}/servers/s1?backend=be&version=2"),
         Some(json!({"name": "s1", "address": "127.0.0.2", "port": 8080, "weight": 20})),
+        StatusCode::OK,
     )
     .await;
-    assert_eq!(weight.status, StatusCode::OK);
     assert!(weight.header("reload-id").is_none());
     // A change the runtime API cannot make is a reload.
-    let check = call(
-        Method::PUT,
-        format!("{CFG}/servers/s1?backend=be&version=3"),
+    let check = expect(
+        api,
+        PUT,
+        &format!("{CFG}/servers/s1?backend=be&version=3"),
         Some(json!({"name": "s1", "address": "127.0.0.2", "port": 8080, "check": "enabled"})),
+        StatusCode::ACCEPTED,
     )
     .await;
-    assert_eq!(check.status, StatusCode::ACCEPTED);
     assert!(check.header("reload-id").is_some());
-    let replaced = call(
-        Method::PUT,
-        format!("{CFG}/backends/be?version=4&force_reload=true"),
+    expect(
+        api,
+        PUT,
+        &format!("{CFG}/backends/be?version=4&force_reload=true"),
         Some(json!({"name": "be", "balance": {"algorithm": "leastconn"}})),
+        StatusCode::OK,
     )
     .await;
-    assert_eq!(replaced.status, StatusCode::OK);
     // The replace kept the backend's servers.
-    let servers = call(Method::GET, format!("{CFG}/servers?backend=be"), None).await;
+    let servers = get(api, &format!("{CFG}/servers?backend=be")).await;
     assert_eq!(servers.json["data"][0]["name"], "s1");
 
     // Exactly one of version and transaction_id.
-    let neither = call(
-        Method::POST,
-        format!("{CFG}/frontends"),
-        Some(json!({"name": "fe"})),
-    )
-    .await;
-    assert_eq!(neither.status, StatusCode::BAD_REQUEST);
-    assert!(neither.json["message"]
-        .as_str()
-        .unwrap()
-        .starts_with("13: "));
-    let both = call(
-        Method::POST,
-        format!("{CFG}/frontends?version=5&transaction_id=x"),
-        Some(json!({"name": "fe"})),
-    )
-    .await;
-    assert_eq!(both.status, StatusCode::BAD_REQUEST);
-    assert!(both.json["message"].as_str().unwrap().starts_with("12: "));
-    let unknown_tx = call(
-        Method::GET,
-        format!("{CFG}/frontends?transaction_id=nope"),
-        None,
-    )
-    .await;
-    assert_eq!(unknown_tx.status, StatusCode::BAD_REQUEST);
-    assert!(unknown_tx.json["message"]
-        .as_str()
-        .unwrap()
-        .starts_with("20: "));
+    let fe = || Some(json!({"name": "fe"}));
+    let bad = StatusCode::BAD_REQUEST;
+    expect_error(api, POST, &format!("{CFG}/frontends"), fe(), bad, "13: ").await;
+    let both = format!("{CFG}/frontends?version=5&transaction_id=x");
+    expect_error(api, POST, &both, fe(), bad, "12: ").await;
+    let unknown_tx = format!("{CFG}/frontends?transaction_id=nope");
+    expect_error(api, GET, &unknown_tx, None, bad, "20: ").await;
 
     // Request validation names the field.
-    let bad_name = call(
-        Method::POST,
-        format!("{CFG}/frontends?version=5"),
-        Some(json!({"name": "a b"})),
+    let invalid = StatusCode::UNPROCESSABLE_ENTITY;
+    let bad_name = Some(json!({"name": "a b"}));
+    expect_error(
+        api,
+        POST,
+        &format!("{CFG}/frontends?version=5"),
+        bad_name,
+        invalid,
+        "name ",
     )
     .await;
-    assert_eq!(bad_name.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        bad_name.json["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("name "),
-        "{:?}",
-        bad_name.json
-    );
-    let bad_port = call(
-        Method::POST,
-        format!("{CFG}/servers?backend=be&version=5"),
+    expect_error(
+        api,
+        POST,
+        &format!("{CFG}/servers?backend=be&version=5"),
         Some(json!({"name": "s2", "address": "127.0.0.3", "port": 0})),
+        invalid,
+        "port ",
     )
     .await;
-    assert_eq!(bad_port.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(bad_port.json["message"]
-        .as_str()
-        .unwrap()
-        .starts_with("port "));
-    let bad_version = call(
-        Method::POST,
-        format!("{CFG}/frontends?version=abc"),
-        Some(json!({"name": "fe"})),
-    )
-    .await;
-    assert_eq!(bad_version.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(bad_version.json["message"]
-        .as_str()
-        .unwrap()
-        .starts_with("version "));
-    let no_parent = call(Method::GET, format!("{CFG}/binds"), None).await;
-    assert_eq!(no_parent.status, StatusCode::UNPROCESSABLE_ENTITY);
-    let bad_status = call(
-        Method::GET,
-        "/services/haproxy/transactions?status=done".into(),
+    let bad_version = format!("{CFG}/frontends?version=abc");
+    expect_error(api, POST, &bad_version, fe(), invalid, "version ").await;
+    expect(api, GET, &format!("{CFG}/binds"), None, invalid).await;
+    expect(
+        api,
+        GET,
+        &format!("{TRANSACTIONS}?status=done"),
         None,
+        invalid,
     )
     .await;
-    assert_eq!(bad_status.status, StatusCode::UNPROCESSABLE_ENTITY);
 
     // Semantic validation through the model: a rule to a backend that does not exist.
-    call(
-        Method::POST,
-        format!("{CFG}/frontends?version=5"),
-        Some(json!({"name": "fe"})),
-    )
-    .await;
-    let dangling = call(
-        Method::POST,
-        format!("{CFG}/backend_switching_rules?frontend=fe&version=6"),
+    api.call(POST, &format!("{CFG}/frontends?version=5"), fe())
+        .await;
+    let rules = format!("{CFG}/backend_switching_rules?frontend=fe&version=6");
+    expect_error(
+        api,
+        POST,
+        &rules,
         Some(json!({"index": 0, "name": "missing", "cond": "if", "cond_test": "{ dst_port 80 }"})),
+        bad,
+        "14: ",
     )
     .await;
-    assert_eq!(dangling.status, StatusCode::BAD_REQUEST);
-    assert!(
-        dangling.json["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("14: "),
-        "{:?}",
-        dangling.json
-    );
-    let out_of_range = call(
-        Method::POST,
-        format!("{CFG}/backend_switching_rules?frontend=fe&version=6"),
+    expect(
+        api,
+        POST,
+        &rules,
         Some(json!({"index": 3, "name": "be"})),
+        bad,
     )
     .await;
-    assert_eq!(out_of_range.status, StatusCode::BAD_REQUEST);
-    let rule = call(
-        Method::POST,
-        format!("{CFG}/backend_switching_rules?frontend=fe&version=6"),
-        Some(json!({"index": 0, "name": "be", "cond": "if", "cond_test": "{ dst_port 80 }"})),
-    )
-    .await;
-    assert_eq!(rule.status, StatusCode::ACCEPTED, "{:?}", rule.json);
-    let got = call(
-        Method::GET,
-        format!("{CFG}/backend_switching_rules/0?frontend=fe"),
-        None,
-    )
-    .await;
-    assert_eq!(
-        got.json["data"],
-        json!({"index": 0, "name": "be", "cond": "if", "cond_test": "{ dst_port 80 }"})
-    );
+    let rule = json!({"index": 0, "name": "be", "cond": "if", "cond_test": "{ dst_port 80 }"});
+    expect(api, POST, &rules, Some(rule.clone()), StatusCode::ACCEPTED).await;
+    let got = get(api, &format!("{CFG}/backend_switching_rules/0?frontend=fe")).await;
+    assert_eq!(got.json["data"], rule);
 
     // Not found, already exists, wrong parent.
-    let missing = call(Method::GET, format!("{CFG}/frontends/nope"), None).await;
-    assert_eq!(missing.status, StatusCode::NOT_FOUND);
-    let exists = call(
-        Method::POST,
-        format!("{CFG}/frontends?version=7"),
-        Some(json!({"name": "fe"})),
-    )
-    .await;
-    assert_eq!(exists.status, StatusCode::CONFLICT);
-    let no_frontend = call(Method::GET, format!("{CFG}/binds?frontend=nope"), None).await;
-    assert_eq!(no_frontend.status, StatusCode::BAD_REQUEST);
-    let deleted = call(
-        Method::DELETE,
-        format!("{CFG}/backend_switching_rules/0?frontend=fe&version=7&force_reload=true"),
+    let not_found = StatusCode::NOT_FOUND;
+    expect(api, GET, &format!("{CFG}/frontends/nope"), None, not_found).await;
+    let exists = format!("{CFG}/frontends?version=7");
+    expect(api, POST, &exists, fe(), StatusCode::CONFLICT).await;
+    expect(api, GET, &format!("{CFG}/binds?frontend=nope"), None, bad).await;
+    expect(
+        api,
+        DELETE,
+        &format!("{CFG}/backend_switching_rules/0?frontend=fe&version=7&force_reload=true"),
         None,
+        StatusCode::NO_CONTENT,
     )
     .await;
-    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
-    let deleted = call(
-        Method::DELETE,
-        format!("{CFG}/frontends/fe?version=8"),
-        None,
-    )
-    .await;
-    assert_eq!(deleted.status, StatusCode::ACCEPTED);
+    let deleted = format!("{CFG}/frontends/fe?version=8");
+    let deleted = expect(api, DELETE, &deleted, None, StatusCode::ACCEPTED).await;
     assert!(deleted.header("reload-id").is_some());
 
     // Transactions: cap, unknown ids, delete.
+    let begin = format!("{TRANSACTIONS}?version=9");
     let mut open = Vec::new();
     for _ in 0..lb::api::MAX_OPEN_TRANSACTIONS {
-        let tx = call(
-            Method::POST,
-            "/services/haproxy/transactions?version=9".into(),
-            None,
-        )
-        .await;
-        assert_eq!(tx.status, StatusCode::CREATED);
+        let tx = expect(api, POST, &begin, None, StatusCode::CREATED).await;
         open.push(tx.json["id"].as_str().unwrap().to_owned());
     }
-    let too_many = call(
-        Method::POST,
-        "/services/haproxy/transactions?version=9".into(),
-        None,
-    )
-    .await;
-    assert_eq!(too_many.status, StatusCode::TOO_MANY_REQUESTS);
+    expect(api, POST, &begin, None, StatusCode::TOO_MANY_REQUESTS).await;
     for id in &open {
-        let gone = call(
-            Method::DELETE,
-            format!("/services/haproxy/transactions/{id}"),
-            None,
-        )
-        .await;
-        assert_eq!(gone.status, StatusCode::NO_CONTENT);
+        let tx = format!("{TRANSACTIONS}/{id}");
+        expect(api, DELETE, &tx, None, StatusCode::NO_CONTENT).await;
     }
-    let unknown = call(
-        Method::GET,
-        format!("/services/haproxy/transactions/{}", open[0]),
-        None,
-    )
-    .await;
-    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
-    let stale_tx = call(
-        Method::POST,
-        "/services/haproxy/transactions?version=3".into(),
-        None,
-    )
-    .await;
-    assert_eq!(stale_tx.status, StatusCode::CONFLICT);
+    let unknown = format!("{TRANSACTIONS}/{}", open[0]);
+    expect(api, GET, &unknown, None, not_found).await;
+    let stale = format!("{TRANSACTIONS}?version=3");
+    expect(api, POST, &stale, None, StatusCode::CONFLICT).await;
 
     // Raw: export, then import as a redeployed appliance would.
-    let raw = call(Method::GET, format!("{CFG}/raw"), None).await;
+    let raw = get(api, &format!("{CFG}/raw")).await;
     let text = raw.json["data"].as_str().unwrap().to_owned();
-    let posted = call(
-        Method::POST,
-        format!("{CFG}/raw?version=9"),
+    let posted = expect(
+        api,
+        POST,
+        &format!("{CFG}/raw?version=9"),
         Some(Value::String(text.clone())),
+        StatusCode::ACCEPTED,
     )
     .await;
-    assert_eq!(posted.status, StatusCode::ACCEPTED, "{:?}", posted.json);
     assert!(posted.header("reload-id").is_some());
-    let again = call(Method::GET, format!("{CFG}/raw"), None).await;
+    let again = get(api, &format!("{CFG}/raw")).await;
     assert_eq!(
         again.json["data"].as_str().unwrap(),
         text.replace("# _version=9", "# _version=10")
     );
-    let garbage = call(
-        Method::POST,
-        format!("{CFG}/raw?skip_version=true"),
-        Some(Value::String("frontend x\n  bogus directive\n".into())),
+    let garbage = Some(Value::String("frontend x\n  bogus directive\n".into()));
+    expect(
+        api,
+        POST,
+        &format!("{CFG}/raw?skip_version=true"),
+        garbage,
+        bad,
     )
     .await;
-    assert_eq!(garbage.status, StatusCode::BAD_REQUEST);
 
     // Discovery and information.
-    let root = call(Method::GET, "/".into(), None).await;
+    let root = get(api, "/").await;
     let urls: Vec<&str> = root
         .json
         .as_array()
@@ -773,26 +670,23 @@ async fn status_codes_validation_and_runtime_changes() {
         urls.contains(&"/v2/services") && urls.contains(&"/v2/info"),
         "{urls:?}"
     );
-    let info = call(Method::GET, "/info".into(), None).await;
+    let info = get(api, "/info").await;
     assert!(info.json["api"]["version"]
         .as_str()
         .unwrap()
         .starts_with("v2."));
-    let global = call(Method::GET, format!("{CFG}/global"), None).await;
+    let global = get(api, &format!("{CFG}/global")).await;
     assert_eq!(global.json["_version"], 10);
     for path in [
         "/services",
         "/services/haproxy",
         "/services/haproxy/configuration",
     ] {
-        assert_eq!(
-            call(Method::GET, path.into(), None).await.status,
-            StatusCode::OK
-        );
+        assert_eq!(get(api, path).await.status, StatusCode::OK);
     }
-    let not_allowed = call(Method::PATCH, format!("{CFG}/frontends"), None).await;
-    assert_eq!(not_allowed.status, StatusCode::METHOD_NOT_ALLOWED);
+    let frontends = format!("{CFG}/frontends");
+    expect(api, PATCH, &frontends, None, StatusCode::METHOD_NOT_ALLOWED).await;
 
-    let spec = call(Method::GET, "/specification".into(), None).await.json;
-    check_conformance(&spec, &api.stop().await);
+    let spec = get(api, "/specification").await.json;
+    check_conformance(&spec, &server.stop().await);
 }

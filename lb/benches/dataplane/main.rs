@@ -3,6 +3,8 @@
 //! `benches/README.md` and `docs/benchmarks.md`. Not a timed test.
 //!
 //! Run: `cargo bench -p lb --bench dataplane` (needs /usr/sbin/haproxy, wrk and iperf3).
+#[path = "../../tests/api_support/mod.rs"]
+mod api_support;
 mod backends;
 mod load;
 mod proxy;
@@ -14,6 +16,7 @@ use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::Duration;
 
+use api_support::free_port;
 use proxy::{Kind, Proxy};
 use report::Samples;
 
@@ -39,14 +42,6 @@ struct Ports {
     /// Extra frontends listen on 127.<extra_net>.x.y:<extra_port>.
     extra_net: u8,
     extra_port: u16,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn local(port: u16) -> SocketAddr {

@@ -5,13 +5,13 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use axum_server::tls_rustls::RustlsConfig;
 use axum_server::Handle;
-use socket2::{Domain, Protocol, Socket, Type};
 
 use super::auth::Credentials;
 use super::handlers::App;
 use super::router::router;
 use super::settings::Settings;
 use super::tls;
+use crate::runtime::freebind_socket;
 
 /// How long in-flight requests may take to finish once shutdown starts.
 const DRAIN: Duration = Duration::from_secs(5);
@@ -32,14 +32,7 @@ impl Listener {
             &settings.api.tls_key,
         )?);
         let addr = settings.listen_address()?;
-        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-        socket.set_reuse_address(true)?;
-        if addr.is_ipv4() {
-            socket.set_freebind(true)?;
-        } else {
-            socket.set_freebind_ipv6(true)?;
-        }
-        socket.set_nonblocking(true)?;
+        let socket = freebind_socket(addr)?;
         socket
             .bind(&addr.into())
             .with_context(|| format!("binding the management API to {addr}"))?;

@@ -240,14 +240,13 @@ impl Direction {
     ) -> Poll<Result<(), Failed>> {
         loop {
             if let Some(b) = &mut self.backlog {
-                while b.sent < b.data.len() {
-                    ready!(to.poll_write_ready(cx)).map_err(|_| Failed::Write)?;
-                    match to.try_write(&b.data[b.sent..]) {
-                        Ok(n) => b.sent += n,
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                        Err(_) => return Poll::Ready(Err(Failed::Write)),
-                    }
-                }
+                ready!(poll_write_while(
+                    cx,
+                    to,
+                    &mut **b,
+                    |b| b.sent < b.data.len(),
+                    |b| to.try_write(&b.data[b.sent..]).map(|n| b.sent += n),
+                ))?;
                 self.backlog = None;
             }
             ready!(from.poll_read_ready(cx)).map_err(|_| Failed::Read)?;
@@ -295,15 +294,18 @@ impl Direction {
         to: &TcpStream,
     ) -> Poll<Result<(), Failed>> {
         loop {
-            while self.in_pipe > 0 {
-                ready!(to.poll_write_ready(cx)).map_err(|_| Failed::Write)?;
-                let pipe = self.pipe.as_ref().expect("bytes in the pipe");
-                match pipe.drain_into(to, self.in_pipe as usize) {
-                    Ok(n) => self.in_pipe -= n as u32,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(_) => return Poll::Ready(Err(Failed::Write)),
-                }
-            }
+            ready!(poll_write_while(
+                cx,
+                to,
+                &mut *self,
+                |s| s.in_pipe > 0,
+                |s| {
+                    let pipe = s.pipe.as_ref().expect("bytes in the pipe");
+                    let n = pipe.drain_into(to, s.in_pipe as usize)?;
+                    s.in_pipe -= n as u32;
+                    Ok(())
+                },
+            ))?;
             if let Poll::Ready(r) = from.poll_read_ready(cx) {
                 r.map_err(|_| Failed::Read)?;
             } else {
@@ -333,4 +335,25 @@ impl Direction {
             }
         }
     }
+}
+
+/// Writes to `to` while `pending(state)` holds: waits until `to` is writable, then lets
+/// `write` send what it can and advance `state`. A `WouldBlock` waits again; any other error
+/// fails the write side.
+fn poll_write_while<S: ?Sized>(
+    cx: &mut Context<'_>,
+    to: &TcpStream,
+    state: &mut S,
+    pending: impl Fn(&S) -> bool,
+    mut write: impl FnMut(&mut S) -> io::Result<()>,
+) -> Poll<Result<(), Failed>> {
+    while pending(state) {
+        ready!(to.poll_write_ready(cx)).map_err(|_| Failed::Write)?;
+        match write(state) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(_) => return Poll::Ready(Err(Failed::Write)),
+        }
+    }
+    Poll::Ready(Ok(()))
 }

@@ -45,17 +45,27 @@ impl Listener {
     }
 }
 
-/// A listening, non-blocking socket on `addr`, bound even if the address is not (yet) local.
-pub fn bind(addr: SocketAddr, backlog: i32) -> io::Result<std::net::TcpListener> {
+/// A non-blocking TCP socket for `addr`, not yet bound, with `SO_REUSEADDR` and
+/// `IP_FREEBIND` (or its IPv6 form) set, so that it binds even if the address is not (yet)
+/// local. Shared by the VIP listeners and the management API.
+pub(crate) fn freebind_socket(addr: SocketAddr) -> io::Result<Socket> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
     if addr.is_ipv4() {
         socket.set_freebind(true)?;
     } else {
         socket.set_freebind_ipv6(true)?;
-        socket.set_only_v6(true)?;
     }
     socket.set_nonblocking(true)?;
+    Ok(socket)
+}
+
+/// A listening, non-blocking socket on `addr`, bound even if the address is not (yet) local.
+pub fn bind(addr: SocketAddr, backlog: i32) -> io::Result<std::net::TcpListener> {
+    let socket = freebind_socket(addr)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
     socket.bind(&addr.into())?;
     socket.listen(backlog)?;
     Ok(socket.into())

@@ -18,6 +18,7 @@ mod stats;
 mod tcplog;
 
 pub use forward::Forwarding;
+pub(crate) use listener::freebind_socket;
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;

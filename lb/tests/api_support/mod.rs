@@ -21,6 +21,15 @@ pub const USER: &str = "admin";
 pub const PASSWORD: &str = "haproxy";
 const PASSWORD_HASH: &str = "$6$abcdefgh$Qc2a.iN/0nvn83JKG0x5EHdPcGt9DTdrQUXYyWNrHipfHcsebS9vwpFynBH7rmQgGx4NvcqWDc8eEE2uJtbOO/";
 
+/// A loopback port the kernel just handed out (and that is free again once this returns).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A test PKI: the CA the client trusts and the server's chain and key, as PEM files.
 pub struct Pki {
     pub ca_pem: String,

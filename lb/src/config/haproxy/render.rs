@@ -57,6 +57,14 @@ impl Out {
         self.opt(keyword, ms.map(format_ms));
     }
 
+    /// `timeout <name> <duration>` for each set timeout, in the order given (which is the
+    /// section's canonical order).
+    fn timeouts(&mut self, timeouts: &[(&str, Option<u64>)]) {
+        for (name, ms) in timeouts {
+            self.time(&format!("timeout {name}"), *ms);
+        }
+    }
+
     fn flag(&mut self, line: &str, on: bool) {
         if on {
             self.line(line);
@@ -88,13 +96,15 @@ fn defaults(out: &mut Out, d: &Defaults) {
     balance(out, d.balance);
     adv_check(out, d.adv_check);
     default_server(out, d.default_server);
-    out.time("timeout check", d.check_timeout);
-    out.time("timeout connect", d.connect_timeout);
-    out.time("timeout client", d.client_timeout);
-    out.time("timeout queue", d.queue_timeout);
-    out.time("timeout server", d.server_timeout);
-    out.time("timeout tunnel", d.tunnel_timeout);
-    out.time("timeout client-fin", d.client_fin_timeout);
+    out.timeouts(&[
+        ("check", d.check_timeout),
+        ("connect", d.connect_timeout),
+        ("client", d.client_timeout),
+        ("queue", d.queue_timeout),
+        ("server", d.server_timeout),
+        ("tunnel", d.tunnel_timeout),
+        ("client-fin", d.client_fin_timeout),
+    ]);
     out.opt("retries", d.retries);
 }
 
@@ -121,8 +131,10 @@ fn frontend(out: &mut Out, f: &Frontend) {
     out.opt("log-tag", f.log_tag.as_deref());
     out.flag("option tcplog", f.tcplog);
     out.toggle("dontlognull", f.dontlognull);
-    out.time("timeout client", f.client_timeout);
-    out.time("timeout client-fin", f.client_fin_timeout);
+    out.timeouts(&[
+        ("client", f.client_timeout),
+        ("client-fin", f.client_fin_timeout),
+    ]);
     for r in &f.backend_switching_rules {
         let mut line = format!("use_backend {}", r.name);
         if let (Some(cond), Some(test)) = (r.cond, &r.cond_test) {
@@ -144,11 +156,13 @@ fn backend(out: &mut Out, b: &Backend) {
     adv_check(out, b.adv_check);
     out.opt("log-tag", b.log_tag.as_deref());
     default_server(out, b.default_server);
-    out.time("timeout connect", b.connect_timeout);
-    out.time("timeout server", b.server_timeout);
-    out.time("timeout tunnel", b.tunnel_timeout);
-    out.time("timeout check", b.check_timeout);
-    out.time("timeout queue", b.queue_timeout);
+    out.timeouts(&[
+        ("connect", b.connect_timeout),
+        ("server", b.server_timeout),
+        ("tunnel", b.tunnel_timeout),
+        ("check", b.check_timeout),
+        ("queue", b.queue_timeout),
+    ]);
     out.opt("retries", b.retries);
     for s in &b.servers {
         out.line(&server(s));
