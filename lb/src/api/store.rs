@@ -83,12 +83,24 @@ impl Store {
         target: &Target,
         edit: impl FnOnce(&mut Config) -> Result<T, ApiError>,
     ) -> Result<(Outcome, T), ApiError> {
+        self.change_keeping_version_if(target, |config| edit(config).map(|t| (t, false)))
+    }
+
+    /// [`Store::change`] whose `edit` also says whether the change is runtime-only
+    /// (§4.4: the fields HAProxy's runtime API sets). Outside a transaction such a change
+    /// is applied and persisted under the same version, as the contract asks:
+    /// clients holding the version keep working.
+    pub fn change_keeping_version_if<T>(
+        &self,
+        target: &Target,
+        edit: impl FnOnce(&mut Config) -> Result<(T, bool), ApiError>,
+    ) -> Result<(Outcome, T), ApiError> {
         let mut state = self.lock();
         match target {
             Target::Transaction(id) => {
                 let transaction = state.transactions.open_mut(id)?;
                 let mut copy = transaction.config.clone();
-                let result = edit(&mut copy)?;
+                let (result, _) = edit(&mut copy)?;
                 transaction.config = copy;
                 Ok((Outcome::Staged, result))
             }
@@ -98,8 +110,9 @@ impl Store {
             } => {
                 check_version(&state.config, *version)?;
                 let mut next = (*state.config).clone();
-                let result = edit(&mut next)?;
-                let outcome = self.commit_locked(&mut state, next, *force_reload)?;
+                let (result, runtime_only) = edit(&mut next)?;
+                let bump = !runtime_only;
+                let outcome = self.commit_locked(&mut state, next, *force_reload, bump)?;
                 Ok((outcome, result))
             }
         }
@@ -116,7 +129,7 @@ impl Store {
         if let Some(version) = version {
             check_version(&state.config, version)?;
         }
-        self.commit_locked(&mut state, config, force_reload)
+        self.commit_locked(&mut state, config, force_reload, true)
     }
 
     pub fn start_transaction(&self, version: i64) -> Result<TransactionInfo, ApiError> {
@@ -146,7 +159,7 @@ impl Store {
             state.transactions.fail(info);
             return Err(ApiError::conf(ConfCode::VersionMismatch, message));
         }
-        match self.commit_locked(&mut state, transaction.config, force_reload) {
+        match self.commit_locked(&mut state, transaction.config, force_reload, true) {
             Ok(outcome) => {
                 info.status = Status::Success;
                 Ok((info, outcome))
@@ -187,14 +200,16 @@ impl Store {
         self.lock().reloads.list()
     }
 
-    /// Validates, applies and persists `next` as the following version.
+    /// Validates, applies and persists `next` as the following version (or, without
+    /// `bump`, under the current one).
     fn commit_locked(
         &self,
         state: &mut State,
         mut next: Config,
         forced: bool,
+        bump: bool,
     ) -> Result<Outcome, ApiError> {
-        next.version = state.config.version + 1;
+        next.version = state.config.version + u64::from(bump);
         next.validate()
             .map_err(|e| ApiError::conf(ConfCode::Validation, e))?;
         let started = Instant::now();

@@ -150,7 +150,7 @@ pub async fn replace<R: Resource>(
     let target = params.target()?;
     let body = body(request_body)?;
     let (outcome, (echoed, runtime_only)) = blocking(&store, move |store| {
-        store.change(&target, |config| {
+        store.change_keeping_version_if(&target, |config| {
             let items = R::items(config, parent::<R>(&params))?;
             let at = locate::<R>(items, &key)?;
             let (item, _) = parse::<R>(body, Some(&items[at]))?;
@@ -159,11 +159,12 @@ pub async fn replace<R: Resource>(
             let after = view::<R>(&items[at], at);
             let runtime_only = !R::RUNTIME_FIELDS.is_empty()
                 && without(before, R::RUNTIME_FIELDS) == without(after.clone(), R::RUNTIME_FIELDS);
-            Ok((after, runtime_only))
+            Ok(((after, runtime_only), runtime_only))
         })
     })
     .await?;
-    // §4.4: a change the runtime API could make is not a reload: 200, no Reload-ID.
+    // §4.4: a change the runtime API could make is not a reload: 200, no Reload-ID,
+    // and the version stays.
     let outcome = match outcome {
         Outcome::Committed { reload_id, .. } if runtime_only => Outcome::Committed {
             reload_id,
