@@ -42,16 +42,31 @@ fn check_identity(a: &Appliance) -> Result<(), Failure> {
     Ok(())
 }
 
-fn check_deployments(a: &Appliance) -> Result<(), Failure> {
+/// Fails on the first item whose `key` repeats an earlier one, naming `list[i].field`.
+fn unique<'a, T, K: std::hash::Hash + Eq + std::fmt::Debug>(
+    items: &'a [T],
+    list: &str,
+    field: &str,
+    key: impl Fn(&'a T) -> K,
+) -> Result<(), Failure> {
     let mut seen = HashSet::new();
-    for (i, d) in a.deployment_options.iter().enumerate() {
-        if !seen.insert(d.id.as_str()) {
+    for (i, item) in items.iter().enumerate() {
+        let k = key(item);
+        if seen.contains(&k) {
             return fail(
-                format!("deployment_options[{i}].id"),
-                format!("{:?} is declared twice", d.id),
+                format!("{list}[{i}].{field}"),
+                format!("{k:?} is declared twice"),
             );
         }
+        seen.insert(k);
     }
+    Ok(())
+}
+
+fn check_deployments(a: &Appliance) -> Result<(), Failure> {
+    unique(&a.deployment_options, "deployment_options", "id", |d| {
+        d.id.as_str()
+    })?;
     let defaults = a.deployment_options.iter().filter(|d| d.default).count();
     if defaults != 1 {
         return fail(
@@ -73,21 +88,9 @@ fn known_deployment(a: &Appliance, key: String, d: &Option<String>) -> Result<()
 }
 
 fn check_nics(a: &Appliance) -> Result<(), Failure> {
-    let mut roles = HashSet::new();
-    let mut slots = HashSet::new();
+    unique(&a.nics, "nics", "role", |n| n.role.as_str())?;
+    unique(&a.nics, "nics", "pci_slot", |n| n.pci_slot)?;
     for (i, n) in a.nics.iter().enumerate() {
-        if !roles.insert(n.role.as_str()) {
-            return fail(
-                format!("nics[{i}].role"),
-                format!("{:?} is declared twice", n.role),
-            );
-        }
-        if !slots.insert(n.pci_slot) {
-            return fail(
-                format!("nics[{i}].pci_slot"),
-                format!("slot {} is used twice", n.pci_slot),
-            );
-        }
         known_deployment(a, format!("nics[{i}].deployment"), &n.deployment)?;
     }
     if a.nics.first().map(|n| n.role.as_str()) != Some("management")
@@ -140,16 +143,7 @@ fn check_partitions(a: &Appliance) -> Result<(), Failure> {
 }
 
 fn check_sections(a: &Appliance) -> Result<(), Failure> {
-    let mut seen = HashSet::new();
-    for (i, s) in a.sections.iter().enumerate() {
-        if !seen.insert(s.class.as_str()) {
-            return fail(
-                format!("sections[{i}].class"),
-                format!("{:?} is declared twice", s.class),
-            );
-        }
-    }
-    Ok(())
+    unique(&a.sections, "sections", "class", |s| s.class.as_str())
 }
 
 fn check_properties(a: &Appliance) -> Result<(), Failure> {
