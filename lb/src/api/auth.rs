@@ -4,7 +4,7 @@
 //! MD5-crypt `$1$`, SHA-256-crypt `$5$`, SHA-512-crypt `$6$`. Anything else (bcrypt, a
 //! `rounds=` parameter) never authenticates, as there.
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header::AUTHORIZATION;
@@ -18,19 +18,46 @@ use super::error::ApiError;
 use crate::config::User;
 
 /// The one user allowed to call the API.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Credentials {
     user: User,
+    /// SHA-256 of the last `user:password` that verified. A crypt hash costs milliseconds
+    /// of CPU (SHA-512-crypt: 5,000 rounds) and the Supervisor sends the same credentials
+    /// on every call, so a repeat is recognised without recomputing it. Only a caller who
+    /// knows the password can produce a hit.
+    verified: Mutex<Option<[u8; 32]>>,
 }
 
 impl Credentials {
     pub fn new(user: User) -> Self {
-        Credentials { user }
+        Credentials {
+            user,
+            verified: Mutex::new(None),
+        }
     }
 
     /// Whether `username`/`password` match; both comparisons take the same time whatever the
     /// input, so that neither the user name nor the password leaks through timing.
     pub fn verify(&self, username: &str, password: &str) -> bool {
+        let given: [u8; 32] = Sha256::new()
+            .chain_update(username.len().to_le_bytes())
+            .chain_update(username)
+            .chain_update(password)
+            .finalize()
+            .into();
+        let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        if verified.is_some_and(|v| bool::from(v.ct_eq(&given))) {
+            return true;
+        }
+        let ok = self.check(username, password);
+        if ok {
+            *verified = Some(given);
+        }
+        ok
+    }
+
+    /// The full check against the configured user and password (hash).
+    fn check(&self, username: &str, password: &str) -> bool {
         let name_ok = digest_eq(username.as_bytes(), self.user.username.as_bytes());
         let password_ok = if self.user.secure_password {
             crypt_matches(&self.user.password, password)
@@ -130,6 +157,16 @@ mod tests {
             assert!(!c.verify("admin", "haproxy2"), "{hash}");
             assert!(!c.verify("root", "haproxy"), "{hash}");
         }
+    }
+
+    #[test]
+    fn a_remembered_login_still_rejects_other_passwords() {
+        let c = user(HASHES[2], true);
+        assert!(c.verify("admin", "haproxy"));
+        assert!(c.verify("admin", "haproxy"));
+        assert!(!c.verify("admin", "haproxy2"));
+        assert!(!c.verify("admin2", "haproxy"));
+        assert!(c.verify("admin", "haproxy"));
     }
 
     #[test]
