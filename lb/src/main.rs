@@ -116,10 +116,17 @@ fn serve(path: Option<&Path>, cli: &Cli) -> Result<()> {
         (None, Some(path)) => read(path)?,
         (None, None) => Config::default(),
     };
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = config.global.nbthread {
-        builder.worker_threads(n.max(1));
-    }
+    // One thread (`nbthread 1`, as HAProxy's) is tokio's current-thread scheduler: no
+    // cross-thread queues or wake-ups, which is what a single-threaded proxy should cost.
+    let mut builder = match config.global.nbthread {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        Some(n) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n.max(1));
+            b
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
     let rt = builder
         .enable_all()
         .build()
@@ -131,7 +138,7 @@ fn serve(path: Option<&Path>, cli: &Cli) -> Result<()> {
             Mode::Splice => Forwarding::Splice,
         },
     };
-    rt.block_on(async {
+    let served = rt.block_on(async {
         let runtime = Arc::new(Runtime::start(&config, options).await?);
         let api_stop = CancellationToken::new();
         if let Some(settings) = &api {
@@ -172,5 +179,8 @@ fn serve(path: Option<&Path>, cli: &Cli) -> Result<()> {
             .map_or(DEFAULT_DRAIN, Duration::from_millis);
         runtime.shutdown(deadline).await;
         Ok(())
-    })
+    });
+    // Ends (and logs, as `KD`) the connections the drain deadline left open.
+    rt.shutdown_timeout(Duration::from_secs(1));
+    served
 }

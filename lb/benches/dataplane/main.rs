@@ -116,6 +116,12 @@ async fn main() {
         eprintln!("the data-plane benchmark runs under `cargo bench` only");
         return;
     }
+    // Phases named after `--` (conn, wrk, iperf3, memory, apply, changes) run alone.
+    let chosen: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let wanted = |phase: &str| chosen.is_empty() || chosen.iter().any(|c| c == phase);
     raise_file_limit();
     let lb = env!("CARGO_BIN_EXE_lb");
     let iperf_port = free_port();
@@ -159,109 +165,127 @@ async fn main() {
     }
     let (main_two, splice) = subjects.split_at_mut(2);
 
-    eprintln!("== short connections");
-    for conc in [50, 500] {
+    if wanted("conn") {
+        eprintln!("== short connections");
+        for conc in [50, 500] {
+            for _ in 0..RUNS {
+                for s in main_two.iter_mut() {
+                    let cpu = s.proxy.cpu_seconds();
+                    let x = load::connection_rate(s.ports.rate, conc, RUN).await;
+                    let cpu = s.proxy.cpu_seconds() - cpu;
+                    s.record(
+                        format!("conn: proxy CPU µs per conn c={conc}"),
+                        cpu * 1e6 / (x.per_sec * RUN.as_secs_f64()).max(1.0),
+                    );
+                    s.record(format!("conn/s c={conc}"), x.per_sec);
+                    s.record(format!("conn p50 ms c={conc}"), x.p50_ms);
+                    s.record(format!("conn p99 ms c={conc}"), x.p99_ms);
+                }
+            }
+        }
+    }
+    if wanted("wrk") {
+        eprintln!("== wrk");
         for _ in 0..RUNS {
             for s in main_two.iter_mut() {
-                let x = load::connection_rate(s.ports.rate, conc, RUN).await;
-                s.record(format!("conn/s c={conc}"), x.per_sec);
-                s.record(format!("conn p50 ms c={conc}"), x.p50_ms);
-                s.record(format!("conn p99 ms c={conc}"), x.p99_ms);
+                let (rps, p99) = load::wrk(s.ports.wrk, 50, RUN.as_secs());
+                s.record("wrk req/s c=50", rps);
+                s.record("wrk p99 ms c=50", p99);
             }
         }
     }
-    eprintln!("== wrk");
-    for _ in 0..RUNS {
-        for s in main_two.iter_mut() {
-            let (rps, p99) = load::wrk(s.ports.wrk, 50, RUN.as_secs());
-            s.record("wrk req/s c=50", rps);
-            s.record("wrk p99 ms c=50", p99);
-        }
-    }
-    eprintln!("== iperf3");
-    for streams in [1, 4] {
-        for _ in 0..RUNS {
-            for s in main_two.iter_mut().chain(splice.iter_mut()) {
-                let g = load::iperf3(s.ports.bulk, streams, RUN.as_secs());
-                s.record(format!("iperf3 Gbit/s P={streams}"), g);
-            }
-        }
-    }
-    eprintln!("== memory per idle connection");
-    for s in main_two.iter_mut() {
-        let before = s.proxy.rss_kib();
-        let mut idle = load::hold(s.ports.hold, IDLE_CONNS).await;
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let after = s.proxy.rss_kib();
-        let alive = load::alive(&mut idle[..100]).await;
-        let per = after.saturating_sub(before) as f64 * 1024.0 / idle.len().max(1) as f64;
-        s.record("idle conns held", idle.len() as f64);
-        s.record("RSS bytes per idle conn", per);
-        s.record("idle conns answering (of 100)", alive as f64);
-        drop(idle);
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-    eprintln!("== apply");
-    for s in main_two.iter_mut() {
-        let mut held = load::hold(s.ports.hold, HELD).await;
-        for extras in [1, 100, 1000] {
+    if wanted("iperf3") {
+        eprintln!("== iperf3");
+        for streams in [1, 4] {
             for _ in 0..RUNS {
-                let t0 = s.proxy.reload(&config(&s.ports, extras));
-                let last = extra_addr(&s.ports, extras - 1);
-                let Some(t1) = load::until_accepts(last, Duration::from_secs(20)).await else {
-                    eprintln!(
-                        "{}: {extras} frontends not listening after 20 s; its log:\n{}",
-                        s.proxy.kind.label(),
-                        s.proxy.log_tail()
-                    );
-                    continue;
-                };
-                s.record(
-                    format!("apply {extras} fe: signal→listening ms"),
-                    (t1 - t0).as_secs_f64() * 1000.0,
-                );
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                for ms in s.proxy.logged_apply_ms() {
-                    s.record(format!("apply {extras} fe: logged apply ms"), ms);
+                for s in main_two.iter_mut().chain(splice.iter_mut()) {
+                    let g = load::iperf3(s.ports.bulk, streams, RUN.as_secs());
+                    s.record(format!("iperf3 Gbit/s P={streams}"), g);
                 }
-                s.proxy.reload(&config(&s.ports, 0));
-                tokio::time::sleep(Duration::from_millis(700)).await;
-                s.proxy.logged_apply_ms();
             }
         }
-        let alive = load::alive(&mut held).await;
-        s.record(
-            format!("held conns alive after applies (of {HELD})"),
-            alive as f64,
-        );
     }
-    eprintln!("== 20 changes in 60 s");
-    let mut held = Vec::new();
-    for s in main_two.iter() {
-        held.push(load::hold(s.ports.hold, HELD).await);
-    }
-    for i in 0..20 {
-        for s in main_two.iter() {
-            s.proxy.reload(&config(&s.ports, i % 2));
+    if wanted("memory") {
+        eprintln!("== memory per idle connection");
+        for s in main_two.iter_mut() {
+            let before = s.proxy.rss_kib();
+            let mut idle = load::hold(s.ports.hold, IDLE_CONNS).await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let after = s.proxy.rss_kib();
+            let alive = load::alive(&mut idle[..100]).await;
+            let per = after.saturating_sub(before) as f64 * 1024.0 / idle.len().max(1) as f64;
+            s.record("idle conns held", idle.len() as f64);
+            s.record("RSS bytes per idle conn", per);
+            s.record("idle conns answering (of 100)", alive as f64);
+            drop(idle);
+            tokio::time::sleep(Duration::from_secs(1)).await;
         }
-        tokio::time::sleep(Duration::from_secs(3)).await;
     }
-    for (s, held) in main_two.iter_mut().zip(held.iter_mut()) {
-        let alive = load::alive(held).await;
-        s.record(
-            "after 20 changes: processes",
-            s.proxy.processes().len() as f64,
-        );
-        s.record(
-            "after 20 changes: RSS MiB",
-            s.proxy.rss_kib() as f64 / 1024.0,
-        );
-        s.record(
-            format!("after 20 changes: held alive (of {HELD})"),
-            alive as f64,
-        );
+    if wanted("apply") {
+        eprintln!("== apply");
+        for s in main_two.iter_mut() {
+            let mut held = load::hold(s.ports.hold, HELD).await;
+            for extras in [1, 100, 1000] {
+                for _ in 0..RUNS {
+                    let t0 = s.proxy.reload(&config(&s.ports, extras));
+                    let last = extra_addr(&s.ports, extras - 1);
+                    let Some(t1) = load::until_accepts(last, Duration::from_secs(20)).await else {
+                        eprintln!(
+                            "{}: {extras} frontends not listening after 20 s; its log:\n{}",
+                            s.proxy.kind.label(),
+                            s.proxy.log_tail()
+                        );
+                        continue;
+                    };
+                    s.record(
+                        format!("apply {extras} fe: signal→listening ms"),
+                        (t1 - t0).as_secs_f64() * 1000.0,
+                    );
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    for ms in s.proxy.logged_apply_ms() {
+                        s.record(format!("apply {extras} fe: logged apply ms"), ms);
+                    }
+                    s.proxy.reload(&config(&s.ports, 0));
+                    tokio::time::sleep(Duration::from_millis(700)).await;
+                    s.proxy.logged_apply_ms();
+                }
+            }
+            let alive = load::alive(&mut held).await;
+            s.record(
+                format!("held conns alive after applies (of {HELD})"),
+                alive as f64,
+            );
+        }
     }
-    drop(held);
+    if wanted("changes") {
+        eprintln!("== 20 changes in 60 s");
+        let mut held = Vec::new();
+        for s in main_two.iter() {
+            held.push(load::hold(s.ports.hold, HELD).await);
+        }
+        for i in 0..20 {
+            for s in main_two.iter() {
+                s.proxy.reload(&config(&s.ports, i % 2));
+            }
+            tokio::time::sleep(Duration::from_secs(3)).await;
+        }
+        for (s, held) in main_two.iter_mut().zip(held.iter_mut()) {
+            let alive = load::alive(held).await;
+            s.record(
+                "after 20 changes: processes",
+                s.proxy.processes().len() as f64,
+            );
+            s.record(
+                "after 20 changes: RSS MiB",
+                s.proxy.rss_kib() as f64 / 1024.0,
+            );
+            s.record(
+                format!("after 20 changes: held alive (of {HELD})"),
+                alive as f64,
+            );
+        }
+        drop(held);
+    }
 
     let mut report = report::Report::default();
     for s in subjects {

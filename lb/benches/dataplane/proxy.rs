@@ -150,6 +150,28 @@ impl Proxy {
             .sum()
     }
 
+    /// CPU time (user + system) the process tree has used so far, in seconds.
+    pub fn cpu_seconds(&self) -> f64 {
+        // SAFETY: sysconf has no preconditions.
+        let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+        self.processes()
+            .iter()
+            .map(|pid| {
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                // Fields 14 and 15 (utime, stime) count from the parenthesised command's end.
+                let rest: Vec<&str> = stat
+                    .rsplit_once(") ")
+                    .map_or(vec![], |(_, r)| r.split(' ').collect());
+                let field = |i: usize| {
+                    rest.get(i)
+                        .and_then(|v| v.parse::<f64>().ok())
+                        .unwrap_or(0.0)
+                };
+                (field(11) + field(12)) / ticks
+            })
+            .sum()
+    }
+
     pub async fn stop(mut self) {
         let _ = self.child.start_kill();
         let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;

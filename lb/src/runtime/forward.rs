@@ -2,23 +2,20 @@
 //! with half-close and the idle timeouts.
 //!
 //! This is a hand-written future rather than an `async fn` because an idle connection's
-//! memory is what it holds between polls: waiting on `poll_read_ready` stores nothing in the
+//! memory is what it holds between polls: waiting for readiness stores nothing in the
 //! future (tokio keeps one waker per direction in the socket's registration), the read
 //! buffer lives on the stack during a poll, and bytes are only kept on the heap when the
 //! receiver cannot take them. An idle connection thus costs its sockets, a timer and a few
 //! words. How bytes move ([`Forwarding`]) is a per-process choice: a user-space copy or
 //! `splice(2)` through a pipe (see `docs/benchmarks.md`).
 use std::future::Future;
-use std::io;
-use std::net::Shutdown;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
-use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
-use tokio_util::sync::WaitForCancellationFutureOwned;
 
+use super::socket::Socket;
 use super::splice::Pipe;
 
 /// Bytes read per `read` in the user-space copy.
@@ -29,14 +26,6 @@ thread_local! {
     /// no connection owns one and nothing is zeroed per read.
     static SCRATCH: std::cell::RefCell<Box<[u8]>> =
         std::cell::RefCell::new(vec![0u8; COPY_CHUNK].into_boxed_slice());
-}
-
-/// What one read-and-write step of the copy did.
-enum Chunk {
-    Moved,
-    EndOfStream,
-    /// Nothing to read now.
-    Empty,
 }
 
 /// How bytes are moved between the two sockets.
@@ -69,52 +58,48 @@ pub enum End {
     ServerAbort,
     ClientTimeout,
     ServerTimeout,
-    /// The drain deadline passed.
-    Killed,
 }
 
 /// Which socket of a direction failed.
 #[derive(Debug, Clone, Copy)]
-pub enum Failed {
+enum Failed {
     Read,
     Write,
 }
 
+/// What one direction's step ended with.
+struct Step(Option<Failed>);
+
+impl Step {
+    /// The end of the whole connection if the step failed: `read` when the sender's socket
+    /// failed, `write` when the receiver's did.
+    fn blame(self, read: End, write: End) -> Option<End> {
+        self.0.map(|f| match f {
+            Failed::Read => read,
+            Failed::Write => write,
+        })
+    }
+}
+
 pin_project_lite::pin_project! {
-    /// Forwards until both directions are closed, an error, an idle timeout or the kill
-    /// signal. Resolves to why it ended; `moved()` tells the bytes per direction, and
-    /// `count(inbound, outbound)` hears of them as they move.
-    pub struct Forward<'a> {
-        client: &'a TcpStream,
-        server: &'a TcpStream,
-        count: &'a (dyn Fn(u64, u64) + Sync),
-        how: Forwarding,
-        idle: Idle,
+    /// The forwarding state of one connection: both directions and the idle timer. The
+    /// sockets are the caller's, passed to each poll. Ends when both directions are closed,
+    /// on an error or an idle timeout; `moved()` tells the bytes per direction.
+    pub struct Forward {
         up: Direction,
         down: Direction,
         last_activity: Instant,
         #[pin]
         timer: Sleep,
-        #[pin]
-        kill: WaitForCancellationFutureOwned,
     }
 }
 
-impl<'a> Forward<'a> {
-    pub fn new(
-        (client, server): (&'a TcpStream, &'a TcpStream),
-        how: Forwarding,
-        idle: Idle,
-        kill: WaitForCancellationFutureOwned,
-        count: &'a (dyn Fn(u64, u64) + Sync),
-    ) -> Self {
+impl Forward {
+    /// Starts forwarding; `idle` sets the first deadline (later polls pass it again, so that
+    /// it is not stored per connection).
+    pub fn new(idle: Idle) -> Self {
         let now = Instant::now();
         Forward {
-            client,
-            server,
-            count,
-            how,
-            idle,
             up: Direction::default(),
             down: Direction::default(),
             last_activity: now,
@@ -122,7 +107,6 @@ impl<'a> Forward<'a> {
             timer: tokio::time::sleep_until(
                 now + idle.limit.unwrap_or(Duration::from_secs(86_400 * 365)),
             ),
-            kill,
         }
     }
 
@@ -130,45 +114,38 @@ impl<'a> Forward<'a> {
     pub fn moved(&self) -> (u64, u64) {
         (self.up.moved, self.down.moved)
     }
-}
 
-impl Future for Forward<'_> {
-    type Output = End;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<End> {
+    /// Moves bytes both ways (as `how` says) until neither socket can make progress;
+    /// `count(inbound, outbound)` hears of the bytes moved in this call.
+    pub fn poll_forward(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        (client, server): (&Socket, &Socket),
+        (how, idle): (Forwarding, Idle),
+        count: impl FnOnce(u64, u64),
+    ) -> Poll<End> {
         let mut this = self.project();
-        if this.kill.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(End::Killed);
-        }
         let before = (this.up.moved, this.down.moved);
-        if !this.up.done {
-            if let Poll::Ready(Err(f)) = this.up.poll(cx, this.client, this.server, *this.how) {
-                return Poll::Ready(match f {
-                    Failed::Read => End::ClientAbort,
-                    Failed::Write => End::ServerAbort,
-                });
-            }
+        let up_done = this.up.step(cx, client, server, how, this.down.done);
+        if let Some(end) = up_done.blame(End::ClientAbort, End::ServerAbort) {
+            return Poll::Ready(end);
         }
-        if !this.down.done {
-            if let Poll::Ready(Err(f)) = this.down.poll(cx, this.server, this.client, *this.how) {
-                return Poll::Ready(match f {
-                    Failed::Read => End::ServerAbort,
-                    Failed::Write => End::ClientAbort,
-                });
-            }
+        let down_done = this.down.step(cx, server, client, how, this.up.done);
+        if let Some(end) = down_done.blame(End::ServerAbort, End::ClientAbort) {
+            return Poll::Ready(end);
         }
         let moved = (this.up.moved - before.0, this.down.moved - before.1);
         if moved != (0, 0) {
-            (this.count)(moved.0, moved.1);
+            count(moved.0, moved.1);
             *this.last_activity = Instant::now();
         }
         if this.up.done && this.down.done {
             return Poll::Ready(End::Done);
         }
         let limit = if this.up.done || this.down.done {
-            this.idle.half_closed.or(this.idle.limit)
+            idle.half_closed.or(idle.limit)
         } else {
-            this.idle.limit
+            idle.limit
         };
         let Some(limit) = limit else {
             return Poll::Pending;
@@ -181,7 +158,7 @@ impl Future for Forward<'_> {
         while this.timer.as_mut().poll(cx).is_ready() {
             let deadline = *this.last_activity + limit;
             if deadline <= Instant::now() {
-                return Poll::Ready(if this.idle.client_side {
+                return Poll::Ready(if idle.client_side {
                     End::ClientTimeout
                 } else {
                     End::ServerTimeout
@@ -213,13 +190,39 @@ struct Backlog {
 }
 
 impl Direction {
+    /// Polls the direction unless it is done; passes its FIN on. When the other way is done
+    /// too, the caller closes both sockets at once, which sends the FIN without a separate
+    /// shutdown.
+    fn step(
+        &mut self,
+        cx: &mut Context<'_>,
+        from: &Socket,
+        to: &Socket,
+        how: Forwarding,
+        other_done: bool,
+    ) -> Step {
+        if self.done {
+            return Step(None);
+        }
+        match self.poll(cx, from, to, how) {
+            Poll::Ready(Err(f)) => Step(Some(f)),
+            Poll::Ready(Ok(())) => {
+                if !other_done {
+                    to.shutdown_write();
+                }
+                Step(None)
+            }
+            Poll::Pending => Step(None),
+        }
+    }
+
     /// Moves bytes from `from` to `to` until one of them would block (`Pending`, wakers
-    /// registered), `from` sends a FIN (passed on as a write shutdown of `to`), or an error.
+    /// registered), `from` sends a FIN (`Ready(Ok)`, `done` set), or an error.
     fn poll(
         &mut self,
         cx: &mut Context<'_>,
-        from: &TcpStream,
-        to: &TcpStream,
+        from: &Socket,
+        to: &Socket,
         how: Forwarding,
     ) -> Poll<Result<(), Failed>> {
         ready!(match how {
@@ -227,7 +230,6 @@ impl Direction {
             Forwarding::Splice => self.poll_splice(cx, from, to),
         })?;
         self.done = true;
-        let _ = socket2::SockRef::from(to).shutdown(Shutdown::Write);
         Poll::Ready(Ok(()))
     }
 
@@ -235,125 +237,77 @@ impl Direction {
     fn poll_copy(
         &mut self,
         cx: &mut Context<'_>,
-        from: &TcpStream,
-        to: &TcpStream,
+        from: &Socket,
+        to: &Socket,
     ) -> Poll<Result<(), Failed>> {
         loop {
             if let Some(b) = &mut self.backlog {
-                ready!(poll_write_while(
-                    cx,
-                    to,
-                    &mut **b,
-                    |b| b.sent < b.data.len(),
-                    |b| to.try_write(&b.data[b.sent..]).map(|n| b.sent += n),
-                ))?;
+                while b.sent < b.data.len() {
+                    let n =
+                        ready!(to.poll_write(cx, &b.data[b.sent..])).map_err(|_| Failed::Write)?;
+                    b.sent += n;
+                }
                 self.backlog = None;
             }
-            ready!(from.poll_read_ready(cx)).map_err(|_| Failed::Read)?;
-            match SCRATCH.with_borrow_mut(|buf| self.relay_chunk(&mut buf[..], from, to))? {
-                Chunk::Moved | Chunk::Empty => {}
-                Chunk::EndOfStream => return Poll::Ready(Ok(())),
+            let read = SCRATCH.with_borrow_mut(|buf| -> Poll<Result<bool, Failed>> {
+                let n = ready!(from.poll_read(cx, &mut buf[..])).map_err(|_| Failed::Read)?;
+                if n == 0 {
+                    return Poll::Ready(Ok(false));
+                }
+                self.moved += n as u64;
+                let written = to.write_now(&buf[..n]).map_err(|_| Failed::Write)?;
+                if written < n {
+                    self.backlog = Some(Box::new(Backlog {
+                        data: buf[written..n].to_vec(),
+                        sent: 0,
+                    }));
+                }
+                Poll::Ready(Ok(true))
+            });
+            if !ready!(read)? {
+                return Poll::Ready(Ok(()));
             }
         }
-    }
-
-    /// Reads one chunk into `buf` and writes what the receiver takes, keeping the rest as
-    /// backlog.
-    fn relay_chunk(
-        &mut self,
-        buf: &mut [u8],
-        from: &TcpStream,
-        to: &TcpStream,
-    ) -> Result<Chunk, Failed> {
-        let n = match from.try_read(buf) {
-            Ok(0) => return Ok(Chunk::EndOfStream),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Chunk::Empty),
-            Err(_) => return Err(Failed::Read),
-        };
-        self.moved += n as u64;
-        let written = match to.try_write(&buf[..n]) {
-            Ok(w) => w,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
-            Err(_) => return Err(Failed::Write),
-        };
-        if written < n {
-            self.backlog = Some(Box::new(Backlog {
-                data: buf[written..n].to_vec(),
-                sent: 0,
-            }));
-        }
-        Ok(Chunk::Moved)
     }
 
     /// The splice path; `Ready(Ok(()))` at end of stream.
     fn poll_splice(
         &mut self,
         cx: &mut Context<'_>,
-        from: &TcpStream,
-        to: &TcpStream,
+        from: &Socket,
+        to: &Socket,
     ) -> Poll<Result<(), Failed>> {
         loop {
-            ready!(poll_write_while(
-                cx,
-                to,
-                &mut *self,
-                |s| s.in_pipe > 0,
-                |s| {
-                    let pipe = s.pipe.as_ref().expect("bytes in the pipe");
-                    let n = pipe.drain_into(to, s.in_pipe as usize)?;
-                    s.in_pipe -= n as u32;
-                    Ok(())
-                },
-            ))?;
-            if let Poll::Ready(r) = from.poll_read_ready(cx) {
-                r.map_err(|_| Failed::Read)?;
-            } else {
-                // Idle: the (empty) pipe goes back to the pool.
-                if let Some(p) = self.pipe.take() {
-                    p.give_back();
-                }
-                return Poll::Pending;
+            while self.in_pipe > 0 {
+                let pipe = self.pipe.as_ref().expect("bytes in the pipe");
+                let n = ready!(pipe.poll_drain_into(cx, to, self.in_pipe as usize))
+                    .map_err(|_| Failed::Write)?;
+                self.in_pipe -= n as u32;
             }
             if self.pipe.is_none() {
                 self.pipe = Some(Pipe::take().map_err(|_| Failed::Read)?);
             }
             let pipe = self.pipe.as_ref().expect("just set");
-            match pipe.fill_from(from) {
-                Ok(0) => {
+            match pipe.poll_fill_from(cx, from) {
+                Poll::Pending => {
+                    // Idle: the (empty) pipe goes back to the pool.
+                    if let Some(p) = self.pipe.take() {
+                        p.give_back();
+                    }
+                    return Poll::Pending;
+                }
+                Poll::Ready(Ok(0)) => {
                     if let Some(p) = self.pipe.take() {
                         p.give_back();
                     }
                     return Poll::Ready(Ok(()));
                 }
-                Ok(n) => {
+                Poll::Ready(Ok(n)) => {
                     self.in_pipe = n as u32;
                     self.moved += n as u64;
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(_) => return Poll::Ready(Err(Failed::Read)),
+                Poll::Ready(Err(_)) => return Poll::Ready(Err(Failed::Read)),
             }
         }
     }
-}
-
-/// Writes to `to` while `pending(state)` holds: waits until `to` is writable, then lets
-/// `write` send what it can and advance `state`. A `WouldBlock` waits again; any other error
-/// fails the write side.
-fn poll_write_while<S: ?Sized>(
-    cx: &mut Context<'_>,
-    to: &TcpStream,
-    state: &mut S,
-    pending: impl Fn(&S) -> bool,
-    mut write: impl FnMut(&mut S) -> io::Result<()>,
-) -> Poll<Result<(), Failed>> {
-    while pending(state) {
-        ready!(to.poll_write_ready(cx)).map_err(|_| Failed::Write)?;
-        match write(state) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(_) => return Poll::Ready(Err(Failed::Write)),
-        }
-    }
-    Poll::Ready(Ok(()))
 }

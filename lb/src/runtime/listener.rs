@@ -7,11 +7,11 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
-use socket2::{Domain, Protocol, SockRef, Socket, Type};
-use tokio::net::TcpListener;
+use socket2::{Domain, Protocol, Socket, Type};
 use tokio_util::sync::CancellationToken;
 
 use super::conn::{self, Permits};
+use super::socket::Listening;
 use super::Shared;
 
 /// Pause after the process ran out of file descriptors, before accepting again.
@@ -20,7 +20,7 @@ const FD_PAUSE: Duration = Duration::from_millis(100);
 /// A running listener: the socket (kept here so that stopping can shut it at once) and the
 /// token that ends its accept loop.
 pub struct Listener {
-    socket: Arc<TcpListener>,
+    socket: Arc<Listening>,
     stop: CancellationToken,
 }
 
@@ -31,7 +31,7 @@ impl Listener {
         addr: SocketAddr,
         shared: Arc<Shared>,
     ) -> io::Result<Listener> {
-        let socket = Arc::new(TcpListener::from_std(socket)?);
+        let socket = Arc::new(Listening::new(socket)?);
         let stop = CancellationToken::new();
         tokio::spawn(accept_loop(socket.clone(), addr, shared, stop.clone()));
         Ok(Listener { socket, stop })
@@ -40,7 +40,7 @@ impl Listener {
     /// Stops accepting now: the socket leaves the LISTEN state (so the address can be bound
     /// again at once) while connections already accepted run on.
     pub fn stop(self) {
-        let _ = SockRef::from(&*self.socket).shutdown(std::net::Shutdown::Both);
+        self.socket.shut();
         self.stop.cancel();
     }
 }
@@ -80,7 +80,7 @@ fn out_of_descriptors(e: &io::Error) -> bool {
 }
 
 async fn accept_loop(
-    socket: Arc<TcpListener>,
+    socket: Arc<Listening>,
     addr: SocketAddr,
     shared: Arc<Shared>,
     stop: CancellationToken,
@@ -143,19 +143,20 @@ async fn accept_loop(
     }
 }
 
+/// Waits for a frontend slot (when the frontend has a limit), then a process slot. A
+/// cancelled wait gives back what it took.
 async fn acquire(
     global: Arc<tokio::sync::Semaphore>,
     frontend: Option<Arc<tokio::sync::Semaphore>>,
 ) -> Permits {
-    let frontend = match frontend {
-        Some(s) => Some(s.acquire_owned().await.expect("limits are never closed")),
+    const OPEN: &str = "limits are never closed";
+    let on_frontend = match &frontend {
+        Some(s) => Some(s.acquire().await.expect(OPEN)),
         None => None,
     };
-    Permits {
-        _global: global
-            .acquire_owned()
-            .await
-            .expect("limits are never closed"),
-        _frontend: frontend,
-    }
+    global.acquire().await.expect(OPEN).forget();
+    on_frontend
+        .into_iter()
+        .for_each(tokio::sync::SemaphorePermit::forget);
+    Permits { global, frontend }
 }

@@ -13,6 +13,7 @@ mod limits;
 mod listener;
 mod metrics;
 mod plan;
+mod socket;
 mod splice;
 mod stats;
 mod tcplog;
@@ -35,8 +36,12 @@ use listener::Listener;
 use plan::{Plan, Registry};
 use stats::Counters;
 
-/// Listen backlog of every bind.
-const BACKLOG: i32 = 1024;
+/// Listen backlog of every bind: as HAProxy's default (the connection limit), so that a
+/// burst of connects waits in the kernel instead of losing SYNs; the kernel caps it at
+/// `net.core.somaxconn`.
+fn backlog(maxconn: u64) -> i32 {
+    i32::try_from(maxconn).unwrap_or(i32::MAX)
+}
 
 /// How the process runs, beyond the configuration itself.
 #[derive(Debug, Clone, Default)]
@@ -88,8 +93,6 @@ pub(crate) struct Shared {
     pub(crate) plan: ArcSwap<Plan>,
     /// Process-wide connection counters.
     pub(crate) counters: Arc<Counters>,
-    /// Cancelled when the drain deadline passes: every connection ends.
-    pub(crate) kill: CancellationToken,
     pub(crate) forwarding: Forwarding,
     /// Set while accepting fails for lack of descriptors, so that it is logged once.
     pub(crate) fd_exhausted: AtomicBool,
@@ -118,7 +121,6 @@ impl Runtime {
         let shared = Arc::new(Shared {
             plan: ArcSwap::from_pointee(empty),
             counters: Arc::default(),
-            kill: CancellationToken::new(),
             forwarding: options.forwarding,
             fd_exhausted: AtomicBool::new(false),
         });
@@ -181,11 +183,11 @@ impl Runtime {
         }
         let mut sockets = Vec::with_capacity(added.len());
         for addr in &added {
-            match listener::bind(*addr, BACKLOG) {
+            match listener::bind(*addr, backlog(maxconn)) {
                 Ok(socket) => sockets.push(socket),
                 Err(source) => {
                     drop(sockets);
-                    self.restart(&mut control, &removed);
+                    self.restart(&mut control, &removed, backlog(maxconn));
                     return Err(ApplyError::Bind {
                         addr: *addr,
                         source,
@@ -229,9 +231,9 @@ impl Runtime {
     }
 
     /// Listens again on binds stopped by an apply that then failed.
-    fn restart(&self, control: &mut Control, addrs: &[SocketAddr]) {
+    fn restart(&self, control: &mut Control, addrs: &[SocketAddr], backlog: i32) {
         for addr in addrs {
-            let started = listener::bind(*addr, BACKLOG)
+            let started = listener::bind(*addr, backlog)
                 .and_then(|s| Listener::start(s, *addr, self.shared.clone()));
             match started {
                 Ok(l) => {
@@ -319,8 +321,9 @@ impl Runtime {
         self.shared.counters.current()
     }
 
-    /// Stops accepting, waits up to `deadline` for connections to finish, then ends the
-    /// rest. Returns how many connections had to be ended.
+    /// Stops accepting and waits up to `deadline` for connections to finish. Returns how
+    /// many are still open: they end, each logged as `KD`, when the tokio runtime that runs
+    /// them is shut down (the `lb` binary does so right after).
     pub async fn shutdown(&self, deadline: Duration) -> u64 {
         {
             let mut control = self.lock();
@@ -338,17 +341,12 @@ impl Runtime {
         while self.active_connections() > 0 && tokio::time::Instant::now() < until {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let killed = self.active_connections();
-        if killed > 0 {
-            tracing::warn!("drain deadline passed: ending {killed} connections");
-            self.shared.kill.cancel();
-            let grace = tokio::time::Instant::now() + Duration::from_secs(1);
-            while self.active_connections() > 0 && tokio::time::Instant::now() < grace {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
+        let left = self.active_connections();
+        if left > 0 {
+            tracing::warn!("drain deadline passed: ending {left} connections");
         }
         self.stopped.cancel();
-        killed
+        left
     }
 
     fn lock(&self) -> MutexGuard<'_, Control> {

@@ -361,7 +361,7 @@ mod tests {
         let b = &plan.backends[0];
         let ip = IpAddr::from([127, 0, 0, 1]);
         assert_eq!(b.choose(ip, &[true, false]), Choice::Server(1));
-        let _held = b.servers[0].shared.counters.open();
+        b.servers[0].shared.counters.begin();
         b.servers[1].shared.up.store(false, Relaxed);
         assert_eq!(b.choose(ip, &[]), Choice::Full);
     }
@@ -371,7 +371,7 @@ mod tests {
         let config = Arc::new(parse(TEXT).unwrap().config);
         let (first, registry) = Registry::default().compile(config.clone(), 100);
         first.backends[1].servers[0].shared.up.store(false, Relaxed);
-        let _open = first.frontends[0].counters.open();
+        first.frontends[0].counters.begin();
         let (second, _) = registry.compile(config, 100);
         assert!(!second.backends[1].servers[0].shared.is_up());
         assert_eq!(second.frontends[0].counters.current(), 1);

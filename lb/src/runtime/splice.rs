@@ -5,8 +5,11 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Mutex;
 
+use std::task::{Context, Poll};
+
 use tokio::io::Interest;
-use tokio::net::TcpStream;
+
+use super::socket::Socket;
 
 /// Bytes moved per splice: the default pipe capacity (it fits the `u32` the caller keeps).
 const CHUNK: usize = 64 * 1024;
@@ -49,19 +52,23 @@ impl Pipe {
         }
     }
 
-    /// Moves up to a pipe's worth from the socket into the (empty) pipe. Because the pipe is
-    /// always drained before the next fill, `WouldBlock` here means the socket is empty, so
-    /// clearing the socket's read readiness on it is exact.
-    pub fn fill_from(&self, socket: &TcpStream) -> io::Result<usize> {
-        socket.try_io(Interest::READABLE, || {
-            splice(socket.as_raw_fd(), self.write.as_raw_fd(), CHUNK)
+    /// Moves up to a pipe's worth from the socket into the (empty) pipe once the socket is
+    /// readable; `Ready(Ok(0))` is the end of the stream.
+    pub fn poll_fill_from(&self, cx: &mut Context<'_>, socket: &Socket) -> Poll<io::Result<usize>> {
+        socket.poll_op(cx, Interest::READABLE, CHUNK, |s| {
+            splice(s.as_raw_fd(), self.write.as_raw_fd(), CHUNK)
         })
     }
 
-    /// Moves up to `len` bytes from the pipe into the socket.
-    pub fn drain_into(&self, socket: &TcpStream, len: usize) -> io::Result<usize> {
-        socket.try_io(Interest::WRITABLE, || {
-            splice(self.read.as_raw_fd(), socket.as_raw_fd(), len)
+    /// Moves up to `len` bytes from the pipe into the socket once it is writable.
+    pub fn poll_drain_into(
+        &self,
+        cx: &mut Context<'_>,
+        socket: &Socket,
+        len: usize,
+    ) -> Poll<io::Result<usize>> {
+        socket.poll_op(cx, Interest::WRITABLE, len, |s| {
+            splice(self.read.as_raw_fd(), s.as_raw_fd(), len)
         })
     }
 }

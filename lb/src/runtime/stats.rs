@@ -18,11 +18,14 @@ pub struct Counters {
 }
 
 impl Counters {
-    /// Counts a connection as open until the guard drops.
-    pub fn open(self: &Arc<Self>) -> Open {
+    /// Counts a connection as open; [`Counters::end`] closes it.
+    pub fn begin(&self) {
         self.current.fetch_add(1, Relaxed);
         self.total.fetch_add(1, Relaxed);
-        Open(self.clone())
+    }
+
+    pub fn end(&self) {
+        self.current.fetch_sub(1, Relaxed);
     }
 
     pub fn current(&self) -> u64 {
@@ -36,16 +39,6 @@ impl Counters {
 
     pub fn connect_error(&self) {
         self.connect_errors.fetch_add(1, Relaxed);
-    }
-}
-
-/// A connection counted in [`Counters::current`].
-#[derive(Debug)]
-pub struct Open(Arc<Counters>);
-
-impl Drop for Open {
-    fn drop(&mut self) {
-        self.0.current.fetch_sub(1, Relaxed);
     }
 }
 
