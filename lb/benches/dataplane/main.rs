@@ -208,6 +208,13 @@ async fn main() {
     if wanted("memory") {
         eprintln!("== memory per idle connection");
         for s in main_two.iter_mut() {
+            // A fresh process, so that memory freed by the earlier phases (and kept by the
+            // allocator) does not hide what the idle connections cost.
+            s.proxy.restart(lb).await;
+            load::until_accepts(s.ports.hold, Duration::from_secs(10))
+                .await
+                .expect("proxy listens again");
+            tokio::time::sleep(Duration::from_millis(500)).await;
             let before = s.proxy.rss_kib();
             let mut idle = load::hold(s.ports.hold, IDLE_CONNS).await;
             tokio::time::sleep(Duration::from_secs(1)).await;

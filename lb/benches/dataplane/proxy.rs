@@ -172,6 +172,23 @@ impl Proxy {
             .sum()
     }
 
+    /// Stops the proxy and starts a fresh process on the same configuration file.
+    /// HAProxy's workers leave when their master does; this waits for that too.
+    pub async fn restart(&mut self, lb: &str) {
+        let tree = self.processes();
+        let _ = self.child.start_kill();
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+        let until = Instant::now() + Duration::from_secs(5);
+        while tree
+            .iter()
+            .any(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists())
+            && Instant::now() < until
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        *self = Proxy::start(self.kind, &self.config.clone(), lb);
+    }
+
     pub async fn stop(mut self) {
         let _ = self.child.start_kill();
         let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
