@@ -235,6 +235,35 @@ async fn bulk_data_crosses_intact_with_copy_and_splice() {
     }
 }
 
+/// A read stops at TCP urgent data's mark; what follows must still be forwarded in both
+/// modes (taking that short read for an empty socket would leave it waiting forever).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_after_tcp_urgent_data_is_forwarded() {
+    let a = Echo::start("a").await;
+    for forwarding in [Forwarding::Copy, Forwarding::Splice] {
+        let vip = free_addr();
+        let text = format!(
+            "frontend f\n  bind {vip} name v\n  default_backend b\nbackend b\n  server a {}\n",
+            a.addr
+        );
+        let _rt = Runtime::start(
+            &config(&text),
+            Options {
+                metrics: None,
+                forwarding,
+            },
+        )
+        .await
+        .unwrap();
+        let mut s = Session::open(vip).await;
+        for _ in 0..3 {
+            s.ping_around_urgent_byte(b"before", b"after")
+                .await
+                .unwrap_or_else(|e| panic!("{forwarding:?}: {e}"));
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn swaps_under_load_drop_nothing() {
     let a = Echo::start("a").await;

@@ -13,10 +13,11 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
+use tokio::io::Interest;
 use tokio::time::{Instant, Sleep};
 
 use super::socket::Socket;
-use super::splice::Pipe;
+use super::splice::{Fill, Pipe};
 
 /// Bytes read per `read` in the user-space copy.
 const COPY_CHUNK: usize = 32 * 1024;
@@ -241,36 +242,49 @@ impl Direction {
         to: &Socket,
     ) -> Poll<Result<(), Failed>> {
         loop {
-            if let Some(b) = &mut self.backlog {
-                while b.sent < b.data.len() {
-                    let n =
-                        ready!(to.poll_write(cx, &b.data[b.sent..])).map_err(|_| Failed::Write)?;
-                    b.sent += n;
-                }
-                self.backlog = None;
-            }
-            let read = SCRATCH.with_borrow_mut(|buf| -> Poll<Result<bool, Failed>> {
+            ready!(self.poll_backlog(cx, to))?;
+            let more = SCRATCH.with_borrow_mut(|buf| -> Poll<Result<bool, Failed>> {
                 let n = ready!(from.poll_read(cx, &mut buf[..])).map_err(|_| Failed::Read)?;
                 if n == 0 {
                     return Poll::Ready(Ok(false));
                 }
-                self.moved += n as u64;
-                let written = to.write_now(&buf[..n]).map_err(|_| Failed::Write)?;
-                if written < n {
-                    self.backlog = Some(Box::new(Backlog {
-                        data: buf[written..n].to_vec(),
-                        sent: 0,
-                    }));
-                }
+                self.relay(&buf[..n], to)?;
                 Poll::Ready(Ok(true))
             });
-            if !ready!(read)? {
+            if !ready!(more)? {
                 return Poll::Ready(Ok(()));
             }
         }
     }
 
-    /// The splice path; `Ready(Ok(()))` at end of stream.
+    /// Writes what was read as far as the receiver takes it now, keeping the rest as
+    /// backlog.
+    fn relay(&mut self, chunk: &[u8], to: &Socket) -> Result<(), Failed> {
+        self.moved += chunk.len() as u64;
+        let written = to.write_now(chunk).map_err(|_| Failed::Write)?;
+        if written < chunk.len() {
+            self.backlog = Some(Box::new(Backlog {
+                data: chunk[written..].to_vec(),
+                sent: 0,
+            }));
+        }
+        Ok(())
+    }
+
+    /// Writes the backlog out; `Ready(Ok)` once there is none.
+    fn poll_backlog(&mut self, cx: &mut Context<'_>, to: &Socket) -> Poll<Result<(), Failed>> {
+        if let Some(b) = &mut self.backlog {
+            while b.sent < b.data.len() {
+                let n = ready!(to.poll_write(cx, &b.data[b.sent..])).map_err(|_| Failed::Write)?;
+                b.sent += n;
+            }
+            self.backlog = None;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// The splice path; `Ready(Ok(()))` at end of stream. Bytes that splice cannot move (at
+    /// TCP urgent data, see [`Pipe::fill_or_read`]) go through the copy's buffer instead.
     fn poll_splice(
         &mut self,
         cx: &mut Context<'_>,
@@ -284,29 +298,37 @@ impl Direction {
                     .map_err(|_| Failed::Write)?;
                 self.in_pipe -= n as u32;
             }
+            ready!(self.poll_backlog(cx, to))?;
             if self.pipe.is_none() {
                 self.pipe = Some(Pipe::take().map_err(|_| Failed::Read)?);
             }
-            let pipe = self.pipe.as_ref().expect("just set");
-            match pipe.poll_fill_from(cx, from) {
-                Poll::Pending => {
-                    // Idle: the (empty) pipe goes back to the pool.
+            let step = SCRATCH.with_borrow_mut(|buf| -> Poll<Result<bool, Failed>> {
+                let pipe = self.pipe.as_ref().expect("just set");
+                let filled = ready!(from.poll_op(cx, Interest::READABLE, |s| pipe
+                    .fill_or_read(s, &mut buf[..])))
+                .map_err(|_| Failed::Read)?;
+                match filled {
+                    Fill::Pipe(0) | Fill::Buffer(0) => Poll::Ready(Ok(false)),
+                    Fill::Pipe(n) => {
+                        self.in_pipe = n as u32;
+                        self.moved += n as u64;
+                        Poll::Ready(Ok(true))
+                    }
+                    Fill::Buffer(n) => {
+                        self.relay(&buf[..n], to)?;
+                        Poll::Ready(Ok(true))
+                    }
+                }
+            });
+            match step {
+                Poll::Ready(Ok(true)) => continue,
+                // Idle or finished: the (empty) pipe goes back to the pool.
+                done => {
                     if let Some(p) = self.pipe.take() {
                         p.give_back();
                     }
-                    return Poll::Pending;
+                    return done.map_ok(|_| ());
                 }
-                Poll::Ready(Ok(0)) => {
-                    if let Some(p) = self.pipe.take() {
-                        p.give_back();
-                    }
-                    return Poll::Ready(Ok(()));
-                }
-                Poll::Ready(Ok(n)) => {
-                    self.in_pipe = n as u32;
-                    self.moved += n as u64;
-                }
-                Poll::Ready(Err(_)) => return Poll::Ready(Err(Failed::Read)),
             }
         }
     }

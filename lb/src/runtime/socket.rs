@@ -1,8 +1,7 @@
 //! Proxied TCP sockets on tokio's reactor, driven with the readiness it reports so that a
-//! connection costs as few system calls as HAProxy's: accepted sockets arrive non-blocking
-//! (`accept4`), a connect's outcome is read from the readiness event (no `SO_ERROR` query on
-//! success), and a read that returns less than asked marks the socket drained, so no read
-//! ends in `EAGAIN` just to learn that (edge-triggered epoll reports the next arrival).
+//! connection costs about as many system calls as HAProxy's: accepted sockets arrive
+//! non-blocking (`accept4`) and a connect's outcome is read from the readiness event (no
+//! `SO_ERROR` query on success).
 use std::io::{self, Read as _, Write as _};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
@@ -91,12 +90,12 @@ impl Socket {
 
     /// Reads into `buf` once readable; `Ready(Ok(0))` is the end of the stream.
     pub fn poll_read(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        self.poll_op(cx, Interest::READABLE, buf.len(), |s| (&*s).read(buf))
+        self.poll_op(cx, Interest::READABLE, |s| (&*s).read(buf))
     }
 
     /// Writes from `buf` once writable.
     pub fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        self.poll_op(cx, Interest::WRITABLE, buf.len(), |s| (&*s).write(buf))
+        self.poll_op(cx, Interest::WRITABLE, |s| (&*s).write(buf))
     }
 
     /// Writes what the socket takes now without waiting; 0 when it takes nothing.
@@ -107,35 +106,25 @@ impl Socket {
         }
     }
 
-    /// Runs `op` (at most `len` bytes in the direction of `interest`) once the socket is
-    /// ready for it. Readiness is cleared when the socket is exhausted: on `WouldBlock`, and
-    /// when `op` moved fewer than `len` bytes.
-    pub fn poll_op(
+    /// Runs `op` (one read-side or write-side operation, as `interest` says) once the
+    /// socket is ready for it. Readiness is cleared only on `WouldBlock`: a short read is
+    /// not proof that the socket is empty (a read stops at TCP urgent data; a splice stops
+    /// when the pipe runs out of slots), and waiting for an edge that never comes would
+    /// stall the connection.
+    pub fn poll_op<R>(
         &self,
         cx: &mut Context<'_>,
         interest: Interest,
-        len: usize,
-        mut op: impl FnMut(&TcpStream) -> io::Result<usize>,
-    ) -> Poll<io::Result<usize>> {
+        mut op: impl FnMut(&TcpStream) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
         loop {
             let mut guard = if interest.is_readable() {
                 ready!(self.0.poll_read_ready(cx))?
             } else {
                 ready!(self.0.poll_write_ready(cx))?
             };
-            match guard.try_io(|fd| op(fd.get_ref())) {
-                Ok(Ok(n)) => {
-                    if n > 0 && n < len {
-                        guard.clear_ready_matching(if interest.is_readable() {
-                            tokio::io::Ready::READABLE
-                        } else {
-                            tokio::io::Ready::WRITABLE
-                        });
-                    }
-                    return Poll::Ready(Ok(n));
-                }
-                Ok(Err(e)) => return Poll::Ready(Err(e)),
-                Err(_would_block) => continue,
+            if let Ok(result) = guard.try_io(|fd| op(fd.get_ref())) {
+                return Poll::Ready(result);
             }
         }
     }

@@ -1,10 +1,10 @@
 //! Pipes for zero-copy forwarding with `splice(2)`: socket → pipe → socket. Pipes come from
 //! a small pool and go back as soon as a connection goes idle with its pipe empty, so idle
 //! connections hold no pipe (and no extra file descriptors).
-use std::io;
+use std::io::{self, Read as _};
+use std::net::TcpStream;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Mutex;
-
 use std::task::{Context, Poll};
 
 use tokio::io::Interest;
@@ -17,6 +17,12 @@ const CHUNK: usize = 64 * 1024;
 const POOL_MAX: usize = 256;
 
 static POOL: Mutex<Vec<Pipe>> = Mutex::new(Vec::new());
+
+/// Where [`Pipe::fill_or_read`] put what it read; 0 is the end of the stream.
+pub enum Fill {
+    Pipe(usize),
+    Buffer(usize),
+}
 
 /// A non-blocking pipe.
 pub struct Pipe {
@@ -52,12 +58,17 @@ impl Pipe {
         }
     }
 
-    /// Moves up to a pipe's worth from the socket into the (empty) pipe once the socket is
-    /// readable; `Ready(Ok(0))` is the end of the stream.
-    pub fn poll_fill_from(&self, cx: &mut Context<'_>, socket: &Socket) -> Poll<io::Result<usize>> {
-        socket.poll_op(cx, Interest::READABLE, CHUNK, |s| {
-            splice(s.as_raw_fd(), self.write.as_raw_fd(), CHUNK)
-        })
+    /// Moves up to a pipe's worth from `socket` into the (empty) pipe. `splice(2)` cannot
+    /// pass the mark of TCP urgent data: it reports `EAGAIN` with bytes still waiting. So on
+    /// `EAGAIN` a plain read into `buf` tells an empty socket (`EAGAIN` again) from a stopped
+    /// one (bytes read, the urgent byte skipped as a read does, the mark passed).
+    pub fn fill_or_read(&self, socket: &TcpStream, buf: &mut [u8]) -> io::Result<Fill> {
+        match splice(socket.as_raw_fd(), self.write.as_raw_fd(), CHUNK) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                (&*socket).read(buf).map(Fill::Buffer)
+            }
+            result => result.map(Fill::Pipe),
+        }
     }
 
     /// Moves up to `len` bytes from the pipe into the socket once it is writable.
@@ -67,7 +78,7 @@ impl Pipe {
         socket: &Socket,
         len: usize,
     ) -> Poll<io::Result<usize>> {
-        socket.poll_op(cx, Interest::WRITABLE, len, |s| {
+        socket.poll_op(cx, Interest::WRITABLE, |s| {
             splice(self.read.as_raw_fd(), s.as_raw_fd(), len)
         })
     }

@@ -140,6 +140,35 @@ impl Session {
         Ok(())
     }
 
+    /// Sends `before`, one byte of TCP urgent data and `after` in a single segment (corked),
+    /// then checks that `before` and `after` come back: a proxy does not pass urgent data
+    /// on, but must not stop at its mark.
+    pub async fn ping_around_urgent_byte(
+        &mut self,
+        before: &[u8],
+        after: &[u8],
+    ) -> std::io::Result<()> {
+        // A few bytes on a fresh socket: the non-blocking sends take them at once.
+        let sock = socket2::SockRef::from(self.reader.get_ref());
+        sock.set_cork(true)?;
+        sock.send(before)?;
+        sock.send_out_of_band(b"!")?;
+        sock.send(after)?;
+        sock.set_cork(false)?;
+        let expected = [before, after].concat();
+        let mut back = vec![0u8; expected.len()];
+        tokio::time::timeout(WAIT, self.reader.read_exact(&mut back))
+            .await
+            .map_err(|_| std::io::Error::other("echo after the urgent byte timed out"))??;
+        if back != expected {
+            return Err(std::io::Error::other(format!(
+                "echo differs: {:?}",
+                String::from_utf8_lossy(&back)
+            )));
+        }
+        Ok(())
+    }
+
     /// Half-closes, then expects the backend's FIN after the echo.
     pub async fn finish(mut self) -> std::io::Result<()> {
         self.reader.get_mut().shutdown().await?;
