@@ -1,6 +1,7 @@
 //! The `lb` binary with `--settings`: it serves the API on the settings' address with
 //! the settings' certificate and user, persists what is committed, and after a SIGTERM and a
-//! new start serves the same configuration at the same version.
+//! new start serves the same configuration at the same version (the second time on one
+//! thread, as the restored configuration says).
 mod api_support;
 
 use std::net::SocketAddr;
@@ -62,6 +63,21 @@ async fn lb_binary_serves_persists_and_restores() {
         .send(Method::GET, "/info", None, Some(("admin", "nope")))
         .await;
     assert_eq!(denied.status, StatusCode::UNAUTHORIZED);
+    // From the restart on, one thread (tokio's current-thread scheduler) serves the data
+    // plane and the API together.
+    let one_thread = api
+        .call(
+            Method::POST,
+            &format!("{CFG}/raw?version=1&force_reload=true"),
+            Some(json!("global\n  nbthread 1\nfrontend fe\n  mode tcp\n")),
+        )
+        .await;
+    assert_eq!(
+        one_thread.status,
+        StatusCode::CREATED,
+        "{:?}",
+        one_thread.json
+    );
     terminate(lb);
 
     let lb = start_lb(&settings_file, addr);
@@ -72,8 +88,14 @@ async fn lb_binary_serves_persists_and_restores() {
         .await;
     assert_eq!(
         frontends.json,
-        json!({"_version": 1, "data": [{"name": "fe", "mode": "tcp"}]})
+        json!({"_version": 2, "data": [{"name": "fe", "mode": "tcp"}]})
     );
-    assert_eq!(frontends.header("configuration-version"), Some("1"));
+    assert_eq!(frontends.header("configuration-version"), Some("2"));
+    let raw = api.call(Method::GET, &format!("{CFG}/raw"), None).await;
+    assert!(
+        raw.json["data"].as_str().unwrap().contains("nbthread 1"),
+        "{:?}",
+        raw.json
+    );
     terminate(lb);
 }

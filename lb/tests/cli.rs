@@ -47,16 +47,16 @@ async fn exits_within(child: &mut Child, limit: Duration) -> String {
     out
 }
 
-/// Writes a one-frontend haproxy.cfg and returns its directory and path.
+/// Writes a one-frontend haproxy.cfg with `global` lines and returns its directory and path.
 fn write_config(
     vip: std::net::SocketAddr,
     server: std::net::SocketAddr,
-    drain: &str,
+    global: &str,
 ) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("lb.cfg");
     let text = format!(
-        "global\n  hard-stop-after {drain}\nfrontend f\n  bind {vip} name v\n  option tcplog\n  default_backend b\n\
+        "global\n{global}frontend f\n  bind {vip} name v\n  option tcplog\n  default_backend b\n\
          backend b\n  server a {server}\n"
     );
     std::fs::write(&path, text).unwrap();
@@ -71,7 +71,7 @@ async fn listening(vip: std::net::SocketAddr) -> bool {
 async fn sigterm_stops_accepting_and_drains_open_connections() {
     let a = Echo::start("a").await;
     let vip = free_addr();
-    let (_dir, path) = write_config(vip, a.addr, "10s");
+    let (_dir, path) = write_config(vip, a.addr, "  hard-stop-after 10s\n");
     let mut child = spawn(&path);
     assert!(listening(vip).await, "lb listens");
     let mut held = Session::open(vip).await;
@@ -94,18 +94,22 @@ async fn sigterm_stops_accepting_and_drains_open_connections() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_drain_deadline_ends_what_is_left() {
     let a = Echo::start("a").await;
-    let vip = free_addr();
-    let (_dir, path) = write_config(vip, a.addr, "300ms");
-    let mut child = spawn(&path);
-    assert!(listening(vip).await, "lb listens");
-    let _held = Session::open(vip).await;
-    terminate(&child);
-    let out = exits_within(&mut child, Duration::from_secs(3)).await;
-    assert!(
-        out.lines()
-            .any(|l| l.contains(" f b/a ") && l.contains(" KD ")),
-        "{out}"
-    );
+    // Both schedulers: one thread (`nbthread 1`) and the default worker pool.
+    for threads in ["  nbthread 1\n", ""] {
+        let vip = free_addr();
+        let global = format!("  hard-stop-after 300ms\n{threads}");
+        let (_dir, path) = write_config(vip, a.addr, &global);
+        let mut child = spawn(&path);
+        assert!(listening(vip).await, "lb listens");
+        let _held = Session::open(vip).await;
+        terminate(&child);
+        let out = exits_within(&mut child, Duration::from_secs(3)).await;
+        assert!(
+            out.lines()
+                .any(|l| l.contains(" f b/a ") && l.contains(" KD ")),
+            "{global}: {out}"
+        );
+    }
 }
 
 #[test]
