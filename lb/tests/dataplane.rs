@@ -37,6 +37,22 @@ async fn start(text: &str) -> Runtime {
         .expect("runtime starts")
 }
 
+/// One frontend on a fresh VIP in front of `server`, forwarding as `forwarding` says.
+async fn one_server(server: SocketAddr, forwarding: Forwarding) -> (Runtime, SocketAddr) {
+    let vip = free_addr();
+    let text = format!(
+        "frontend f\n  bind {vip} name v\n  default_backend b\nbackend b\n  server a {server}\n"
+    );
+    let options = Options {
+        metrics: None,
+        forwarding,
+    };
+    let rt = Runtime::start(&config(&text), options)
+        .await
+        .expect("runtime starts");
+    (rt, vip)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn traffic_goes_to_the_backend_of_its_destination_port() {
     let (a, b, c) = (
@@ -210,20 +226,7 @@ async fn maxconn_holds_new_connections_in_the_backlog() {
 async fn bulk_data_crosses_intact_with_copy_and_splice() {
     let a = Echo::start("a").await;
     for forwarding in [Forwarding::Copy, Forwarding::Splice] {
-        let vip = free_addr();
-        let text = format!(
-            "frontend f\n  bind {vip} name v\n  default_backend b\nbackend b\n  server a {}\n",
-            a.addr
-        );
-        let _rt = Runtime::start(
-            &config(&text),
-            Options {
-                metrics: None,
-                forwarding,
-            },
-        )
-        .await
-        .unwrap();
+        let (_rt, vip) = one_server(a.addr, forwarding).await;
         let mut s = Session::open(vip).await;
         let chunk: Vec<u8> = (0..256 * 1024).map(|i| (i * 7 % 251) as u8).collect();
         for _ in 0..16 {
@@ -241,20 +244,7 @@ async fn bulk_data_crosses_intact_with_copy_and_splice() {
 async fn data_after_tcp_urgent_data_is_forwarded() {
     let a = Echo::start("a").await;
     for forwarding in [Forwarding::Copy, Forwarding::Splice] {
-        let vip = free_addr();
-        let text = format!(
-            "frontend f\n  bind {vip} name v\n  default_backend b\nbackend b\n  server a {}\n",
-            a.addr
-        );
-        let _rt = Runtime::start(
-            &config(&text),
-            Options {
-                metrics: None,
-                forwarding,
-            },
-        )
-        .await
-        .unwrap();
+        let (_rt, vip) = one_server(a.addr, forwarding).await;
         let mut s = Session::open(vip).await;
         for _ in 0..3 {
             s.ping_around_urgent_byte(b"before", b"after")

@@ -120,13 +120,8 @@ impl Proxy {
                 let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
                     continue;
                 };
-                let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-                // Field 4 (after the parenthesised command) is the parent pid.
-                let ppid = stat
-                    .rsplit_once(") ")
-                    .and_then(|(_, rest)| rest.split(' ').nth(1))
-                    .and_then(|p| p.parse::<u32>().ok());
-                if ppid == Some(parent) {
+                // Field 4 is the parent pid.
+                if stat_fields(pid, [4]) == Some([u64::from(parent)]) {
                     tree.push(pid);
                 }
             }
@@ -156,19 +151,8 @@ impl Proxy {
         let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
         self.processes()
             .iter()
-            .map(|pid| {
-                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-                // Fields 14 and 15 (utime, stime) count from the parenthesised command's end.
-                let rest: Vec<&str> = stat
-                    .rsplit_once(") ")
-                    .map_or(vec![], |(_, r)| r.split(' ').collect());
-                let field = |i: usize| {
-                    rest.get(i)
-                        .and_then(|v| v.parse::<f64>().ok())
-                        .unwrap_or(0.0)
-                };
-                (field(11) + field(12)) / ticks
-            })
+            // Fields 14 and 15: utime and stime.
+            .map(|&pid| stat_fields(pid, [14, 15]).map_or(0, |[u, s]| u + s) as f64 / ticks)
             .sum()
     }
 
@@ -193,4 +177,17 @@ impl Proxy {
         let _ = self.child.start_kill();
         let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
     }
+}
+
+/// Fields `wanted` (numbered from 1, as in proc(5)) of `/proc/PID/stat`, read once. They
+/// are counted after the parenthesised command name, which may contain spaces.
+fn stat_fields<const N: usize>(pid: u32, wanted: [usize; N]) -> Option<[u64; N]> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(") ")?;
+    let fields: Vec<&str> = rest.split(' ').collect();
+    let mut out = [0; N];
+    for (slot, n) in out.iter_mut().zip(wanted) {
+        *slot = fields.get(n.checked_sub(3)?)?.parse().ok()?;
+    }
+    Some(out)
 }

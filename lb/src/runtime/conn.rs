@@ -40,17 +40,21 @@ impl Drop for Permits {
     }
 }
 
+/// An accepted client connection and what routing, limits and the log need of it.
+pub struct Accepted {
+    pub shared: Arc<Shared>,
+    pub fe: Arc<FrontendPlan>,
+    pub client: Socket,
+    pub peer: SocketAddr,
+    /// The bind's port, which the switching rules test.
+    pub port: u16,
+    pub permits: Permits,
+}
+
 /// Serves one accepted connection to completion (spawn the returned future).
-pub fn serve(
-    shared: Arc<Shared>,
-    fe: Arc<FrontendPlan>,
-    client: Socket,
-    peer: SocketAddr,
-    port: u16,
-    permits: Permits,
-) -> Connection {
+pub fn serve(accepted: Accepted) -> Connection {
     Connection::Opening {
-        future: Box::pin(open(shared, fe, client, peer, port, permits)),
+        future: Box::pin(open(accepted)),
     }
 }
 
@@ -152,15 +156,16 @@ impl Tally {
         let server = be
             .zip(server.or(self.server))
             .map(|(b, i)| &b.servers[i as usize]);
+        let age = facts.started.elapsed();
         Record {
             client: facts.peer,
-            accepted: SystemTime::now() - facts.started.elapsed(),
+            accepted: SystemTime::now() - age,
             frontend: &fe.name,
             backend: be.map_or(fe.name.as_str(), |b| b.name.as_str()),
             server: server.map_or(NOSRV, |x| x.name.as_str()),
             queue_ms: u64::from(facts.queue_ms),
             connect_ms: i64::from(facts.connect_ms),
-            total_ms: facts.started.elapsed().as_millis() as u64,
+            total_ms: age.as_millis() as u64,
             bytes_out: bytes.1,
             termination,
             process_conns: self.shared.counters.current(),
@@ -195,14 +200,15 @@ struct Facts {
 }
 
 /// Routes, balances and connects; `None` when no server could be reached (already logged).
-async fn open(
-    shared: Arc<Shared>,
-    fe: Arc<FrontendPlan>,
-    client: Socket,
-    peer: SocketAddr,
-    port: u16,
-    permits: Permits,
-) -> Option<Flow> {
+async fn open(accepted: Accepted) -> Option<Flow> {
+    let Accepted {
+        shared,
+        fe,
+        client,
+        peer,
+        port,
+        permits,
+    } = accepted;
     let mut facts = Facts {
         peer,
         started: Instant::now(),

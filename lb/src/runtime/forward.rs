@@ -68,17 +68,14 @@ enum Failed {
     Write,
 }
 
-/// What one direction's step ended with.
-struct Step(Option<Failed>);
-
-impl Step {
-    /// The end of the whole connection if the step failed: `read` when the sender's socket
-    /// failed, `write` when the receiver's did.
-    fn blame(self, read: End, write: End) -> Option<End> {
-        self.0.map(|f| match f {
+impl Failed {
+    /// How the whole connection ends: `read` when the sender's socket failed, `write` when
+    /// the receiver's did.
+    fn end(self, read: End, write: End) -> End {
+        match self {
             Failed::Read => read,
             Failed::Write => write,
-        })
+        }
     }
 }
 
@@ -127,13 +124,11 @@ impl Forward {
     ) -> Poll<End> {
         let mut this = self.project();
         let before = (this.up.moved, this.down.moved);
-        let up_done = this.up.step(cx, client, server, how, this.down.done);
-        if let Some(end) = up_done.blame(End::ClientAbort, End::ServerAbort) {
-            return Poll::Ready(end);
+        if let Some(f) = this.up.step(cx, client, server, how, this.down.done) {
+            return Poll::Ready(f.end(End::ClientAbort, End::ServerAbort));
         }
-        let down_done = this.down.step(cx, server, client, how, this.up.done);
-        if let Some(end) = down_done.blame(End::ServerAbort, End::ClientAbort) {
-            return Poll::Ready(end);
+        if let Some(f) = this.down.step(cx, server, client, how, this.up.done) {
+            return Poll::Ready(f.end(End::ServerAbort, End::ClientAbort));
         }
         let moved = (this.up.moved - before.0, this.down.moved - before.1);
         if moved != (0, 0) {
@@ -191,9 +186,9 @@ struct Backlog {
 }
 
 impl Direction {
-    /// Polls the direction unless it is done; passes its FIN on. When the other way is done
-    /// too, the caller closes both sockets at once, which sends the FIN without a separate
-    /// shutdown.
+    /// Polls the direction unless it is done and tells which socket failed, if one did;
+    /// passes its FIN on. When the other way is done too, the caller closes both sockets at
+    /// once, which sends the FIN without a separate shutdown.
     fn step(
         &mut self,
         cx: &mut Context<'_>,
@@ -201,24 +196,26 @@ impl Direction {
         to: &Socket,
         how: Forwarding,
         other_done: bool,
-    ) -> Step {
+    ) -> Option<Failed> {
         if self.done {
-            return Step(None);
+            return None;
         }
         match self.poll(cx, from, to, how) {
-            Poll::Ready(Err(f)) => Step(Some(f)),
+            Poll::Ready(Err(f)) => Some(f),
             Poll::Ready(Ok(())) => {
                 if !other_done {
                     to.shutdown_write();
                 }
-                Step(None)
+                None
             }
-            Poll::Pending => Step(None),
+            Poll::Pending => None,
         }
     }
 
     /// Moves bytes from `from` to `to` until one of them would block (`Pending`, wakers
-    /// registered), `from` sends a FIN (`Ready(Ok)`, `done` set), or an error.
+    /// registered), `from` sends a FIN (`Ready(Ok)`, `done` set), or an error. Splice moves
+    /// them through a pipe; the copy, and splice where it cannot move them (at TCP urgent
+    /// data, see [`Pipe::fill_or_read`]), through the thread's buffer.
     fn poll(
         &mut self,
         cx: &mut Context<'_>,
@@ -226,34 +223,42 @@ impl Direction {
         to: &Socket,
         how: Forwarding,
     ) -> Poll<Result<(), Failed>> {
-        ready!(match how {
-            Forwarding::Copy => self.poll_copy(cx, from, to),
-            Forwarding::Splice => self.poll_splice(cx, from, to),
-        })?;
-        self.done = true;
-        Poll::Ready(Ok(()))
-    }
-
-    /// The user-space copy; `Ready(Ok(()))` at end of stream.
-    fn poll_copy(
-        &mut self,
-        cx: &mut Context<'_>,
-        from: &Socket,
-        to: &Socket,
-    ) -> Poll<Result<(), Failed>> {
         loop {
-            ready!(self.poll_backlog(cx, to))?;
-            let more = SCRATCH.with_borrow_mut(|buf| -> Poll<Result<bool, Failed>> {
-                let n = ready!(from.poll_read(cx, &mut buf[..])).map_err(|_| Failed::Read)?;
-                if n == 0 {
-                    return Poll::Ready(Ok(false));
-                }
-                self.relay(&buf[..n], to)?;
-                Poll::Ready(Ok(true))
-            });
-            if !ready!(more)? {
-                return Poll::Ready(Ok(()));
+            ready!(self.poll_flush(cx, to))?;
+            if how == Forwarding::Splice && self.pipe.is_none() {
+                self.pipe = Some(Pipe::take().map_err(|_| Failed::Read)?);
             }
+            let step = SCRATCH.with_borrow_mut(|buf| -> Poll<Result<bool, Failed>> {
+                let filled = ready!(match &self.pipe {
+                    Some(pipe) => from.poll_op(cx, Interest::READABLE, |s| {
+                        pipe.fill_or_read(s, &mut buf[..])
+                    }),
+                    None => from.poll_read(cx, &mut buf[..]).map_ok(Fill::Buffer),
+                })
+                .map_err(|_| Failed::Read)?;
+                match filled {
+                    Fill::Pipe(0) | Fill::Buffer(0) => Poll::Ready(Ok(false)),
+                    Fill::Pipe(n) => {
+                        self.in_pipe = n as u32;
+                        self.moved += n as u64;
+                        Poll::Ready(Ok(true))
+                    }
+                    Fill::Buffer(n) => {
+                        self.relay(&buf[..n], to)?;
+                        Poll::Ready(Ok(true))
+                    }
+                }
+            });
+            match step {
+                Poll::Ready(Ok(true)) => continue,
+                Poll::Ready(Ok(false)) => self.done = true,
+                _ => {}
+            }
+            // Idle or finished: an (empty) pipe goes back to the pool.
+            if let Some(p) = self.pipe.take() {
+                p.give_back();
+            }
+            return step.map_ok(|_| ());
         }
     }
 
@@ -271,8 +276,15 @@ impl Direction {
         Ok(())
     }
 
-    /// Writes the backlog out; `Ready(Ok)` once there is none.
-    fn poll_backlog(&mut self, cx: &mut Context<'_>, to: &Socket) -> Poll<Result<(), Failed>> {
+    /// Writes out what earlier steps left: the pipe's bytes, then the backlog; `Ready(Ok)`
+    /// once both are empty.
+    fn poll_flush(&mut self, cx: &mut Context<'_>, to: &Socket) -> Poll<Result<(), Failed>> {
+        while self.in_pipe > 0 {
+            let pipe = self.pipe.as_ref().expect("bytes in the pipe");
+            let n = ready!(pipe.poll_drain_into(cx, to, self.in_pipe as usize))
+                .map_err(|_| Failed::Write)?;
+            self.in_pipe -= n as u32;
+        }
         if let Some(b) = &mut self.backlog {
             while b.sent < b.data.len() {
                 let n = ready!(to.poll_write(cx, &b.data[b.sent..])).map_err(|_| Failed::Write)?;
@@ -281,55 +293,5 @@ impl Direction {
             self.backlog = None;
         }
         Poll::Ready(Ok(()))
-    }
-
-    /// The splice path; `Ready(Ok(()))` at end of stream. Bytes that splice cannot move (at
-    /// TCP urgent data, see [`Pipe::fill_or_read`]) go through the copy's buffer instead.
-    fn poll_splice(
-        &mut self,
-        cx: &mut Context<'_>,
-        from: &Socket,
-        to: &Socket,
-    ) -> Poll<Result<(), Failed>> {
-        loop {
-            while self.in_pipe > 0 {
-                let pipe = self.pipe.as_ref().expect("bytes in the pipe");
-                let n = ready!(pipe.poll_drain_into(cx, to, self.in_pipe as usize))
-                    .map_err(|_| Failed::Write)?;
-                self.in_pipe -= n as u32;
-            }
-            ready!(self.poll_backlog(cx, to))?;
-            if self.pipe.is_none() {
-                self.pipe = Some(Pipe::take().map_err(|_| Failed::Read)?);
-            }
-            let step = SCRATCH.with_borrow_mut(|buf| -> Poll<Result<bool, Failed>> {
-                let pipe = self.pipe.as_ref().expect("just set");
-                let filled = ready!(from.poll_op(cx, Interest::READABLE, |s| pipe
-                    .fill_or_read(s, &mut buf[..])))
-                .map_err(|_| Failed::Read)?;
-                match filled {
-                    Fill::Pipe(0) | Fill::Buffer(0) => Poll::Ready(Ok(false)),
-                    Fill::Pipe(n) => {
-                        self.in_pipe = n as u32;
-                        self.moved += n as u64;
-                        Poll::Ready(Ok(true))
-                    }
-                    Fill::Buffer(n) => {
-                        self.relay(&buf[..n], to)?;
-                        Poll::Ready(Ok(true))
-                    }
-                }
-            });
-            match step {
-                Poll::Ready(Ok(true)) => continue,
-                // Idle or finished: the (empty) pipe goes back to the pool.
-                done => {
-                    if let Some(p) = self.pipe.take() {
-                        p.give_back();
-                    }
-                    return done.map_ok(|_| ());
-                }
-            }
-        }
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio_util::sync::CancellationToken;
 
-use super::conn::{self, Permits};
+use super::conn::{self, Accepted, Permits};
 use super::socket::Listening;
 use super::Shared;
 
@@ -105,7 +105,7 @@ async fn accept_loop(
             r = socket.accept() => r,
         };
         match accepted {
-            Ok((stream, peer)) => {
+            Ok((client, peer)) => {
                 if shared.fd_exhausted.swap(false, Relaxed) {
                     tracing::warn!("file descriptors available again, accepting");
                 }
@@ -117,14 +117,14 @@ async fn accept_loop(
                     .get(&addr)
                     .cloned()
                     .unwrap_or(fe);
-                tokio::spawn(conn::serve(
-                    shared.clone(),
+                tokio::spawn(conn::serve(Accepted {
+                    shared: shared.clone(),
                     fe,
-                    stream,
+                    client,
                     peer,
-                    addr.port(),
+                    port: addr.port(),
                     permits,
-                ));
+                }));
             }
             Err(e) if out_of_descriptors(&e) => {
                 if !shared.fd_exhausted.swap(true, Relaxed) {

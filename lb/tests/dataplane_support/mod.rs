@@ -130,11 +130,16 @@ impl Session {
     /// Sends `data` and checks it comes back unchanged.
     pub async fn ping(&mut self, data: &[u8]) -> std::io::Result<()> {
         self.reader.get_mut().write_all(data).await?;
-        let mut back = vec![0u8; data.len()];
+        self.expect_echo(data).await
+    }
+
+    /// Reads `expected.len()` bytes and checks they are `expected`.
+    async fn expect_echo(&mut self, expected: &[u8]) -> std::io::Result<()> {
+        let mut back = vec![0u8; expected.len()];
         tokio::time::timeout(WAIT, self.reader.read_exact(&mut back))
             .await
             .map_err(|_| std::io::Error::other("echo timed out"))??;
-        if back != data {
+        if back != expected {
             return Err(std::io::Error::other("echo differs"));
         }
         Ok(())
@@ -155,18 +160,7 @@ impl Session {
         sock.send_out_of_band(b"!")?;
         sock.send(after)?;
         sock.set_cork(false)?;
-        let expected = [before, after].concat();
-        let mut back = vec![0u8; expected.len()];
-        tokio::time::timeout(WAIT, self.reader.read_exact(&mut back))
-            .await
-            .map_err(|_| std::io::Error::other("echo after the urgent byte timed out"))??;
-        if back != expected {
-            return Err(std::io::Error::other(format!(
-                "echo differs: {:?}",
-                String::from_utf8_lossy(&back)
-            )));
-        }
-        Ok(())
+        self.expect_echo(&[before, after].concat()).await
     }
 
     /// Half-closes, then expects the backend's FIN after the echo.
