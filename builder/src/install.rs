@@ -1,6 +1,6 @@
 //! Turns a copy of the cached Debian tree into the appliance's root: the
-//! overlay's static files, the static binaries, the generated fstab and
-//! package list; and takes out what must not be baked into an image that
+//! overlay's static files, the static binaries, the load balancer's account,
+//! the generated fstab and package list; and takes out what must not be baked into an image that
 //! many VMs boot from (SSH host keys, machine-id).
 
 use std::path::{Path, PathBuf};
@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use image::Appliance;
 
-use crate::{fstab, ident::Ids, kmods, tree};
+use crate::{fstab, ident::Ids, kmods, tree, users};
 
 /// Where the image keeps facts about itself.
 pub const INFO_DIR: &str = "usr/share/lb-appliance";
@@ -37,6 +37,8 @@ pub fn customize(root: &Path, i: &Inputs) -> Result<()> {
     if i.overlay_files.is_dir() {
         tree::overlay(i.overlay_files, root).context("installing overlay/files")?;
     }
+    // lb.service runs as this account, with only the capability to bind low ports.
+    users::add_system_user(root, users::LB, "LB Appliance load balancer")?;
     for (name, path) in i.binaries {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         tree::write(root, &format!("{BIN_DIR}/{name}"), bytes, 0o755)?;

@@ -28,3 +28,4 @@ pub mod qemu;
 pub mod rootfs;
 pub mod summary;
 pub mod tree;
+pub mod users;

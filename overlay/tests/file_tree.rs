@@ -45,6 +45,19 @@ fn units_use_the_rendered_paths_and_existing_subcommands() {
     )));
     assert!(lb.contains(&format!("--settings {}", paths::guest(paths::LB_SETTINGS))));
     assert!(lb.contains("After=appliance-render.service anyip-routes.service route-tables.service"));
+    // lb runs unprivileged: its state directory is handed to it, and the files it reads
+    // that are written root-only (settings, server key) are made group-readable first.
+    assert!(lb.contains("User=lb\n"));
+    assert!(lb.contains("AmbientCapabilities=CAP_NET_BIND_SERVICE\n"));
+    let state = paths::LB_STATE_DIR.strip_prefix("var/lib/").unwrap();
+    assert!(lb.contains(&format!("StateDirectory={state}\n")));
+    let readable = format!(
+        "{} {}/server.key\n",
+        paths::guest(paths::LB_SETTINGS),
+        paths::guest(paths::TLS_DIR)
+    );
+    assert!(lb.contains(&format!("+/usr/bin/chgrp lb {readable}")));
+    assert!(lb.contains(&format!("+/usr/bin/chmod 0640 {readable}")));
     let render = unit("appliance-render.service");
     assert!(render.contains("Before=network-pre.target systemd-networkd.service"));
     assert!(render.contains(&format!(
