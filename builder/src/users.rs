@@ -2,6 +2,9 @@
 //! an account a unit runs as must exist at build time (`systemd-sysusers` at
 //! boot could not write `/etc/passwd`). Written here rather than with
 //! `useradd` so that the image stays reproducible (no "last changed" date).
+//! `/etc/shadow` is not touched: it is a symlink to the file rendered at boot
+//! with root's password, and a service account that never logs in needs no
+//! entry there (like the image's other system accounts).
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -26,13 +29,22 @@ pub fn add_system_user(root: &Path, name: &str, comment: &str) -> Result<()> {
     let Some(id) = (100..1000).rev().find(|id| !used.contains(id)) else {
         bail!("no free system id below 1000 for user {name}");
     };
+    // Checked before writing anything, so that a refusal leaves no half-added account.
+    for file in ["etc/passwd", "etc/group", "etc/gshadow"] {
+        if root
+            .join(file)
+            .symlink_metadata()
+            .is_ok_and(|m| m.file_type().is_symlink())
+        {
+            bail!("/{file} in the image is a symlink into the running system; not adding {name} through it");
+        }
+    }
     append(
         root,
         "etc/passwd",
         &format!("{name}:x:{id}:{id}:{comment}:/nonexistent:/usr/sbin/nologin\n"),
     )?;
     append(root, "etc/group", &format!("{name}:x:{id}:\n"))?;
-    append(root, "etc/shadow", &format!("{name}:!:::::::\n"))?;
     append(root, "etc/gshadow", &format!("{name}:!::\n"))
 }
 
@@ -47,7 +59,7 @@ fn entries(text: &str) -> impl Iterator<Item = Vec<&str>> {
         .map(|l| l.split(':').collect())
 }
 
-/// Appends `line` to `file` (created if missing; the shadow files keep their mode).
+/// Appends `line` to `file` (created if missing; gshadow keeps its mode).
 fn append(root: &Path, file: &str, line: &str) -> Result<()> {
     use std::io::Write as _;
     let path = root.join(file);
@@ -97,7 +109,18 @@ mod tests {
             .ends_with("lb:x:997:997:LB Appliance load balancer:/nonexistent:/usr/sbin/nologin\n"));
         assert_eq!(etc(&t, "passwd").matches("\nlb:").count(), 1);
         assert!(etc(&t, "group").ends_with("\nlb:x:997:\n"));
-        assert!(etc(&t, "shadow").ends_with("\nlb:!:::::::\n"));
+        assert_eq!(etc(&t, "shadow"), "root:*:19000:0:99999:7:::\n");
         assert!(etc(&t, "gshadow").ends_with("\nlb:!::\n"));
+    }
+
+    #[test]
+    fn a_symlinked_account_file_is_refused() {
+        let t = tree();
+        let gshadow = t.path().join("etc/gshadow");
+        std::fs::remove_file(&gshadow).unwrap();
+        std::os::unix::fs::symlink("/run/elsewhere/gshadow", &gshadow).unwrap();
+        let err = add_system_user(t.path(), LB, "x").unwrap_err();
+        assert!(format!("{err:#}").contains("symlink"), "{err:#}");
+        assert!(!etc(&t, "passwd").contains("\nlb:"), "nothing half-added");
     }
 }
