@@ -402,3 +402,27 @@ async fn a_full_server_queues_connections_until_a_slot_frees() {
     assert_eq!(served.as_deref(), Some("a"));
     assert_eq!(metric(&rt, "lb_backend_queue_current{backend=\"b\"}"), 0);
 }
+
+/// Once connected, a connection idle for the smaller of `timeout client` and `timeout
+/// server` is closed; traffic in either direction keeps it open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_are_closed_after_their_timeout() {
+    let a = Echo::start("a").await;
+    let vip = free_addr();
+    let _rt = start(&format!(
+        "defaults\n  timeout client 500ms\n  timeout server 3s\n\
+         frontend f\n  bind {vip} name v\n  default_backend b\nbackend b\n  server a {}\n",
+        a.addr
+    ))
+    .await;
+    let mut s = Session::open(vip).await;
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        s.ping(b"still here").await.expect("traffic keeps it open");
+    }
+    let idle = s.closed_after().await.expect("closed when idle");
+    assert!(
+        idle >= Duration::from_millis(400) && idle < Duration::from_millis(2500),
+        "closed after {idle:?} idle: the client timeout (500 ms) applies, not the server's"
+    );
+}

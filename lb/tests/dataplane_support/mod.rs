@@ -163,6 +163,16 @@ impl Session {
         self.expect_echo(&[before, after].concat()).await
     }
 
+    /// Waits (up to `WAIT`) until the proxy closes the connection; how long that took.
+    pub async fn closed_after(&mut self) -> std::io::Result<Duration> {
+        let t0 = std::time::Instant::now();
+        let mut rest = Vec::new();
+        tokio::time::timeout(WAIT, self.reader.read_to_end(&mut rest))
+            .await
+            .map_err(|_| std::io::Error::other("still open"))??;
+        Ok(t0.elapsed())
+    }
+
     /// Half-closes, then expects the backend's FIN after the echo.
     pub async fn finish(mut self) -> std::io::Result<()> {
         self.reader.get_mut().shutdown().await?;
