@@ -112,6 +112,7 @@ pub fn network(site: &Site, guest: &Guest) -> Result<()> {
         let p = traffic::probe(client, None, sock(ip, site::API_PORT))?;
         ensure!(p == Probe::Refused, "the API answers on {ip}: {p:?}");
     }
+    firewall(site)?;
     anyip(site, site.topology.vip_base())?;
     // Policy routing: replies to sources behind a NIC's gateway leave by
     // that NIC (the main table's default route is the management gateway,
@@ -132,6 +133,24 @@ pub fn network(site: &Site, guest: &Guest) -> Result<()> {
                 site::REMOTE_SRC
             );
         }
+    }
+    Ok(())
+}
+
+/// The firewall: SSH answers on the management address; on the workload
+/// address and the VIP ranges it is reset like a closed port (sshd itself
+/// listens on every address, so only the firewall can make that so).
+pub fn firewall(site: &Site) -> Result<()> {
+    let p = traffic::probe(site.lab.ns(site.mgmt), None, sock(MGMT_IP, 22))?;
+    ensure!(p == Probe::Open, "SSH on the management address: {p:?}");
+    let client = site.lab.ns(site.client);
+    for (ns, ip) in [
+        (site.lab.ns(site.workload), WORKLOAD_IP),
+        (client, site.topology.vip_net_ip()),
+        (client, site.topology.vip_base()),
+    ] {
+        let p = traffic::probe(ns, None, sock(ip, 22))?;
+        ensure!(p == Probe::Refused, "SSH on {ip}: {p:?}");
     }
     Ok(())
 }

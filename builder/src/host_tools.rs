@@ -117,6 +117,13 @@ pub const TOOLS: &[Tool] = &[
         "provides the EFI boot loader (systemd-boot)",
     ),
     tool(
+        "debian-archive-keyring",
+        File("/usr/share/keyrings/debian-archive-keyring.gpg"),
+        Build,
+        false,
+        "the Debian archive keys the root filesystem's packages are verified with",
+    ),
+    tool(
         "xorriso",
         Cmd("xorriso"),
         Boot,

@@ -75,6 +75,12 @@ pub const REQUIRED: &[&str] = &[
     "qemu_fw_cfg.ko",
     "vmw_vmci.ko",
     "vsock.ko",
+    // The firewall: nf_tables, `ct state` and `notrack` (nft_ct), conntrack,
+    // `reject with tcp reset`.
+    "nf_tables.ko",
+    "nft_ct.ko",
+    "nf_conntrack.ko",
+    "nft_reject_inet.ko",
 ];
 
 /// dpkg `path-exclude` patterns for [`EXCLUDED`]. Bookworm's kernel

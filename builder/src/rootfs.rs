@@ -1,12 +1,18 @@
 //! The Debian root filesystem: built by mmdebstrap from the `[base]` section
-//! of the appliance definition and cached under a hash of everything that
-//! goes into it, so a rebuild does not download Debian again. A cache entry is
-//! built in a temporary directory and renamed into place, so a killed build
-//! never leaves a half-built entry behind.
+//! of the appliance definition (the suite, its `-updates` and `-security`
+//! suites, signatures checked against Debian's archive keyring only) and
+//! cached under a hash of everything that goes into it: the recipe and the
+//! archive's state, the `InRelease` files of those suites. A rebuild reuses the
+//! tree until Debian publishes an update, then builds a fresh one, so a cached
+//! tree never pins the image to packages with known vulnerabilities. When the
+//! archive cannot be reached, the newest tree of the recipe is reused with a
+//! warning. A cache entry is built in a temporary directory and renamed into
+//! place, so a killed build never leaves a half-built entry behind.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
 
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
@@ -15,7 +21,7 @@ use crate::{cmd, kmods, tree};
 
 /// Bump when the way the tree is produced changes in a way the arguments
 /// below do not show (it invalidates every cache entry).
-const RECIPE_VERSION: &str = "1";
+const RECIPE_VERSION: &str = "2";
 
 /// udev's hardware database: names and quirks of physical input devices and
 /// USB gadgets, ~20 MiB the appliance has no use for.
@@ -25,7 +31,10 @@ const OTHER_EXCLUDES: &[&str] = &["/lib/udev/hwdb.d/*", "/usr/lib/udev/hwdb.d/*"
 #[derive(Debug, Clone)]
 pub struct Recipe {
     pub suite: String,
-    pub mirror: String,
+    /// One-line `deb` sources: the suite, `-updates`, `-security`.
+    pub sources: Vec<String>,
+    /// The keyring mmdebstrap and apt check the archive's signatures with.
+    pub keyring: String,
     pub variant: String,
     /// Packages on top of the variant, the kernel included.
     pub packages: Vec<String>,
@@ -50,9 +59,15 @@ impl Recipe {
             .iter()
             .map(|m| format!("{m}\n"))
             .collect();
+        let suite = &base.suite;
         Recipe {
-            suite: base.suite.clone(),
-            mirror: base.mirror.clone(),
+            suite: suite.clone(),
+            sources: vec![
+                format!("deb {} {suite} main", base.mirror),
+                format!("deb {} {suite}-updates main", base.mirror),
+                format!("deb {} {suite}-security main", base.security_mirror),
+            ],
+            keyring: base.keyring.clone(),
             variant: base.variant.clone(),
             packages,
             dpkg_excludes,
@@ -69,6 +84,7 @@ impl Recipe {
             format!("--variant={}", self.variant).into(),
             "--mode=root".into(),
             "--format=directory".into(),
+            format!("--keyring={}", self.keyring).into(),
             format!("--include={}", self.packages.join(",")).into(),
         ];
         for p in &self.dpkg_excludes {
@@ -77,8 +93,23 @@ impl Recipe {
         args.push(format!("--essential-hook=sync-in {} /", early_dir.display()).into());
         args.push(self.suite.clone().into());
         args.push(target.into());
-        args.push(self.mirror.clone().into());
+        args.extend(self.sources.iter().map(OsString::from));
         args
+    }
+
+    /// The `InRelease` address of each source (`deb URL SUITE COMPONENTS`).
+    fn release_urls(&self) -> Vec<String> {
+        self.sources
+            .iter()
+            .filter_map(|line| {
+                let mut words = line.split_whitespace().skip(1);
+                let (url, suite) = (words.next()?, words.next()?);
+                Some(format!(
+                    "{}/dists/{suite}/InRelease",
+                    url.trim_end_matches('/')
+                ))
+            })
+            .collect()
     }
 
     /// The cache key: a hash of the arguments and early files.
@@ -117,19 +148,100 @@ pub struct Cached {
 const TREE: &str = "tree";
 const PACKAGES: &str = "packages.tsv";
 
-/// Returns the cached tree for `recipe`, building it first if needed.
+/// Returns the cached tree for `recipe` and the archive's current state,
+/// building it first if needed. Trees of older archive states are removed once
+/// a newer one is in place.
 pub fn ensure(recipe: &Recipe, cache: &Path) -> Result<Cached> {
     tree::pattern_dirs(&recipe.sweep)?;
-    let entry = cache.join("rootfs").join(recipe.cache_key());
+    let recipe_dir = cache.join("rootfs").join(recipe.cache_key());
+    std::fs::create_dir_all(&recipe_dir)?;
+    let entry = match archive_state(recipe, &recipe_dir) {
+        Ok(state) => recipe_dir.join(state),
+        Err(e) => match newest_entry(&recipe_dir)? {
+            Some(entry) => {
+                eprintln!(
+                    "warning: {e:#}; reusing the cached root filesystem {} (it may lack \
+                     security fixes published since it was built)",
+                    entry.display()
+                );
+                entry
+            }
+            None => return Err(e.context("no cached root filesystem to fall back on")),
+        },
+    };
     let fresh = !entry.join(PACKAGES).is_file();
     if fresh {
         build(recipe, &entry)?;
+        remove_other_entries(&recipe_dir, &entry)?;
     }
     Ok(Cached {
         tree: entry.join(TREE),
         packages: std::fs::read_to_string(entry.join(PACKAGES))?,
         fresh,
     })
+}
+
+/// A hash of the `InRelease` files of the recipe's suites: it changes whenever
+/// Debian publishes an update (or re-signs a suite). Fetched once per process,
+/// so two builds in one process (the reproducibility test) use the same tree.
+fn archive_state(recipe: &Recipe, scratch: &Path) -> Result<String> {
+    static STATES: Mutex<Vec<(Vec<String>, String)>> = Mutex::new(Vec::new());
+    let urls = recipe.release_urls();
+    let mut states = STATES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, state)) = states.iter().find(|(u, _)| *u == urls) {
+        return Ok(state.clone());
+    }
+    let mut h = Sha256::new();
+    for url in &urls {
+        let file = scratch.join(format!(".tmp-InRelease-{}", std::process::id()));
+        // apt's own downloader: present wherever mmdebstrap is, proxies honoured.
+        cmd::run(
+            Command::new("/usr/lib/apt/apt-helper")
+                .arg("download-file")
+                .arg(url)
+                .arg(&file),
+        )
+        .with_context(|| format!("reading the Debian archive's state from {url}"))?;
+        h.update(std::fs::read(&file)?);
+        std::fs::remove_file(&file)?;
+    }
+    let state = hex::encode(&h.finalize()[..12]);
+    states.push((urls, state.clone()));
+    Ok(state)
+}
+
+/// The most recently built complete entry under `recipe_dir`.
+fn newest_entry(recipe_dir: &Path) -> Result<Option<PathBuf>> {
+    let Ok(entries) = std::fs::read_dir(recipe_dir) else {
+        return Ok(None);
+    };
+    let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
+    for e in entries {
+        let path = e?.path();
+        let Ok(meta) = std::fs::metadata(path.join(PACKAGES)) else {
+            continue;
+        };
+        let built = meta.modified()?;
+        if newest.as_ref().is_none_or(|(t, _)| built > *t) {
+            newest = Some((built, path));
+        }
+    }
+    Ok(newest.map(|(_, p)| p))
+}
+
+/// Removes the trees of older archive states (each is ~400 MiB).
+fn remove_other_entries(recipe_dir: &Path, keep: &Path) -> Result<()> {
+    for e in std::fs::read_dir(recipe_dir)? {
+        let path = e?.path();
+        let temporary = path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with(".tmp-"));
+        if path != keep && !temporary {
+            std::fs::remove_dir_all(&path)
+                .with_context(|| format!("removing the outdated {}", path.display()))?;
+        }
+    }
+    Ok(())
 }
 
 fn build(recipe: &Recipe, entry: &Path) -> Result<()> {
@@ -225,9 +337,26 @@ mod tests {
         assert!(include.contains("openssh-server"));
         assert!(args.contains(&"--dpkgopt=path-exclude=/usr/share/doc/*".to_string()));
         assert!(args.contains(&"--essential-hook=sync-in /e /".to_string()));
+        assert!(
+            args.contains(&"--keyring=/usr/share/keyrings/debian-archive-keyring.gpg".to_string())
+        );
         assert_eq!(
-            &args[args.len() - 3..],
-            ["bookworm", "/t", "http://deb.debian.org/debian"]
+            &args[args.len() - 5..],
+            [
+                "bookworm",
+                "/t",
+                "deb http://deb.debian.org/debian bookworm main",
+                "deb http://deb.debian.org/debian bookworm-updates main",
+                "deb http://deb.debian.org/debian-security bookworm-security main",
+            ]
+        );
+        assert_eq!(
+            r.release_urls(),
+            [
+                "http://deb.debian.org/debian/dists/bookworm/InRelease",
+                "http://deb.debian.org/debian/dists/bookworm-updates/InRelease",
+                "http://deb.debian.org/debian-security/dists/bookworm-security/InRelease",
+            ]
         );
         assert_eq!(r.early_files[0].1, "erofs\n");
     }
@@ -242,6 +371,31 @@ mod tests {
         let mut other = recipe();
         other.early_files[0].1.push_str("nvme\n");
         assert_ne!(r.cache_key(), other.cache_key());
+    }
+
+    #[test]
+    fn the_newest_complete_entry_is_the_fallback_and_older_ones_go() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(newest_entry(dir.path()).unwrap(), None);
+        let old = dir.path().join("old");
+        let new = dir.path().join("new");
+        let partial = dir.path().join(".tmp-new-1");
+        for d in [&old, &new, &partial] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        std::fs::write(old.join(PACKAGES), "a\t1\n").unwrap();
+        // mtime granularity: make the second entry unambiguously newer.
+        let earlier = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+        std::fs::File::options()
+            .write(true)
+            .open(old.join(PACKAGES))
+            .unwrap()
+            .set_modified(earlier)
+            .unwrap();
+        std::fs::write(new.join(PACKAGES), "a\t2\n").unwrap();
+        assert_eq!(newest_entry(dir.path()).unwrap(), Some(new.clone()));
+        remove_other_entries(dir.path(), &new).unwrap();
+        assert!(!old.exists() && new.exists() && partial.exists());
     }
 
     #[test]

@@ -103,6 +103,20 @@ pub fn render(input: &Input<'_>) -> Vec<File> {
         ),
         0o644,
     );
+    // Always: an invalid configuration still gets SSH on the management NIC
+    // (to mend it) and nothing else.
+    add(
+        paths::NFTABLES.into(),
+        render_template(
+            "nftables.conf.j2",
+            context! {
+                management => &config.management().role,
+                api_port => config.dataplane_port,
+                ranges => if valid { strings(&config.vip_ranges) } else { Vec::new() },
+            },
+        ),
+        0o644,
+    );
     if valid {
         let (tables, entries) = policy::plan(config);
         let mut lines: Vec<String> = tables.iter().map(ToString::to_string).collect();
