@@ -12,7 +12,7 @@ use crate::problem::Problem;
 use crate::render::{self, Input};
 use crate::transport::{self, vmware};
 use crate::validate::{validate, Validated};
-use crate::{banner, crypt, facts, install, ovfenv, paths, secrets};
+use crate::{atomic, banner, crypt, facts, install, ovfenv, paths, secrets, sysfs};
 
 /// What `boot` and `render` share: properties in, validated configuration out.
 pub fn properties(
@@ -51,7 +51,7 @@ pub fn run(root: &Path) -> Result<()> {
             )
         }
     };
-    let nics = facts::probe_nics(&root.join("sys/class/net"));
+    let nics = sysfs::probe_nics(&root.join("sys/class/net"));
     let deployment = facts::deployment(&schema, &nics);
     eprintln!(
         "deployment option: {deployment} ({} NICs found)",
@@ -101,7 +101,7 @@ pub fn run(root: &Path) -> Result<()> {
         }
     };
     let issue = banner::compose(&source, &validated, ca.as_ref());
-    install::write_atomic(&root.join(paths::ISSUE), issue.as_bytes(), 0o644)?;
+    atomic::write_atomic(&root.join(paths::ISSUE), issue.as_bytes(), 0o644)?;
     if !validated.is_valid() {
         eprintln!("The configuration has errors: the load balancer is not started. Fix the vApp properties and reboot.");
     }

@@ -12,8 +12,8 @@ use rcgen::{
     KeyUsagePurpose, SanType,
 };
 
+use crate::atomic::write_atomic;
 use crate::config::CaPem;
-use crate::install::write_atomic;
 use crate::pki;
 
 /// The CA in force, as published.

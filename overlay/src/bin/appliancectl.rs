@@ -8,7 +8,7 @@ use anyhow::{anyhow, Context, Result};
 use clap::{Parser, Subcommand};
 use image::Appliance;
 use overlay::routes::{self, Service};
-use overlay::{banner, boot, crypt, install, ip, ovfenv, paths, pki, render, secrets};
+use overlay::{atomic, banner, boot, crypt, install, ip, ovfenv, paths, pki, render, secrets};
 
 #[derive(Parser)]
 #[command(name = "appliancectl", version, about = "LB Appliance boot agent")]
@@ -129,7 +129,7 @@ fn render_cmd(ovf_env: &Path, out: &Path, deployment: Option<String>) -> Result<
     });
     install::install(out, &files)?;
     let issue = banner::compose(&ovf_env.display().to_string(), &validated, None);
-    install::write_atomic(&out.join(paths::ISSUE), issue.as_bytes(), 0o644)?;
+    atomic::write_atomic(&out.join(paths::ISSUE), issue.as_bytes(), 0o644)?;
     Ok(if validated.is_valid() {
         ExitCode::SUCCESS
     } else {

@@ -14,6 +14,7 @@ use minijinja::context;
 
 use crate::config::{Config, Interface};
 use crate::facts::NicFact;
+use crate::routefile::anyip::Range;
 use crate::validate::Validated;
 use crate::{crypt, paths};
 
@@ -125,7 +126,7 @@ pub fn render(input: &Input<'_>) -> Vec<File> {
             paths::ANYIP_ROUTES.into(),
             render_template(
                 "anyip-routes.cfg.j2",
-                context! { ranges => strings(&config.vip_ranges) },
+                context! { ranges => strings(&config.vip_ranges.iter().map(|n| Range(*n)).collect::<Vec<_>>()) },
             ),
             0o644,
         );
