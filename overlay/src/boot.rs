@@ -61,11 +61,10 @@ pub fn run(root: &Path) -> Result<()> {
     for p in &validated.problems {
         eprintln!("{p}");
     }
-    let salt = crypt::random_salt();
     let files = render::render(&Input {
         validated: &validated,
         nics: &nics,
-        salt: &salt,
+        salts: &crypt::Salts::random(),
     });
     let changed = install::install(root, &files)?;
     eprintln!("rendered {} files ({changed} changed)", files.len());

@@ -121,11 +121,10 @@ fn render_cmd(ovf_env: &Path, out: &Path, deployment: Option<String>) -> Result<
     for p in &validated.problems {
         eprintln!("{p}");
     }
-    let salt = crypt::random_salt();
     let files = render::render(&render::Input {
         validated: &validated,
         nics: &[],
-        salt: &salt,
+        salts: &crypt::Salts::random(),
     });
     install::install(out, &files)?;
     let issue = banner::compose(&ovf_env.display().to_string(), &validated, None);

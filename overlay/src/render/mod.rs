@@ -13,10 +13,11 @@ mod templates;
 use minijinja::context;
 
 use crate::config::{Config, Interface};
+use crate::crypt::{self, Salts};
 use crate::facts::NicFact;
+use crate::paths;
 use crate::routefile::anyip::Range;
 use crate::validate::Validated;
-use crate::{crypt, paths};
 
 use naming::Match;
 pub use templates::render as render_template;
@@ -34,8 +35,8 @@ pub struct File {
 pub struct Input<'a> {
     pub validated: &'a Validated,
     pub nics: &'a [NicFact],
-    /// Salt for the password hashes (random at boot, fixed in tests).
-    pub salt: &'a str,
+    /// Salts for the password hashes (random at boot, fixed in tests).
+    pub salts: &'a Salts,
 }
 
 /// Renders every file for this boot, in a stable order.
@@ -87,7 +88,7 @@ pub fn render(input: &Input<'_>) -> Vec<File> {
         0o644,
     );
     let root_hash = match &config.root_password {
-        Some(pw) => crypt::sha512_crypt(pw, input.salt),
+        Some(pw) => crypt::sha512_crypt(pw, &input.salts.root),
         None => "*".into(),
     };
     add(
@@ -132,7 +133,7 @@ pub fn render(input: &Input<'_>) -> Vec<File> {
         );
         add(
             paths::LB_SETTINGS.into(),
-            lb_settings(config, input.salt),
+            lb_settings(config, &input.salts.api),
             0o600,
         );
     }
