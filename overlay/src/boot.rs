@@ -83,7 +83,11 @@ pub fn run(root: &Path) -> Result<()> {
     if let Err(e) = secrets::ensure_host_keys(&host_keys, render::HOST_KEY_TYPES) {
         eprintln!("ssh host keys: {e:#}");
     }
-    let ca = match secrets::ensure_ca(&root.join(paths::TLS_DIR), validated.config.ca.as_ref()) {
+    let ca = match secrets::ensure_ca(
+        &root.join(paths::TLS_DIR),
+        validated.config.ca.as_ref(),
+        time::OffsetDateTime::now_utc(),
+    ) {
         Ok(ca) => {
             eprintln!("Data Plane API CA SHA-256 fingerprint: {}", ca.fingerprint);
             if vmware::is_vmware() {

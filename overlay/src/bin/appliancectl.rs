@@ -95,6 +95,7 @@ fn run(command: Command) -> Result<ExitCode> {
                 &root.join(paths::TLS_DIR),
                 hostname.trim(),
                 &ip::addresses()?,
+                time::OffsetDateTime::now_utc(),
             )?;
             eprintln!(
                 "server certificate {}",
