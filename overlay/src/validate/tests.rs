@@ -72,7 +72,12 @@ fn seed_frontend_topology_is_valid() {
 #[test]
 fn no_properties_means_dhcp_and_defaults() {
     let v = run("default", &BTreeMap::new());
-    assert!(v.is_valid() && v.problems.is_empty());
+    assert!(v.is_valid());
+    assert_eq!(
+        only_problem(&v, "loadbalance.haproxy_pwd").severity,
+        Severity::Warning,
+        "only the default API password is worth a word"
+    );
     let c = &v.config;
     assert!(c
         .interfaces
@@ -260,6 +265,39 @@ fn password_lengths_are_checked_and_never_shown() {
         "loadbalance.haproxy_pwd",
     );
     assert!(p.fix.contains("6 to 128"));
+}
+
+#[test]
+fn blank_api_password_means_haproxy_and_warns_without_stopping_the_lb() {
+    for blank in [with(seed(), "loadbalance.haproxy_pwd", ""), {
+        let mut p = seed();
+        p.remove("loadbalance.haproxy_pwd");
+        p
+    }] {
+        let v = run("frontend", &blank);
+        assert!(v.is_valid(), "a warning does not stop the load balancer");
+        assert_eq!(
+            v.config.api_password, "haproxy",
+            "HAProxy appliance drop-in"
+        );
+        let p = only_problem(&v, "loadbalance.haproxy_pwd");
+        assert_eq!(p.severity, Severity::Warning);
+        let text = p.to_string();
+        assert!(
+            text.starts_with("warning: loadbalance.haproxy_pwd")
+                && text.contains("\"wcp\"")
+                && text.contains("\"haproxy\"")
+                && p.fix
+                    == "set loadbalance.haproxy_pwd to a password of 6 to 128 characters and reboot",
+            "{text}"
+        );
+    }
+    // A password that is too short is an error of its own, not a blank one.
+    let v = run("frontend", &with(seed(), "loadbalance.haproxy_pwd", "abc"));
+    assert_eq!(
+        only_problem(&v, "loadbalance.haproxy_pwd").severity,
+        Severity::Error
+    );
 }
 
 #[test]
