@@ -15,7 +15,6 @@ use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
     KeyUsagePurpose, SanType,
 };
-
 use time::{Duration, OffsetDateTime};
 
 use crate::atomic::write_atomic;

@@ -106,6 +106,11 @@ pub fn render(input: &Input<'_>) -> Vec<File> {
         0o644,
     );
     if valid {
+        let ranges: Vec<String> = config
+            .vip_ranges
+            .iter()
+            .map(|net| Range(*net).to_string())
+            .collect();
         let (tables, entries) = policy::plan(config);
         let mut lines: Vec<String> = tables.iter().map(ToString::to_string).collect();
         lines.extend(entries.iter().map(ToString::to_string));
@@ -125,10 +130,7 @@ pub fn render(input: &Input<'_>) -> Vec<File> {
         );
         add(
             paths::ANYIP_ROUTES.into(),
-            render_template(
-                "anyip-routes.cfg.j2",
-                context! { ranges => strings(&config.vip_ranges.iter().map(|n| Range(*n)).collect::<Vec<_>>()) },
-            ),
+            render_template("anyip-routes.cfg.j2", context! { ranges }),
             0o644,
         );
         add(
