@@ -393,6 +393,25 @@ fn pasted_ca_is_repaired() {
 }
 
 #[test]
+fn an_expired_ca_is_rejected() {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
+    params.not_before = rcgen::date_time_ymd(2015, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2025, 1, 1);
+    let cert = params.self_signed(&key).unwrap();
+    let props = with(
+        with(seed(), "appliance.ca_cert", &cert.pem()),
+        "appliance.ca_cert_key",
+        &key.serialize_pem(),
+    );
+    let v = run("frontend", &props);
+    let p = only_problem(&v, "appliance.ca_cert");
+    assert!(p.reason.contains("expired on 2025-01-01"), "{p}");
+    assert_eq!(v.config.ca, None, "treated as unset");
+}
+
+#[test]
 fn ca_cert_and_key_come_together() {
     let (cert, key) = pasted_ca();
     let p = only_problem(
