@@ -3,7 +3,8 @@
 //! Property-based: any Unicode, any length (up to past the schema's 65535),
 //! and valid values with one character inserted, replaced or cut, through
 //! every parser, the validator, the renderer, the banner and the
-//! `ovf-env.xml` reader; and through the `appliancectl` binary itself.
+//! `ovf-env.xml` reader; and through the `appliancectl` binary itself. The
+//! route files' parser gets the same treatment.
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -276,6 +277,17 @@ proptest! {
         let password: String = password.into_iter().collect();
         let salts = Salts::random();
         prop_assert!(sha512_crypt(&password, &salts.root).starts_with("$6$"));
+    }
+
+    // Not properties, but text the route services read at every boot and on every edit.
+    #[test]
+    fn any_route_file_is_read_or_refused_not_a_panic(text in any_text()) {
+        use overlay::routefile::{anyip::Range, parse_lines, tables};
+        let _ = parse_lines::<tables::Entry>(&text, tables::is_table_line);
+        let _ = parse_lines::<Range>(&text, |_| false);
+        for line in text.lines() {
+            let _ = line.parse::<tables::TableName>();
+        }
     }
 
     #[test]
