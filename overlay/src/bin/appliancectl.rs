@@ -33,7 +33,7 @@ enum Command {
     },
     /// Print the Data Plane API CA certificate and its SHA-256 fingerprint.
     Ca,
-    /// Issue the API server certificate for the current addresses if they changed (lb.service).
+    /// (Re)issue the API server certificate when the addresses, hostname or CA changed or it expires within 30 days (lb.service).
     Tls,
     /// Keep `local NET dev lo` routes equal to anyip-routes.cfg.
     AnyipRoutes(RouteArgs),
