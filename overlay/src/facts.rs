@@ -1,7 +1,6 @@
 //! Facts about the machine the renderer needs: the NICs (name, MAC, PCI
-//! address) and, from them, which deployment option vSphere deployed.
-
-use std::path::Path;
+//! address) and, from them, which deployment option vSphere deployed. Pure:
+//! [`crate::sysfs`] reads them from the kernel.
 
 use image::Appliance;
 
@@ -14,34 +13,8 @@ pub struct NicFact {
     pub pci_address: Option<String>,
 }
 
-/// Reads the NICs backed by a device from a sysfs `class/net` directory.
-pub fn probe_nics(class_net: &Path) -> Vec<NicFact> {
-    let Ok(entries) = std::fs::read_dir(class_net) else {
-        return Vec::new();
-    };
-    let mut nics: Vec<NicFact> = entries
-        .flatten()
-        .filter_map(|e| {
-            let dir = e.path();
-            let device = std::fs::canonicalize(dir.join("device")).ok()?;
-            let mac = std::fs::read_to_string(dir.join("address")).ok()?;
-            Some(NicFact {
-                name: e.file_name().to_string_lossy().into_owned(),
-                mac: mac.trim().to_string(),
-                pci_address: device
-                    .ancestors()
-                    .filter_map(|p| p.file_name()?.to_str())
-                    .find(|n| is_pci_address(n))
-                    .map(str::to_string),
-            })
-        })
-        .collect();
-    nics.sort_by(|a, b| a.name.cmp(&b.name));
-    nics
-}
-
 /// `dddd:bb:dd.f` in hex.
-fn is_pci_address(s: &str) -> bool {
+pub(crate) fn is_pci_address(s: &str) -> bool {
     let b = s.as_bytes();
     b.len() == 12
         && b[4] == b':'

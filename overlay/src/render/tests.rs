@@ -9,7 +9,12 @@ use super::*;
 use crate::validate::tests::{seed, with};
 use crate::validate::validate;
 
-const SALT: &str = "goldensalt";
+fn salts() -> Salts {
+    Salts {
+        root: "goldensalt".into(),
+        api: "goldenapisalt".into(),
+    }
+}
 
 fn rendered(
     deployment: &str,
@@ -20,7 +25,7 @@ fn rendered(
     let files = render(&Input {
         validated: &v,
         nics,
-        salt: SALT,
+        salts: &salts(),
     });
     (v, files)
 }
@@ -130,14 +135,18 @@ fn lb_settings_are_toml_with_a_verifiable_hash() {
         4,
         "the Data Plane API accepts only the 4-part form"
     );
-    assert_eq!(hash, crypt::sha512_crypt("VMware1!", SALT));
+    assert_eq!(hash, crypt::sha512_crypt("VMware1!", &salts().api));
     assert_eq!(
         settings["dataplane"]["vip_ranges"].as_array().unwrap()[0].as_str(),
         Some("10.13.200.32/27")
     );
     let shadow = file(&files, paths::SHADOW);
     let root_hash = shadow.split(':').nth(1).unwrap();
-    assert_eq!(root_hash, crypt::sha512_crypt("VMware1!", SALT));
+    assert_eq!(root_hash, crypt::sha512_crypt("VMware1!", &salts().root));
+    assert_ne!(
+        root_hash, hash,
+        "the same password hashes differently for root and the API"
+    );
 }
 
 #[test]
