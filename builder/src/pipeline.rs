@@ -6,13 +6,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use image::{Appliance, PartitionType};
 
-use crate::gpt::{ATTR_LEGACY_BIOS_BOOTABLE, ATTR_READ_ONLY};
-use crate::ident::{Ids, Stamp};
-use crate::progress::Steps;
-use crate::{
-    binaries, disk, esp, fstab, host_tools, install, mkfs, ova, ovf, packages, paths, rootfs, tree,
-    vmdk,
-};
+use crate::formats::gpt::{ATTR_LEGACY_BIOS_BOOTABLE, ATTR_READ_ONLY};
+use crate::formats::{ova, ovf, vmdk};
+use crate::host::ident::{Ids, Stamp};
+use crate::host::progress::Steps;
+use crate::host::{paths, tools};
+use crate::steps::{binaries, disk, esp, fstab, install_overlay, mkfs, packages, rootfs, tree};
 
 /// Where a build puts things.
 #[derive(Debug, Clone)]
@@ -55,7 +54,7 @@ pub fn build_disk(
     steps: &mut Steps,
 ) -> Result<DiskBuild> {
     steps.run("host tools", || {
-        host_tools::ensure(&[host_tools::Purpose::Build], &dirs.cache)
+        tools::ensure(&[tools::Purpose::Build], &dirs.cache)
     })?;
     anyhow::ensure!(
         unsafe { libc::geteuid() } == 0,
@@ -93,9 +92,9 @@ pub fn build_disk(
     let root = dirs.work.join("tree");
     steps.run("install overlay and binaries", || {
         tree::clone_tree(&cached.tree, &root)?;
-        install::customize(
+        install_overlay::customize(
             &root,
-            &install::Inputs {
+            &install_overlay::Inputs {
                 appliance,
                 ids: &ids,
                 epoch,
@@ -105,7 +104,7 @@ pub fn build_disk(
             },
         )
     })?;
-    let (kernel, initrd) = install::kernel_and_initrd(&root)?;
+    let (kernel, initrd) = install_overlay::kernel_and_initrd(&root)?;
 
     let mut parts = vec![];
     steps.run("filesystems (erofs, ext4, FAT)", || {
@@ -121,7 +120,7 @@ pub fn build_disk(
                         .iter()
                         .find(|r| r.mount.as_deref() == Some("/"))
                         .context("no partition is mounted at /")?;
-                    let cmdline = crate::bootcfg::cmdline(
+                    let cmdline = crate::steps::bootcfg::cmdline(
                         &fstab::partuuid(&ids, &root_part.name),
                         &root_part.filesystem,
                         &appliance.base.cmdline,
@@ -130,7 +129,7 @@ pub fn build_disk(
                         size_mib: p.size_mib,
                         volume_id: ids.volume_id("fs/esp"),
                         // The ESP is the first partition, at the alignment.
-                        start_lba: disk::ALIGN / crate::gpt::SECTOR,
+                        start_lba: disk::ALIGN / crate::formats::gpt::SECTOR,
                     };
                     anyhow::ensure!(
                         std::ptr::eq(p, &appliance.partitions[0]),

@@ -6,7 +6,7 @@
 
 use image::Appliance;
 
-use crate::ident::Ids;
+use crate::host::ident::Ids;
 
 /// The UUID that identifies a partition in `root=` and fstab.
 pub fn partuuid(ids: &Ids, partition: &str) -> uuid::Uuid {

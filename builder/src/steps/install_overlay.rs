@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use image::Appliance;
 
-use crate::{fstab, ident::Ids, kmods, tree, users};
+use crate::host::ident::Ids;
+use crate::steps::{fstab, kmods, tree, users};
 
 /// Where the image keeps facts about itself.
 pub const INFO_DIR: &str = "usr/share/lb-appliance";
@@ -103,7 +104,7 @@ pub fn kernel_and_initrd(root: &Path) -> Result<(PathBuf, PathBuf)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::binaries::BINARIES;
+    use crate::steps::binaries::BINARIES;
 
     #[test]
     fn host_keys_are_removed_and_config_kept() {
@@ -129,7 +130,7 @@ mod tests {
     /// the builder installs it.
     #[test]
     fn overlay_units_name_the_installed_binaries() {
-        let files = crate::paths::workspace_root().join("overlay/files");
+        let files = crate::host::paths::workspace_root().join("overlay/files");
         let mut checked = 0;
         for entry in walkdir::WalkDir::new(&files) {
             let entry = entry.unwrap();

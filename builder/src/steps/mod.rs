@@ -1,0 +1,12 @@
+pub mod binaries;
+pub mod bootcfg;
+pub mod disk;
+pub mod esp;
+pub mod fstab;
+pub mod install_overlay;
+pub mod kmods;
+pub mod mkfs;
+pub mod packages;
+pub mod rootfs;
+pub mod tree;
+pub mod users;
