@@ -4,6 +4,9 @@
 //! NICs' MAC addresses in a VMware `EthernetAdapterSection`. Values come
 //! from `--property key=value`, a `govc import.spec` options file, or are
 //! checked against the property schema before the VM starts.
+//!
+//! This is the host's writer; the guest reads the document with
+//! `overlay::ovfenv`.
 
 use std::collections::BTreeMap;
 

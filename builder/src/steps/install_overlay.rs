@@ -2,6 +2,9 @@
 //! overlay's static files, the static binaries, the load balancer's account,
 //! the generated fstab and package list; and takes out what must not be baked into an image that
 //! many VMs boot from (SSH host keys, machine-id).
+//!
+//! Build time only: the guest's install of rendered files at every boot is
+//! `overlay::install`.
 
 use std::path::{Path, PathBuf};
 
