@@ -1,8 +1,9 @@
 //! The host side of LB Appliance: turns `image/appliance.toml`, `overlay/` and
 //! the static binaries into a bootable, reproducible OVA.
 //!
-//! The folders follow the build, and name the host side where the guest's
-//! `overlay` crate has a module of the same topic:
+//! The folders follow the build. Where the guest's `overlay` crate has a
+//! module on the same topic, the name here says it is the host's side:
+//! `vm::boot`, `steps::install_overlay`, `formats::ovf_env`, `host::paths`.
 //!
 //! - [`steps`]: the build steps that make the image's content, from the Debian
 //!   root filesystem to the raw GPT disk.

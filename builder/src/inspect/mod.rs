@@ -1,9 +1,9 @@
 //! `inspect`: what is inside an OVA, with every cross-reference verified.
 //!
 //! One forward pass over the tar: the `.ovf` must come first and the manifest
-//! second (our OVA contract, see `crate::formats::ova`); every later member is hashed
-//! while it streams, and each streamOptimized disk is decoded in the same
-//! pass. Then the manifest, the OVF References and DiskSection are checked
+//! second (our OVA contract, see [`crate::formats::ova`]); every later member
+//! is hashed while it streams, and each streamOptimized disk is decoded in the
+//! same pass. Then the manifest, the OVF References and DiskSection are checked
 //! against what was read. Any inconsistency is an error naming the member.
 
 pub(crate) mod descriptor;
