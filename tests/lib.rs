@@ -61,7 +61,7 @@ pub fn build_into(dirs: &builder::pipeline::Dirs) -> Result<builder::pipeline::O
         unsafe { libc::geteuid() } == 0,
         "the end-to-end tests build the image and need root (or set LB_APPLIANCE_OVA)"
     );
-    let appliance = image::Appliance::embedded();
+    let appliance = appliance_image::Appliance::embedded();
     let mut steps = builder::host::progress::Steps::default();
     let start = std::time::Instant::now();
     let built = builder::pipeline::build_ova(&appliance, dirs, &stamp()?, &mut steps)

@@ -224,7 +224,7 @@ impl Vm {
         properties: Vec<(String, String)>,
         transport: Transport,
     ) -> Result<Guest> {
-        let appliance = image::Appliance::embedded();
+        let appliance = appliance_image::Appliance::embedded();
         let req = Request {
             ova: crate::ova()?,
             workdir: self.workdir.clone(),

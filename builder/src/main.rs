@@ -80,7 +80,7 @@ struct BootArgs {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    let appliance = image::Appliance::embedded();
+    let appliance = appliance_image::Appliance::embedded();
     match cli.command {
         Command::HostTools => {
             tools::ensure(&[Purpose::Build, Purpose::Boot], &Dirs::standard()?.cache)?;
@@ -120,11 +120,11 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-fn default_ova(appliance: &image::Appliance) -> PathBuf {
+fn default_ova(appliance: &appliance_image::Appliance) -> PathBuf {
     paths::output_dir().join(format!("{}.ova", pipeline::stem(appliance)))
 }
 
-fn boot_cmd(appliance: &image::Appliance, args: BootArgs) -> Result<()> {
+fn boot_cmd(appliance: &appliance_image::Appliance, args: BootArgs) -> Result<()> {
     tools::ensure(&[Purpose::Boot], &Dirs::standard()?.cache)?;
     let ova = args.ova.unwrap_or_else(|| default_ova(appliance));
     if !ova.is_file() {

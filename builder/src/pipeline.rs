@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use image::{Appliance, Partition, PartitionType};
+use appliance_image::{Appliance, Partition, PartitionType};
 
 use crate::formats::gpt::{ATTR_LEGACY_BIOS_BOOTABLE, ATTR_READ_ONLY, SECTOR};
 use crate::formats::{ova, ovf, vmdk};

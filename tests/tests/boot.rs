@@ -21,7 +21,7 @@ use e2e::guest::Guest;
 const BOOT_TIMEOUT: Duration = Duration::from_secs(300);
 
 fn boot(name: &str, firmware: Firmware, disk_bus: DiskBus, deployment: &str) -> anyhow::Result<()> {
-    let appliance = image::Appliance::embedded();
+    let appliance = appliance_image::Appliance::embedded();
     let ova = e2e::ova()?;
     let workdir = builder::host::paths::output_dir().join(format!("e2e-{name}"));
     // QEMU user networking: the management NIC sits in 10.0.2.0/24.
@@ -135,7 +135,7 @@ fn boots_with_seabios_and_pvscsi() -> anyhow::Result<()> {
 
 #[test]
 fn inspect_accepts_the_ova() -> anyhow::Result<()> {
-    let appliance = image::Appliance::embedded();
+    let appliance = appliance_image::Appliance::embedded();
     let report = builder::inspect::inspect(&e2e::ova()?)?;
     let text = report.to_string();
     for option in &appliance.deployment_options {

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::{bail, Context, Result};
-use image::Appliance;
+use appliance_image::Appliance;
 use quick_xml::escape::escape;
 use serde::Deserialize;
 
@@ -75,7 +75,8 @@ pub fn resolve(
             .collect();
         bail!("deployment option {deployment:?} does not exist; choose one of {ids:?}");
     }
-    let applies = |p: &image::Property| p.deployment.as_deref().is_none_or(|d| d == deployment);
+    let applies =
+        |p: &appliance_image::Property| p.deployment.as_deref().is_none_or(|d| d == deployment);
     let mut values: BTreeMap<String, String> = appliance
         .properties
         .iter()

@@ -1,6 +1,6 @@
 use std::path::{Path, PathBuf};
 
-use image::Appliance;
+use appliance_image::Appliance;
 
 use super::*;
 use crate::formats::ova::write_ova;

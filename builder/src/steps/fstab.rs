@@ -4,7 +4,7 @@
 //! tmpfs so the system runs on an immutable root, and state that must
 //! survive a reboot lives on the data partition.
 
-use image::Appliance;
+use appliance_image::Appliance;
 
 use crate::host::ident::Ids;
 

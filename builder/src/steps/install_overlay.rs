@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use image::Appliance;
+use appliance_image::Appliance;
 
 use crate::host::ident::Ids;
 use crate::steps::{fstab, kmods, tree, users};

@@ -40,7 +40,7 @@ pub struct Recipe {
 
 impl Recipe {
     /// The recipe of an appliance definition.
-    pub fn new(base: &image::Base) -> Recipe {
+    pub fn new(base: &appliance_image::Base) -> Recipe {
         let mut packages = base.packages.clone();
         packages.push(base.kernel.clone());
         let mut dpkg_excludes = base.exclude_paths.clone();
@@ -209,7 +209,7 @@ mod tests {
     use super::*;
 
     fn recipe() -> Recipe {
-        Recipe::new(&image::Appliance::embedded().base)
+        Recipe::new(&appliance_image::Appliance::embedded().base)
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
-use image::Appliance;
+use appliance_image::Appliance;
 
 use crate::formats::ovf_env::{self, Adapter, OptionsFile};
 use crate::host::cmd;
@@ -126,7 +126,7 @@ pub fn prepare(appliance: &Appliance, req: &Request) -> Result<Vm> {
     let disk = req.workdir.join("disk.vmdk");
     extract_vmdk(&req.ova, &disk)?;
 
-    let nic_specs: Vec<&image::Nic> = appliance.nics_for(&deployment).collect();
+    let nic_specs: Vec<&appliance_image::Nic> = appliance.nics_for(&deployment).collect();
     let backends: Vec<Backend> = match &req.net {
         Net::User { forwards } => (0..nic_specs.len())
             .map(|i| Backend::User {

@@ -13,7 +13,7 @@ mod product;
 mod xml;
 
 use anyhow::Result;
-use image::Appliance;
+use appliance_image::Appliance;
 
 use crate::formats::vmdk::VmdkInfo;
 use xml::Xml;
