@@ -89,7 +89,7 @@ pub fn network(site: &Site, guest: &Guest) -> Result<()> {
     let console = guest.console();
     let failed = crate::console::failed_lines(&console);
     ensure!(failed.is_empty(), "failed units: {failed:#?}");
-    let nics = image::Appliance::embedded();
+    let nics = appliance_image::Appliance::embedded();
     for nic in nics.nics_for(site.topology.deployment()) {
         // The kernel logs `vmxnet3 0000:03:00.0 management: renamed from …`.
         let renamed = format!("{} {}: renamed from", nic.pci_address, nic.role);

@@ -45,12 +45,12 @@ pub fn vm_slot() -> std::sync::MutexGuard<'static, ()> {
 
 /// The stamp (timestamp, commit) of every in-process build of this test
 /// run, resolved once so that two builds can be compared byte for byte.
-pub fn stamp() -> Result<builder::ident::Stamp> {
-    static STAMP: OnceLock<builder::ident::Stamp> = OnceLock::new();
+pub fn stamp() -> Result<builder::host::ident::Stamp> {
+    static STAMP: OnceLock<builder::host::ident::Stamp> = OnceLock::new();
     if let Some(s) = STAMP.get() {
         return Ok(s.clone());
     }
-    let s = builder::ident::Stamp::of_workspace(&builder::paths::workspace_root())?;
+    let s = builder::host::ident::Stamp::of_workspace(&builder::host::paths::workspace_root())?;
     Ok(STAMP.get_or_init(|| s).clone())
 }
 
@@ -61,8 +61,8 @@ pub fn build_into(dirs: &builder::pipeline::Dirs) -> Result<builder::pipeline::O
         unsafe { libc::geteuid() } == 0,
         "the end-to-end tests build the image and need root (or set LB_APPLIANCE_OVA)"
     );
-    let appliance = image::Appliance::embedded();
-    let mut steps = builder::progress::Steps::default();
+    let appliance = appliance_image::Appliance::embedded();
+    let mut steps = builder::host::progress::Steps::default();
     let start = std::time::Instant::now();
     let built = builder::pipeline::build_ova(&appliance, dirs, &stamp()?, &mut steps)
         .context("building the OVA")?;
@@ -120,7 +120,7 @@ mod tests {
     #[test]
     fn fw_cfg_name_matches_the_agent() {
         assert_eq!(
-            builder::boot::FW_CFG_NAME,
+            builder::vm::boot::FW_CFG_NAME,
             overlay::transport::fwcfg::FW_CFG_NAME
         );
     }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Result;
-use image::Appliance;
+use appliance_image::Appliance;
 
 use crate::problem::Problem;
 use crate::render::{self, Input};

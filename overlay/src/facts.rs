@@ -2,7 +2,7 @@
 //! address) and, from them, which deployment option vSphere deployed. Pure:
 //! [`crate::sysfs`] reads them from the kernel.
 
-use image::Appliance;
+use appliance_image::Appliance;
 
 /// A physical NIC as the kernel shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,7 +29,7 @@ pub(crate) fn is_pci_address(s: &str) -> bool {
 /// first); failing that, the one with as many NICs as the machine has; else the
 /// default. The OVF environment does not name the option, the hardware does.
 pub fn deployment(schema: &Appliance, nics: &[NicFact]) -> String {
-    let mut options: Vec<(&str, Vec<&image::Nic>)> = schema
+    let mut options: Vec<(&str, Vec<&appliance_image::Nic>)> = schema
         .deployment_options
         .iter()
         .map(|d| (d.id.as_str(), schema.nics_for(&d.id).collect()))

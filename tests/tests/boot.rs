@@ -11,9 +11,9 @@ use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 
-use builder::boot::{EnvSource, Net, Request};
 use builder::pipeline::Dirs;
-use builder::qemu::{DiskBus, Firmware, Serial};
+use builder::vm::boot::{EnvSource, Net, Request};
+use builder::vm::qemu::{DiskBus, Firmware, Serial};
 use e2e::console::{self, BootCheck};
 use e2e::guest::Guest;
 
@@ -21,9 +21,9 @@ use e2e::guest::Guest;
 const BOOT_TIMEOUT: Duration = Duration::from_secs(300);
 
 fn boot(name: &str, firmware: Firmware, disk_bus: DiskBus, deployment: &str) -> anyhow::Result<()> {
-    let appliance = image::Appliance::embedded();
+    let appliance = appliance_image::Appliance::embedded();
     let ova = e2e::ova()?;
-    let workdir = builder::paths::output_dir().join(format!("e2e-{name}"));
+    let workdir = builder::host::paths::output_dir().join(format!("e2e-{name}"));
     // QEMU user networking: the management NIC sits in 10.0.2.0/24.
     let properties = [
         ("network.hostname", format!("lb-{name}")),
@@ -48,7 +48,7 @@ fn boot(name: &str, firmware: Firmware, disk_bus: DiskBus, deployment: &str) -> 
         memory_mib: Some(1024),
         serial: Serial::File(workdir.join("serial.log")),
     };
-    let mut vm = builder::boot::prepare(&appliance, &req)?;
+    let mut vm = builder::vm::boot::prepare(&appliance, &req)?;
     // One vCPU: under TCG on a loaded 2-core host a second, idle vCPU can miss
     // its timer long enough for the guest kernel to report an RCU stall and hang.
     vm.cpus = 1;
@@ -135,7 +135,7 @@ fn boots_with_seabios_and_pvscsi() -> anyhow::Result<()> {
 
 #[test]
 fn inspect_accepts_the_ova() -> anyhow::Result<()> {
-    let appliance = image::Appliance::embedded();
+    let appliance = appliance_image::Appliance::embedded();
     let report = builder::inspect::inspect(&e2e::ova()?)?;
     let text = report.to_string();
     for option in &appliance.deployment_options {

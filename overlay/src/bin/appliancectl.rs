@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{anyhow, Context, Result};
+use appliance_image::Appliance;
 use clap::{Parser, Subcommand};
-use image::Appliance;
 use overlay::routes::{self, Service};
 use overlay::{atomic, banner, boot, crypt, install, ip, ovfenv, paths, pki, render, secrets};
 

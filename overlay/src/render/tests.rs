@@ -21,7 +21,7 @@ fn rendered(
     props: &BTreeMap<String, String>,
     nics: &[NicFact],
 ) -> (Validated, Vec<File>) {
-    let v = validate(&image::Appliance::embedded(), deployment, props);
+    let v = validate(&appliance_image::Appliance::embedded(), deployment, props);
     let files = render(&Input {
         validated: &v,
         nics,
@@ -251,7 +251,7 @@ fn rendering_is_deterministic() {
 #[test]
 fn banner_lists_problems_and_escapes_backslashes() {
     let props = with(seed(), "network.hostname", "a\\b");
-    let v = validate(&image::Appliance::embedded(), "frontend", &props);
+    let v = validate(&appliance_image::Appliance::embedded(), "frontend", &props);
     let ca = crate::secrets::Ca {
         cert_pem: "-----BEGIN CERTIFICATE-----\n".into(),
         fingerprint: "AB:CD".into(),

@@ -11,7 +11,7 @@ mod tls;
 
 use std::collections::BTreeMap;
 
-use image::{Appliance, Property};
+use appliance_image::{Appliance, Property};
 
 use crate::config::{Config, Interface, WORKLOAD};
 use crate::problem::{Problem, Severity};
@@ -218,7 +218,7 @@ impl Reader<'_> {
 
 /// How a value is shown in messages: secrets never appear.
 fn shown(p: &Property, value: &str) -> String {
-    let secret = p.password || p.format == Some(image::Format::PemKey);
+    let secret = p.password || p.format == Some(appliance_image::Format::PemKey);
     if secret {
         format!("(hidden, {} characters)", value.chars().count())
     } else {
@@ -228,13 +228,13 @@ fn shown(p: &Property, value: &str) -> String {
 
 fn fix_for_type(p: &Property) -> String {
     match p.kind {
-        image::PropertyType::Boolean => "write true or false".into(),
-        image::PropertyType::Int => format!(
+        appliance_image::PropertyType::Boolean => "write true or false".into(),
+        appliance_image::PropertyType::Int => format!(
             "write a whole number from {} to {}",
             p.min_value.unwrap_or(i64::MIN),
             p.max_value.unwrap_or(i64::MAX)
         ),
-        image::PropertyType::String => format!(
+        appliance_image::PropertyType::String => format!(
             "give {} to {} characters",
             p.min_len.unwrap_or(0),
             p.max_len.unwrap_or(u32::MAX)

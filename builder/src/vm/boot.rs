@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
-use image::Appliance;
+use appliance_image::Appliance;
 
-use crate::cmd;
-use crate::ovfenv::{self, Adapter, OptionsFile};
-use crate::qemu::{self, Backend, DiskBus, Firmware, Nic, Serial, Vm};
+use crate::formats::ovf_env::{self, Adapter, OptionsFile};
+use crate::host::cmd;
+use crate::vm::qemu::{self, Backend, DiskBus, Firmware, Nic, Serial, Vm};
 
 /// The fw_cfg item the boot agent reads the environment from (the agent's
 /// `transport::fwcfg::FW_CFG_NAME`; the e2e tests check they agree).
@@ -88,8 +88,8 @@ pub fn environment(
         .map(|kv| (kv.key, kv.value))
         .collect();
     given.extend(env.properties.iter().cloned());
-    let values = ovfenv::resolve(appliance, &deployment, &given)?;
-    let xml = ovfenv::document(&values, &adapters(&deployment));
+    let values = ovf_env::resolve(appliance, &deployment, &given)?;
+    let xml = ovf_env::document(&values, &adapters(&deployment));
     Ok((deployment, xml))
 }
 
@@ -126,7 +126,7 @@ pub fn prepare(appliance: &Appliance, req: &Request) -> Result<Vm> {
     let disk = req.workdir.join("disk.vmdk");
     extract_vmdk(&req.ova, &disk)?;
 
-    let nic_specs: Vec<&image::Nic> = appliance.nics_for(&deployment).collect();
+    let nic_specs: Vec<&appliance_image::Nic> = appliance.nics_for(&deployment).collect();
     let backends: Vec<Backend> = match &req.net {
         Net::User { forwards } => (0..nic_specs.len())
             .map(|i| Backend::User {

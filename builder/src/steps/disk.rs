@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use crate::gpt::{self, Entry, Table, SECTOR};
+use crate::formats::gpt::{self, Entry, Table, SECTOR};
 
 /// Partition alignment and the gap before the first and after the last one.
 pub const ALIGN: u64 = 1 << 20;

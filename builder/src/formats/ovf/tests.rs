@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use image::Appliance;
+use appliance_image::Appliance;
 
 use super::*;
 use crate::inspect::descriptor::{parse, Descriptor};
@@ -272,7 +272,7 @@ fn virtual_hardware() {
 
 #[test]
 fn special_characters_are_escaped() {
-    let toml = image::APPLIANCE_TOML
+    let toml = appliance_image::APPLIANCE_TOML
         .replace(
             "label = \"2.1. Host Name\"",
             "label = \"Host <name> & \\\"FQDN\\\"\"",

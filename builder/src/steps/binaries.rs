@@ -9,7 +9,7 @@ use std::process::Command;
 
 use anyhow::{bail, Result};
 
-use crate::cmd;
+use crate::host::cmd;
 
 /// The Rust target the image runs.
 pub const TARGET: &str = "x86_64-unknown-linux-gnu";

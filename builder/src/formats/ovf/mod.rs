@@ -13,9 +13,9 @@ mod product;
 mod xml;
 
 use anyhow::Result;
-use image::Appliance;
+use appliance_image::Appliance;
 
-use crate::vmdk::VmdkInfo;
+use crate::formats::vmdk::VmdkInfo;
 use xml::Xml;
 
 /// What the OVF says about the build (the build-info ProductSection and the
@@ -38,7 +38,7 @@ pub struct BuildInfo {
 pub struct DiskRef<'a> {
     /// Member name of the VMDK in the OVA.
     pub file_name: &'a str,
-    /// What [`crate::vmdk::write_stream_optimized`] reported.
+    /// What [`crate::formats::vmdk::write_stream_optimized`] reported.
     pub vmdk: &'a VmdkInfo,
 }
 

@@ -22,7 +22,7 @@ pub fn summary(tsv: &str, wanted: &[String], kernel_meta: &str) -> String {
         "{} Debian packages; {} (full list in the image: /{})",
         installed.len(),
         key.join(", "),
-        crate::install::PACKAGES_FILE
+        crate::steps::install_overlay::PACKAGES_FILE
     )
 }
 

@@ -9,7 +9,7 @@ use std::process::Command;
 use anyhow::{Context, Result};
 use uuid::Uuid;
 
-use crate::cmd;
+use crate::host::cmd;
 
 /// Namespace for the v5 UUIDs of this project (itself v5 of a URL).
 const NAMESPACE: Uuid = Uuid::from_u128(0x6c62_2d61_7070_5b1a_8e3c_4f0d_9a21_77e1);
@@ -133,7 +133,7 @@ mod tests {
     #[test]
     fn epoch_from_git() {
         // The workspace is a git clone in development and CI.
-        let root = crate::paths::workspace_root();
+        let root = crate::host::paths::workspace_root();
         if root.join(".git").exists() && std::env::var_os("SOURCE_DATE_EPOCH").is_none() {
             assert!(source_date_epoch(&root).unwrap() > 1_600_000_000);
         }

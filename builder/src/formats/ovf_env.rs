@@ -4,11 +4,14 @@
 //! NICs' MAC addresses in a VMware `EthernetAdapterSection`. Values come
 //! from `--property key=value`, a `govc import.spec` options file, or are
 //! checked against the property schema before the VM starts.
+//!
+//! This is the host's writer; the guest reads the document with
+//! `overlay::ovfenv`.
 
 use std::collections::BTreeMap;
 
 use anyhow::{bail, Context, Result};
-use image::Appliance;
+use appliance_image::Appliance;
 use quick_xml::escape::escape;
 use serde::Deserialize;
 
@@ -72,7 +75,8 @@ pub fn resolve(
             .collect();
         bail!("deployment option {deployment:?} does not exist; choose one of {ids:?}");
     }
-    let applies = |p: &image::Property| p.deployment.as_deref().is_none_or(|d| d == deployment);
+    let applies =
+        |p: &appliance_image::Property| p.deployment.as_deref().is_none_or(|d| d == deployment);
     let mut values: BTreeMap<String, String> = appliance
         .properties
         .iter()

@@ -10,8 +10,8 @@ use std::process::Command;
 
 use anyhow::{Context, Result};
 
-use crate::bootcfg;
-use crate::cmd;
+use crate::host::cmd;
+use crate::steps::bootcfg;
 
 /// systemd-boot from the host's `systemd-boot-efi` package.
 pub const SYSTEMD_BOOT: &str = "/usr/lib/systemd/boot/efi/systemd-bootx64.efi";
@@ -164,7 +164,7 @@ mod tests {
         let needed = ["mkfs.fat", "mcopy", "syslinux"];
         if needed
             .iter()
-            .any(|t| crate::host_tools::find_command(t).is_none())
+            .any(|t| crate::host::tools::find_command(t).is_none())
             || !Path::new(SYSTEMD_BOOT).exists()
         {
             return;

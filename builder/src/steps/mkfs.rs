@@ -9,7 +9,7 @@ use std::process::Command;
 
 use anyhow::Result;
 
-use crate::cmd;
+use crate::host::cmd;
 
 /// `mkfs.erofs` arguments for a read-only root from `tree`. `/boot` stays
 /// out: the kernel and initramfs live on the ESP. LZ4HC with 64 KiB physical
@@ -96,7 +96,7 @@ mod tests {
     /// Two ext4 images made seconds apart are identical.
     #[test]
     fn ext4_is_reproducible() {
-        if crate::host_tools::find_command("mkfs.ext4").is_none() {
+        if crate::host::tools::find_command("mkfs.ext4").is_none() {
             return;
         }
         let d = tempfile::tempdir().unwrap();

@@ -4,9 +4,9 @@
 //! tmpfs so the system runs on an immutable root, and state that must
 //! survive a reboot lives on the data partition.
 
-use image::Appliance;
+use appliance_image::Appliance;
 
-use crate::ident::Ids;
+use crate::host::ident::Ids;
 
 /// The UUID that identifies a partition in `root=` and fstab.
 pub fn partuuid(ids: &Ids, partition: &str) -> uuid::Uuid {

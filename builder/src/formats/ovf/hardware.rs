@@ -2,7 +2,7 @@
 //! CD-ROM for the `iso` transport, and the NICs on fixed PCI slots.
 
 use anyhow::{bail, Result};
-use image::{Appliance, Firmware};
+use appliance_image::{Appliance, Firmware};
 
 use super::xml::Xml;
 

@@ -1,6 +1,8 @@
 //! Where things live: the workspace (found from this crate's manifest, so the
 //! CLI works from any clone without absolute paths in the repository), the
 //! build output under `target/appliance/` and the root filesystem cache.
+//!
+//! Paths on the build host; the guest's are `overlay::paths`.
 
 use std::path::{Path, PathBuf};
 

@@ -10,7 +10,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-use crate::cmd;
+use crate::host::cmd;
 
 /// What a tool is needed for; `build-ova` does not need QEMU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,13 +2,17 @@
 //! overlay's static files, the static binaries, the load balancer's account,
 //! the generated fstab and package list; and takes out what must not be baked into an image that
 //! many VMs boot from (SSH host keys, machine-id).
+//!
+//! Build time only: the guest's install of rendered files at every boot is
+//! `overlay::install`.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use image::Appliance;
+use appliance_image::Appliance;
 
-use crate::{fstab, ident::Ids, kmods, tree, users};
+use crate::host::ident::Ids;
+use crate::steps::{fstab, kmods, tree, users};
 
 /// Where the image keeps facts about itself.
 pub const INFO_DIR: &str = "usr/share/lb-appliance";
@@ -103,7 +107,7 @@ pub fn kernel_and_initrd(root: &Path) -> Result<(PathBuf, PathBuf)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::binaries::BINARIES;
+    use crate::steps::binaries::BINARIES;
 
     #[test]
     fn host_keys_are_removed_and_config_kept() {
@@ -129,7 +133,7 @@ mod tests {
     /// the builder installs it.
     #[test]
     fn overlay_units_name_the_installed_binaries() {
-        let files = crate::paths::workspace_root().join("overlay/files");
+        let files = crate::host::paths::workspace_root().join("overlay/files");
         let mut checked = 0;
         for entry in walkdir::WalkDir::new(&files) {
             let entry = entry.unwrap();

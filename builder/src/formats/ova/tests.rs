@@ -4,7 +4,7 @@ use std::process::Command;
 use sha2::{Digest, Sha256};
 
 use super::*;
-use crate::vmdk::testdata::noise;
+use crate::formats::vmdk::testdata::noise;
 
 /// 2023-11-14T22:13:20Z
 const MTIME: u64 = 1_700_000_000;

@@ -17,7 +17,8 @@ use std::sync::Mutex;
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 
-use crate::{cmd, kmods, tree};
+use crate::host::cmd;
+use crate::steps::{kmods, tree};
 
 /// Bump when the way the tree is produced changes in a way the arguments
 /// below do not show (it invalidates every cache entry).
@@ -48,7 +49,7 @@ pub struct Recipe {
 
 impl Recipe {
     /// The recipe of an appliance definition.
-    pub fn new(base: &image::Base) -> Recipe {
+    pub fn new(base: &appliance_image::Base) -> Recipe {
         let mut packages = base.packages.clone();
         packages.push(base.kernel.clone());
         let mut dpkg_excludes = base.exclude_paths.clone();
@@ -320,7 +321,7 @@ mod tests {
     use super::*;
 
     fn recipe() -> Recipe {
-        Recipe::new(&image::Appliance::embedded().base)
+        Recipe::new(&appliance_image::Appliance::embedded().base)
     }
 
     #[test]

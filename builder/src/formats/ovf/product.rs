@@ -2,7 +2,7 @@
 //! class, so the guest sees the properties as `class.key` in its OVF
 //! environment — the keys of the HAProxy appliance.
 
-use image::{Appliance, Property, Section};
+use appliance_image::{Appliance, Property, Section};
 
 use super::xml::Xml;
 use super::{date, BuildInfo};

@@ -162,6 +162,7 @@ fn protective_mbr(boot_code: &[u8; BOOT_CODE_LEN], disk_sectors: u64) -> Vec<u8>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::{cmd, tools};
 
     fn table() -> Table {
         Table {
@@ -230,7 +231,7 @@ mod tests {
     /// Cross-check with util-linux: sfdisk must read back what we wrote.
     #[test]
     fn sfdisk_reads_it_back() {
-        let Some(sfdisk) = crate::host_tools::find_command("sfdisk") else {
+        let Some(sfdisk) = tools::find_command("sfdisk") else {
             return;
         };
         let t = table();
@@ -242,8 +243,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("disk.raw");
         std::fs::write(&path, &disk).unwrap();
-        let dump = crate::cmd::stdout(std::process::Command::new(sfdisk).arg("--dump").arg(&path))
-            .unwrap();
+        let dump =
+            cmd::stdout(std::process::Command::new(sfdisk).arg("--dump").arg(&path)).unwrap();
         assert!(dump.contains("label: gpt"), "{dump}");
         assert!(
             dump.contains("label-id: 11223344-5566-7788-99AA-BBCCDDEEFF00"),

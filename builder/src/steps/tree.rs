@@ -7,7 +7,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-use crate::cmd;
+use crate::host::cmd;
 
 /// Directories whose contents a `dir/*` pattern removes. Only that pattern
 /// form is supported: it is all the definition uses and it cannot match
