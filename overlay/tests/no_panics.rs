@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::sync::OnceLock;
 
-use image::Appliance;
+use appliance_image::Appliance;
 use overlay::crypt::{sha512_crypt, Salts};
 use overlay::problem::{Problem, Severity};
 use overlay::render::{self, Input};
@@ -123,7 +123,7 @@ fn keys() -> Vec<String> {
 fn is_secret(key: &str) -> bool {
     schema()
         .property(key)
-        .is_some_and(|p| p.password || p.format == Some(image::Format::PemKey))
+        .is_some_and(|p| p.password || p.format == Some(appliance_image::Format::PemKey))
 }
 
 /// The boot agent's pure path: validation, rendering, the banner.
