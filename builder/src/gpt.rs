@@ -230,9 +230,9 @@ mod tests {
     /// Cross-check with util-linux: sfdisk must read back what we wrote.
     #[test]
     fn sfdisk_reads_it_back() {
-        let Some(sfdisk) = crate::host_tools::find_command("sfdisk") else {
-            return;
-        };
+        use crate::host_tools::{find_command, require, Purpose};
+        require(&[Purpose::Test]);
+        let sfdisk = find_command("sfdisk").expect("sfdisk was just ensured");
         let t = table();
         let mut disk = vec![0u8; (t.disk_sectors * SECTOR) as usize];
         let p = t.primary(&[0; BOOT_CODE_LEN]);

@@ -28,8 +28,9 @@ enum Command {
     BuildOva,
     /// Build the raw GPT disk only (target/appliance/work/disk.raw).
     BuildDisk,
-    /// Check the host tools for building and booting; install missing ones
-    /// (as root on Debian) or print the commands that would.
+    /// Check the host tools for building, booting and the tests; install
+    /// missing ones (as root on Debian) or print the commands that would.
+    /// Optional: `build-ova` and the tests install what they use themselves.
     HostTools,
     /// Show what is inside an OVA and verify it.
     Inspect {
@@ -81,7 +82,10 @@ fn main() -> Result<()> {
     let appliance = image::Appliance::embedded();
     match cli.command {
         Command::HostTools => {
-            host_tools::ensure(&[Purpose::Build, Purpose::Boot], &Dirs::standard()?.cache)?;
+            host_tools::ensure(
+                &[Purpose::Build, Purpose::Boot, Purpose::Test],
+                &Dirs::standard()?.cache,
+            )?;
             eprintln!("all host tools are present");
         }
         Command::BuildDisk => {
