@@ -80,7 +80,7 @@ impl Service {
     }
 }
 
-/// The calls of §5.1, in the Supervisor's order, in one transaction.
+/// The calls of `docs/dataplane-api.md` §5.1, in the Supervisor's order, in one transaction.
 async fn program(api: &Api, service: &Service) -> Reply {
     let version = get(api, &format!("{CFG}/global")).await;
     let version = version.json["_version"].as_u64().unwrap();
@@ -495,7 +495,7 @@ async fn status_codes_validation_and_runtime_changes() {
         json!({"name": "s1", "address": "127.0.0.2", "port": 8080, "weight": 10})
     );
 
-    // §4.4: a weight change is a runtime change: 200, no reload.
+    // docs/dataplane-api.md §4.4: a weight change is a runtime change: 200, no reload.
     let weight = expect(
         api,
         PUT,
