@@ -348,16 +348,21 @@ pub fn ensure(purposes: &[Purpose], cache: &Path) -> Result<()> {
     if missing.is_empty() {
         return Ok(());
     }
+    let codename = match host_codename() {
+        Ok(codename) => codename,
+        Err(e) => bail!(
+            "{}\nthese are Debian 12 packages, installed with apt-get on Debian only ({e:#}): \
+             install the equivalent packages with this system's package manager",
+            missing_list(&missing)
+        ),
+    };
     let apt = PrivateApt {
         dir: cache.join("host-apt"),
-        codename: host_codename()?,
+        codename,
     };
     let commands = apt.install_commands(&missing);
     if !is_root() || find_command("apt-get").is_none() {
-        let mut msg = String::from("missing host tools:\n");
-        for t in &missing {
-            let _ = writeln!(msg, "  {}: {}", t.package, t.why);
-        }
+        let mut msg = missing_list(&missing);
         let _ = writeln!(
             msg,
             "\nrun `cargo run --release -- host-tools` as root, or install them yourself:\n  \
@@ -398,6 +403,15 @@ pub fn ensure(purposes: &[Purpose], cache: &Path) -> Result<()> {
         bail!("apt-get succeeded but these are still missing: {still}");
     }
     Ok(())
+}
+
+/// `missing host tools:` and one line per tool: the package and what it is for.
+fn missing_list(missing: &[&Tool]) -> String {
+    let mut msg = String::from("missing host tools:\n");
+    for t in missing {
+        let _ = writeln!(msg, "  {}: {}", t.package, t.why);
+    }
+    msg
 }
 
 /// An exclusive `flock` on `<cache>/host-tools.lock`, released when the
