@@ -109,6 +109,17 @@ mod tests {
         [\x1b[0;1;31mFAILED\x1b[0m] Failed to start \x1b[0;1;39mssh.service\x1b[0m.\n\
         [   23.3] lb-bootcheck[356]: end of boot check\n";
 
+    /// The marker is the last thing the image's boot check prints.
+    #[test]
+    fn the_boot_check_unit_ends_with_the_marker() {
+        let unit = include_str!("../overlay/files/usr/lib/systemd/system/lb-bootcheck.service");
+        let last = unit
+            .lines()
+            .rfind(|l| l.starts_with("ExecStopPost="))
+            .expect("lb-bootcheck.service has ExecStopPost lines");
+        assert!(last.ends_with(&format!("echo \"{END}\"'")), "{last}");
+    }
+
     #[test]
     fn ansi_colours_are_removed() {
         let s = strip_ansi(LOG);
