@@ -1,8 +1,12 @@
-//! The host tools the builder and the QEMU boots shell out to, and their
-//! installation. QEMU, OVMF and SeaBIOS come from bookworm-backports because
-//! the machine image ships `qemu-utils` from there and bookworm's
-//! `qemu-system-x86` conflicts with it; backports is reached through a
-//! private apt configuration so the system's apt sources stay untouched.
+//! The host tools the builder, the QEMU boots and the tests shell out to, and
+//! their installation: `build-ova` ensures the build tools, `boot` the boot
+//! tools, and the tests whatever they run, so that the README's two commands
+//! set a fresh Debian machine up.
+//!
+//! QEMU, OVMF and SeaBIOS come from bookworm-backports because the machine
+//! image ships `qemu-utils` from there and bookworm's `qemu-system-x86`
+//! conflicts with it; backports is reached through a private apt
+//! configuration so the system's apt sources stay untouched.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
