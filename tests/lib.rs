@@ -15,11 +15,22 @@ use std::sync::{Mutex, OnceLock};
 
 use anyhow::{Context, Result};
 
+/// Everything the end-to-end tests run on the host (the build tools, QEMU and
+/// its firmware, xorriso, curl, iproute2), installed by the builder's own
+/// installer when missing, so `cargo test` alone sets a fresh machine up.
+/// Without root or off Debian it fails with the exact commands.
+pub fn host_tools() -> Result<()> {
+    use builder::host::tools::Purpose::{Boot, Build, Test};
+    builder::host::tools::ensure_for(&[Build, Boot, Test])
+}
+
 /// The OVA to test: `$LB_APPLIANCE_OVA` if set (a build to reuse), else the
 /// result of building it now with the builder's own pipeline (incremental:
 /// the root filesystem comes from the cache, cargo rebuilds what changed).
-/// Built once per test process, whichever test asks first.
+/// Built once per test process, whichever test asks first. The host tools
+/// to build and boot it are ensured first.
 pub fn ova() -> Result<PathBuf> {
+    host_tools()?;
     static OVA: OnceLock<Mutex<Option<PathBuf>>> = OnceLock::new();
     let mut slot = OVA
         .get_or_init(|| Mutex::new(None))

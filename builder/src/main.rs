@@ -30,8 +30,9 @@ enum Command {
     BuildOva,
     /// Build the raw GPT disk only (target/appliance/work/disk.raw).
     BuildDisk,
-    /// Check the host tools for building and booting; install missing ones
-    /// (as root on Debian) or print the commands that would.
+    /// Check the host tools for building, booting and the tests; install
+    /// missing ones (as root on Debian) or print the commands that would.
+    /// Optional: `build-ova` and the tests install what they use themselves.
     HostTools,
     /// Show what is inside an OVA and verify it.
     Inspect {
@@ -83,7 +84,10 @@ fn main() -> Result<()> {
     let appliance = appliance_image::Appliance::embedded();
     match cli.command {
         Command::HostTools => {
-            tools::ensure(&[Purpose::Build, Purpose::Boot], &Dirs::standard()?.cache)?;
+            tools::ensure(
+                &[Purpose::Build, Purpose::Boot, Purpose::Test],
+                &Dirs::standard()?.cache,
+            )?;
             eprintln!("all host tools are present");
         }
         Command::BuildDisk => {

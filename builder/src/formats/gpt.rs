@@ -162,7 +162,7 @@ fn protective_mbr(boot_code: &[u8; BOOT_CODE_LEN], disk_sectors: u64) -> Vec<u8>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::{cmd, tools};
+    use crate::host::cmd;
 
     fn table() -> Table {
         Table {
@@ -231,9 +231,9 @@ mod tests {
     /// Cross-check with util-linux: sfdisk must read back what we wrote.
     #[test]
     fn sfdisk_reads_it_back() {
-        let Some(sfdisk) = tools::find_command("sfdisk") else {
-            return;
-        };
+        use crate::host::tools::{find_command, require, Purpose};
+        require(&[Purpose::Test]);
+        let sfdisk = find_command("sfdisk").expect("sfdisk was just ensured");
         let t = table();
         let mut disk = vec![0u8; (t.disk_sectors * SECTOR) as usize];
         let p = t.primary(&[0; BOOT_CODE_LEN]);

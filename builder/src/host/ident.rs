@@ -40,12 +40,19 @@ pub fn source_date_epoch(workspace: &Path) -> Result<u64> {
     if let Ok(v) = std::env::var("SOURCE_DATE_EPOCH") {
         return parse_epoch(&v).context("SOURCE_DATE_EPOCH");
     }
-    let out = cmd::stdout(Command::new("git").arg("-C").arg(workspace).args([
-        "log",
-        "-1",
-        "--format=%ct",
-    ]))
-    .context("no SOURCE_DATE_EPOCH and no git commit time: set SOURCE_DATE_EPOCH")?;
+    head_commit_time(workspace)
+        .context("no SOURCE_DATE_EPOCH and no git commit time: set SOURCE_DATE_EPOCH")
+}
+
+/// The commit time of `HEAD` in the git repository at `repo`.
+fn head_commit_time(repo: &Path) -> Result<u64> {
+    let out =
+        cmd::stdout(
+            Command::new("git")
+                .arg("-C")
+                .arg(repo)
+                .args(["log", "-1", "--format=%ct"]),
+        )?;
     parse_epoch(&out).context("git commit time")
 }
 
@@ -130,12 +137,34 @@ mod tests {
         assert!(parse_epoch("yesterday").is_err());
     }
 
+    /// The commit time, not the author time or the clock, of a repository
+    /// made here (so the test does not depend on how the workspace was
+    /// checked out, nor on `SOURCE_DATE_EPOCH`).
     #[test]
     fn epoch_from_git() {
-        // The workspace is a git clone in development and CI.
-        let root = crate::host::paths::workspace_root();
-        if root.join(".git").exists() && std::env::var_os("SOURCE_DATE_EPOCH").is_none() {
-            assert!(source_date_epoch(&root).unwrap() > 1_600_000_000);
-        }
+        crate::host::tools::require(&[crate::host::tools::Purpose::Test]);
+        let repo = tempfile::tempdir().unwrap();
+        let git = |args: &[&str]| {
+            let mut c = Command::new("git");
+            c.arg("-C").arg(repo.path()).args(args);
+            c.env("GIT_AUTHOR_DATE", "@1600000000 +0000")
+                .env("GIT_COMMITTER_DATE", "@1700000000 +0000");
+            cmd::run(&mut c).unwrap();
+        };
+        git(&["init", "--quiet"]);
+        git(&[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "commit",
+            "--quiet",
+            "--allow-empty",
+            "-m",
+            "t",
+        ]);
+        assert_eq!(head_commit_time(repo.path()).unwrap(), 1_700_000_000);
+        let empty = tempfile::tempdir().unwrap();
+        assert!(head_commit_time(empty.path()).is_err());
     }
 }

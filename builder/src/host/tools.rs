@@ -1,8 +1,12 @@
-//! The host tools the builder and the QEMU boots shell out to, and their
-//! installation. QEMU, OVMF and SeaBIOS come from bookworm-backports because
-//! the machine image ships `qemu-utils` from there and bookworm's
-//! `qemu-system-x86` conflicts with it; backports is reached through a
-//! private apt configuration so the system's apt sources stay untouched.
+//! The host tools the builder, the QEMU boots and the tests shell out to, and
+//! their installation: `build-ova` ensures the build tools, `boot` the boot
+//! tools, and the tests whatever they run, so that the README's two commands
+//! set a fresh Debian machine up.
+//!
+//! QEMU, OVMF and SeaBIOS come from bookworm-backports because the machine
+//! image ships `qemu-utils` from there and bookworm's `qemu-system-x86`
+//! conflicts with it; backports is reached through a private apt
+//! configuration so the system's apt sources stay untouched.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -12,11 +16,15 @@ use anyhow::{bail, Context, Result};
 
 use crate::host::cmd;
 
-/// What a tool is needed for; `build-ova` does not need QEMU.
+/// What a tool is needed for; `build-ova` does not need QEMU, and only the
+/// tests need the cross-checking tools.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
     Build,
     Boot,
+    /// Used by the test suite alone: independent readers of what the builder
+    /// writes, the Supervisor's HTTP client and the network namespaces.
+    Test,
 }
 
 /// How to tell that a package is present.
@@ -56,7 +64,7 @@ const fn tool(
 }
 
 use Probe::{Command as Cmd, File};
-use Purpose::{Boot, Build};
+use Purpose::{Boot, Build, Test};
 
 /// Every host package, in install order.
 pub const TOOLS: &[Tool] = &[
@@ -164,6 +172,48 @@ pub const TOOLS: &[Tool] = &[
         Boot,
         true,
         "NIC option ROMs QEMU loads for virtio-net",
+    ),
+    tool(
+        "git",
+        Cmd("git"),
+        Test,
+        false,
+        "makes a repository to read a commit time from in the tests",
+    ),
+    tool(
+        "fdisk",
+        Cmd("sfdisk"),
+        Test,
+        false,
+        "reads the GPT back in the tests",
+    ),
+    tool(
+        "libxml2-utils",
+        Cmd("xmllint"),
+        Test,
+        false,
+        "validates the OVF descriptor against the DMTF schema in the tests",
+    ),
+    tool(
+        "curl",
+        Cmd("curl"),
+        Test,
+        false,
+        "plays the Supervisor's HTTPS client in the end-to-end tests",
+    ),
+    tool(
+        "iproute2",
+        Cmd("ip"),
+        Test,
+        false,
+        "makes the network namespaces of the end-to-end tests",
+    ),
+    tool(
+        "python3-pip",
+        Cmd("pip3"),
+        Test,
+        false,
+        "installs the OpenAPI validators of the management API tests",
     ),
 ];
 
@@ -277,23 +327,53 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// [`ensure`] with the cache directory of the environment
+/// ([`crate::host::paths::cache_dir_from_env`]): the entry point of the tests.
+pub fn ensure_for(purposes: &[Purpose]) -> Result<()> {
+    ensure(purposes, &crate::host::paths::cache_dir_from_env()?)
+}
+
+/// For the unit tests: the tools of `purposes`, installed if missing. A test
+/// that cannot have them fails with the installer's message (the exact
+/// commands), never passes without running.
+#[cfg(test)]
+pub(crate) fn require(purposes: &[Purpose]) {
+    if let Err(e) = ensure_for(purposes) {
+        panic!("{e:#}");
+    }
+}
+
 /// Checks the tools for `purposes`; installs missing ones with apt-get when
 /// running as root on Debian, otherwise fails with the exact commands.
+///
+/// Test binaries and their threads call this concurrently: one at a time
+/// holds `<cache>/host-tools.lock` and checks again under it, so apt-get
+/// never runs twice at once and a tool installed meanwhile is not installed
+/// again.
 pub fn ensure(purposes: &[Purpose], cache: &Path) -> Result<()> {
+    if missing(purposes, present_on_host).is_empty() {
+        return Ok(());
+    }
+    let _lock = lock(cache)?;
     let missing = missing(purposes, present_on_host);
     if missing.is_empty() {
         return Ok(());
     }
+    let codename = match host_codename() {
+        Ok(codename) => codename,
+        Err(e) => bail!(
+            "{}\nthese are Debian 12 packages, installed with apt-get on Debian only ({e:#}): \
+             install the equivalent packages with this system's package manager",
+            missing_list(&missing)
+        ),
+    };
     let apt = PrivateApt {
         dir: cache.join("host-apt"),
-        codename: host_codename()?,
+        codename,
     };
     let commands = apt.install_commands(&missing);
     if !is_root() || find_command("apt-get").is_none() {
-        let mut msg = String::from("missing host tools:\n");
-        for t in &missing {
-            let _ = writeln!(msg, "  {}: {}", t.package, t.why);
-        }
+        let mut msg = missing_list(&missing);
         let _ = writeln!(
             msg,
             "\nrun `cargo run --release -- host-tools` as root, or install them yourself:\n  \
@@ -336,6 +416,31 @@ pub fn ensure(purposes: &[Purpose], cache: &Path) -> Result<()> {
     Ok(())
 }
 
+/// `missing host tools:` and one line per tool: the package and what it is for.
+fn missing_list(missing: &[&Tool]) -> String {
+    let mut msg = String::from("missing host tools:\n");
+    for t in missing {
+        let _ = writeln!(msg, "  {}: {}", t.package, t.why);
+    }
+    msg
+}
+
+/// An exclusive `flock` on `<cache>/host-tools.lock`, released when the
+/// returned file is dropped (or the process dies).
+fn lock(cache: &Path) -> Result<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    std::fs::create_dir_all(cache).with_context(|| format!("creating {}", cache.display()))?;
+    let path = cache.join("host-tools.lock");
+    let file =
+        std::fs::File::create(&path).with_context(|| format!("opening {}", path.display()))?;
+    // SAFETY: flock on a descriptor this function owns; it blocks, nothing else.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("locking {}", path.display()));
+    }
+    Ok(file)
+}
+
 fn missing_names(purposes: &[Purpose]) -> String {
     missing(purposes, present_on_host)
         .iter()
@@ -353,7 +458,20 @@ mod tests {
         let build = missing(&[Build], |_| false);
         assert!(build.iter().all(|t| t.purpose == Build));
         assert!(build.iter().any(|t| t.package == "mmdebstrap"));
-        assert!(missing(&[Build, Boot], |_| true).is_empty());
+        assert!(missing(&[Build, Boot, Test], |_| true).is_empty());
+    }
+
+    #[test]
+    fn the_lock_is_exclusive_across_descriptors() {
+        use std::os::fd::AsRawFd;
+        let cache = tempfile::tempdir().unwrap();
+        let other = std::fs::File::create(cache.path().join("host-tools.lock")).unwrap();
+        // SAFETY: flock on a descriptor the test owns, without blocking.
+        let try_lock = || unsafe { libc::flock(other.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        let held = lock(cache.path()).unwrap();
+        assert_eq!(try_lock(), -1, "a second descriptor got the lock");
+        drop(held);
+        assert_eq!(try_lock(), 0, "the lock outlived its holder");
     }
 
     #[test]

@@ -161,14 +161,8 @@ mod tests {
     /// Built twice, seconds apart, the ESP is byte-identical.
     #[test]
     fn esp_is_reproducible() {
-        let needed = ["mkfs.fat", "mcopy", "syslinux"];
-        if needed
-            .iter()
-            .any(|t| crate::host::tools::find_command(t).is_none())
-            || !Path::new(SYSTEMD_BOOT).exists()
-        {
-            return;
-        }
+        // mkfs.fat, mcopy, syslinux and systemd-boot.
+        crate::host::tools::require(&[crate::host::tools::Purpose::Build]);
         let d = tempfile::tempdir().unwrap();
         let kernel = d.path().join("k");
         std::fs::write(&kernel, vec![7u8; 100_000]).unwrap();

@@ -96,9 +96,7 @@ mod tests {
     /// Two ext4 images made seconds apart are identical.
     #[test]
     fn ext4_is_reproducible() {
-        if crate::host::tools::find_command("mkfs.ext4").is_none() {
-            return;
-        }
+        crate::host::tools::require(&[crate::host::tools::Purpose::Build]);
         let d = tempfile::tempdir().unwrap();
         let u = uuid::Uuid::from_u128(3);
         let (a, b) = (d.path().join("a"), d.path().join("b"));

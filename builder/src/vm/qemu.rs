@@ -1,8 +1,8 @@
 //! The QEMU command line for booting the appliance, shared by `boot` and the
 //! end-to-end tests. Pure: a [`Vm`] value in, arguments out.
 //!
-//! Choices that follow from measurements on this machine kind
-//! (`reference/build-feasibility.md` §3): TCG only (KVM here is PVM and
+//! Choices that follow from measurements on the 2-core build machines: TCG
+//! only (KVM here is PVM and
 //! cannot run this kernel); `-machine pc` (the cloud kernel has no AHCI);
 //! Debian's OVMF cannot boot from pvscsi, so EFI boots use virtio-blk; under
 //! OVMF Linux does not see an IDE CD on `pc`, so the OVF environment CD is on

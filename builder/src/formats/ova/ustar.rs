@@ -1,7 +1,8 @@
 //! Plain POSIX ustar headers, written by hand: `tar`-crate or Python-style
 //! writers may emit PAX or GNU extension records, and an OVA whose first
-//! member is not the `.ovf` itself is rejected by ovftool and vSphere
-//! (`../shared/reference/ovf-ova-vmdk-notes.md` §1.2).
+//! member is not the `.ovf` itself is rejected by ovftool and vSphere (the
+//! OVF specification, DMTF DSP0243, requires the descriptor first; see
+//! `docs/architecture.md`, "Contracts with the outside").
 
 use anyhow::{ensure, Result};
 

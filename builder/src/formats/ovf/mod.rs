@@ -1,8 +1,9 @@
 //! The OVF 1.0 descriptor, generated from the appliance definition
 //! (`image/appliance.toml`), the facts of the written disk and the build.
 //!
-//! Element order and content follow `../shared/reference/ovf-ova-vmdk-notes.md`
-//! §1: References, DiskSection, NetworkSection, DeploymentOptionSection, one
+//! Element order and content follow the OVF 1.x specification (DMTF DSP0243,
+//! validated against its schema in `xsd/`) and what vSphere's importer reads
+//! (`docs/architecture.md`, "Contracts with the outside"): References, DiskSection, NetworkSection, DeploymentOptionSection, one
 //! VirtualSystem (annotation, OS, hardware, a build-info ProductSection, then
 //! one ProductSection per property class), and the envelope Strings. The
 //! output is a pure function of the inputs, so builds are reproducible.

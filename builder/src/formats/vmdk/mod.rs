@@ -1,9 +1,9 @@
 //! streamOptimized VMDK: the disk format vSphere imports from an OVA.
 //!
 //! We write it ourselves because `qemu-img`'s stream VMDKs are known to break
-//! vCenter content-library imports and ovftool's manifest check (see
-//! `../shared/reference/ovf-ova-vmdk-notes.md` §2.3). The layout is VMware's own
-//! (open-vmdk's `vmdk-convert`, what Talos and Flatcar ship):
+//! vCenter content-library imports and ovftool's manifest check. The layout is
+//! VMware's own (VMware's "Virtual Disk Format 5.0" specification, and
+//! open-vmdk's `vmdk-convert`, what Talos and Flatcar ship):
 //!
 //! ```text
 //! sector 0            sparse extent header (version 3, flags 0x30001, real gdOffset)

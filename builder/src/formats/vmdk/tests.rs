@@ -155,6 +155,7 @@ fn qemu_img_checks_and_converts_to_the_same_raw() {
 }
 
 fn qemu_agrees(vmdk: &Path, raw: &Path) {
+    crate::host::tools::require(&[crate::host::tools::Purpose::Boot]);
     let check = Command::new("qemu-img")
         .args(["check", "-f", "vmdk"])
         .arg(vmdk)
