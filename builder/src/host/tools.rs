@@ -215,6 +215,13 @@ pub const TOOLS: &[Tool] = &[
         false,
         "installs the OpenAPI validators of the management API tests",
     ),
+    tool(
+        "nftables",
+        Cmd("nft"),
+        Test,
+        false,
+        "checks the firewall rulesets the boot agent renders",
+    ),
 ];
 
 /// The tools of the given purposes that `present` says are missing.
