@@ -222,7 +222,9 @@ proptest! {
     fn a_non_ascii_character_in_a_pasted_ca_is_a_problem_not_a_panic(
         key in prop::sample::select(vec!["appliance.ca_cert", "appliance.ca_cert_key"]),
         at in any::<Index>(),
-        c in proptest::char::range('\u{80}', char::MAX),
+        // Whitespace (U+00A0, U+2028…) around base64 lines is skipped, as in
+        // any PEM reader: it leaves the CA valid.
+        c in proptest::char::range('\u{80}', char::MAX).prop_filter("whitespace", |c| !c.is_whitespace()),
     ) {
         let mut props = valid();
         // Into the body (text around the block is ignored); the PEM is ASCII.
