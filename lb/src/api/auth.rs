@@ -1,8 +1,6 @@
 //! HTTP Basic authentication of every request against the configured user, accepting the
-//! password forms dataplaneapi v2.1 accepts (`checkPassword` in `configure_data_plane.go`):
-//! plain text (`insecure-password`), or a crypt(3) hash of exactly four `$`-separated parts:
-//! MD5-crypt `$1$`, SHA-256-crypt `$5$`, SHA-512-crypt `$6$`. Anything else (bcrypt, a
-//! `rounds=` parameter) never authenticates, as there.
+//! password forms dataplaneapi v2.1 accepts: plain text (`insecure-password`) or a crypt(3)
+//! hash ([`super::crypt`]).
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -14,6 +12,7 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::crypt;
 use super::error::ApiError;
 use crate::config::User;
 
@@ -60,7 +59,7 @@ impl Credentials {
     fn check(&self, username: &str, password: &str) -> bool {
         let name_ok = digest_eq(username.as_bytes(), self.user.username.as_bytes());
         let password_ok = if self.user.secure_password {
-            crypt_matches(&self.user.password, password)
+            crypt::matches(&self.user.password, password)
         } else {
             digest_eq(password.as_bytes(), self.user.password.as_bytes())
         };
@@ -71,21 +70,6 @@ impl Credentials {
 /// Compares fixed-size digests so that the length of the secret does not leak either.
 fn digest_eq(a: &[u8], b: &[u8]) -> bool {
     Sha256::digest(a).ct_eq(&Sha256::digest(b)).into()
-}
-
-/// Recomputes the crypt hash of `password` with the salt of `hash` and compares the results.
-/// pwhash deprecates these schemes for new passwords; verifying the hashes the appliance's
-/// users already have (`openssl passwd -1`) is the one thing they are still for.
-#[allow(deprecated)]
-fn crypt_matches(hash: &str, password: &str) -> bool {
-    let parts: Vec<&str> = hash.split('$').collect();
-    let computed = match parts.as_slice() {
-        ["", "1", _, _] => pwhash::md5_crypt::hash_with(hash, password),
-        ["", "5", _, _] => pwhash::sha256_crypt::hash_with(hash, password),
-        ["", "6", _, _] => pwhash::sha512_crypt::hash_with(hash, password),
-        _ => return false,
-    };
-    computed.is_ok_and(|c| c.len() == hash.len() && bool::from(c.as_bytes().ct_eq(hash.as_bytes())))
 }
 
 /// `user:password` from an `Authorization: Basic …` header value.

@@ -7,6 +7,7 @@
 //! single description of what is implemented: requests are validated against it and a test
 //! keeps it and the routes in step.
 mod auth;
+mod crypt;
 mod error;
 mod handlers;
 mod iface;
