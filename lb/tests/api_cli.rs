@@ -33,6 +33,27 @@ fn start_lb(settings_file: &std::path::Path, addr: SocketAddr) -> Child {
     child
 }
 
+/// The name and `nice` of each thread of process `pid`.
+fn threads(pid: u32) -> Vec<(String, i64)> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .map(|task| {
+            let dir = task.unwrap().path();
+            let name = std::fs::read_to_string(dir.join("comm")).unwrap();
+            let stat = std::fs::read_to_string(dir.join("stat")).unwrap();
+            // Fields after the parenthesised name start with the 3rd; `nice` is the 19th.
+            let after_name = &stat[stat.rfind(')').unwrap() + 1..];
+            let nice = after_name
+                .split_whitespace()
+                .nth(16)
+                .unwrap()
+                .parse()
+                .unwrap();
+            (name.trim_end().to_owned(), nice)
+        })
+        .collect()
+}
+
 fn terminate(mut child: Child) {
     // SAFETY: kill(2) on the pid of a child this test spawned and has not reaped.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
@@ -64,7 +85,7 @@ async fn lb_binary_serves_persists_and_restores() {
         .await;
     assert_eq!(denied.status, StatusCode::UNAUTHORIZED);
     // From the restart on, one thread (tokio's current-thread scheduler) serves the data
-    // plane and the API together.
+    // plane; the API keeps a thread of its own.
     let one_thread = api
         .call(
             Method::POST,
@@ -91,6 +112,14 @@ async fn lb_binary_serves_persists_and_restores() {
         json!({"_version": 2, "data": [{"name": "fe", "mode": "tcp"}]})
     );
     assert_eq!(frontends.header("configuration-version"), Some("2"));
+    // It has answered, so its thread exists.
+    let threads = threads(lb.id());
+    let api_thread = threads.iter().find(|(name, _)| name == "lb-api");
+    assert_eq!(
+        api_thread.map(|(_, nice)| *nice),
+        Some(10),
+        "no lb-api thread at nice 10 in {threads:?}"
+    );
     let raw = api.call(Method::GET, &format!("{CFG}/raw"), None).await;
     assert!(
         raw.json["data"].as_str().unwrap().contains("nbthread 1"),
