@@ -175,6 +175,7 @@ pub async fn require(State(gate): State<Arc<Gate>>, request: Request, next: Next
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| *addr);
+    let shown_peer = || peer.map(|p| p.to_string()).unwrap_or_default();
     let user = given.as_ref().map(|(u, _)| loggable(u)).unwrap_or_default();
     let accepted = match given {
         Some((user, password)) => gate.credentials.verify(user, password).await,
@@ -183,14 +184,18 @@ pub async fn require(State(gate): State<Arc<Gate>>, request: Request, next: Next
     if accepted {
         let failed = peer.map_or(0, |p| gate.throttle.succeeded(p.ip()));
         if failed > 0 {
-            tracing::info!(peer = %peer.map(|p| p.to_string()).unwrap_or_default(), failed, "management API: login after failed attempts");
+            tracing::info!(
+                peer = %shown_peer(),
+                failed,
+                "management API: login after failed attempts"
+            );
         }
         return next.run(request).await;
     }
     let failure = peer.map(|p| gate.throttle.failed(p.ip(), Instant::now()));
     if failure.is_none_or(|f| f.first) {
         tracing::warn!(
-            peer = %peer.map(|p| p.to_string()).unwrap_or_default(),
+            peer = %shown_peer(),
             user,
             path = %request.uri().path(),
             "management API: failed login (further failures from this address are delayed \
