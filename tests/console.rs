@@ -1,6 +1,6 @@
 //! Reading the serial console: ANSI colours stripped, and the report of the
 //! image's `lb-bootcheck.service` (mounts, binary versions, final state,
-//! failed units and the boot's errors) picked out of it.
+//! failed units and the boot's errors, then an end marker) picked out of it.
 
 /// Removes ANSI escape sequences (systemd colours its status lines).
 pub fn strip_ansi(text: &str) -> String {
@@ -33,6 +33,8 @@ pub struct BootCheck {
     pub state: Option<String>,
     /// Everything after the state (failed units, errors of the boot).
     pub after: Vec<String>,
+    /// The report's end marker was seen: `after` is the whole report.
+    pub complete: bool,
 }
 
 impl BootCheck {
@@ -44,6 +46,9 @@ impl BootCheck {
             .map(|(_, fs, o)| (fs.as_str(), o.split(',').collect()))
     }
 }
+
+/// The last line of the report (`lb-bootcheck.service`'s last `ExecStopPost`).
+const END: &str = "end of boot check";
 
 const STATES: &[&str] = &["running", "degraded", "maintenance", "stopping", "starting"];
 
@@ -59,6 +64,10 @@ pub fn boot_check(console: &str) -> BootCheck {
             continue;
         };
         if check.state.is_some() {
+            if msg == END {
+                check.complete = true;
+                break;
+            }
             check.after.push(msg.to_string());
             continue;
         }
@@ -97,7 +106,19 @@ mod tests {
         [   22.7] lb-bootcheck[352]: appliancectl 0.1.0\n\
         [   23.1] lb-bootcheck[353]: degraded\n\
         [   23.2] lb-bootcheck[355]: ssh.service loaded failed failed OpenBSD Secure Shell server\n\
-        [\x1b[0;1;31mFAILED\x1b[0m] Failed to start \x1b[0;1;39mssh.service\x1b[0m.\n";
+        [\x1b[0;1;31mFAILED\x1b[0m] Failed to start \x1b[0;1;39mssh.service\x1b[0m.\n\
+        [   23.3] lb-bootcheck[356]: end of boot check\n";
+
+    /// The marker is the last thing the image's boot check prints.
+    #[test]
+    fn the_boot_check_unit_ends_with_the_marker() {
+        let unit = include_str!("../overlay/files/usr/lib/systemd/system/lb-bootcheck.service");
+        let last = unit
+            .lines()
+            .rfind(|l| l.starts_with("ExecStopPost="))
+            .expect("lb-bootcheck.service has ExecStopPost lines");
+        assert!(last.ends_with(&format!("echo \"{END}\"'")), "{last}");
+    }
 
     #[test]
     fn ansi_colours_are_removed() {
@@ -127,6 +148,12 @@ mod tests {
         );
         assert_eq!(c.state.as_deref(), Some("degraded"));
         assert_eq!(c.after.len(), 1);
+        assert!(c.complete);
+        let cut = s.find("[   23.3]").unwrap();
+        assert!(
+            !boot_check(&s[..cut]).complete,
+            "complete before the marker"
+        );
         assert_eq!(failed_lines(&s), ["[FAILED] Failed to start ssh.service."]);
     }
 }

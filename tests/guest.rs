@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use builder::qemu::{Serial, Vm};
+use builder::vm::qemu::{Serial, Vm};
 
 use crate::console;
 

@@ -15,11 +15,22 @@ use std::sync::{Mutex, OnceLock};
 
 use anyhow::{Context, Result};
 
+/// Everything the end-to-end tests run on the host (the build tools, QEMU and
+/// its firmware, xorriso, curl, iproute2), installed by the builder's own
+/// installer when missing, so `cargo test` alone sets a fresh machine up.
+/// Without root or off Debian it fails with the exact commands.
+pub fn host_tools() -> Result<()> {
+    use builder::host::tools::Purpose::{Boot, Build, Test};
+    builder::host::tools::ensure_for(&[Build, Boot, Test])
+}
+
 /// The OVA to test: `$LB_APPLIANCE_OVA` if set (a build to reuse), else the
 /// result of building it now with the builder's own pipeline (incremental:
 /// the root filesystem comes from the cache, cargo rebuilds what changed).
-/// Built once per test process, whichever test asks first.
+/// Built once per test process, whichever test asks first. The host tools
+/// to build and boot it are ensured first.
 pub fn ova() -> Result<PathBuf> {
+    host_tools()?;
     static OVA: OnceLock<Mutex<Option<PathBuf>>> = OnceLock::new();
     let mut slot = OVA
         .get_or_init(|| Mutex::new(None))
@@ -45,12 +56,12 @@ pub fn vm_slot() -> std::sync::MutexGuard<'static, ()> {
 
 /// The stamp (timestamp, commit) of every in-process build of this test
 /// run, resolved once so that two builds can be compared byte for byte.
-pub fn stamp() -> Result<builder::ident::Stamp> {
-    static STAMP: OnceLock<builder::ident::Stamp> = OnceLock::new();
+pub fn stamp() -> Result<builder::host::ident::Stamp> {
+    static STAMP: OnceLock<builder::host::ident::Stamp> = OnceLock::new();
     if let Some(s) = STAMP.get() {
         return Ok(s.clone());
     }
-    let s = builder::ident::Stamp::of_workspace(&builder::paths::workspace_root())?;
+    let s = builder::host::ident::Stamp::of_workspace(&builder::host::paths::workspace_root())?;
     Ok(STAMP.get_or_init(|| s).clone())
 }
 
@@ -61,8 +72,8 @@ pub fn build_into(dirs: &builder::pipeline::Dirs) -> Result<builder::pipeline::O
         unsafe { libc::geteuid() } == 0,
         "the end-to-end tests build the image and need root (or set LB_APPLIANCE_OVA)"
     );
-    let appliance = image::Appliance::embedded();
-    let mut steps = builder::progress::Steps::default();
+    let appliance = appliance_image::Appliance::embedded();
+    let mut steps = builder::host::progress::Steps::default();
     let start = std::time::Instant::now();
     let built = builder::pipeline::build_ova(&appliance, dirs, &stamp()?, &mut steps)
         .context("building the OVA")?;
@@ -120,7 +131,7 @@ mod tests {
     #[test]
     fn fw_cfg_name_matches_the_agent() {
         assert_eq!(
-            builder::boot::FW_CFG_NAME,
+            builder::vm::boot::FW_CFG_NAME,
             overlay::transport::fwcfg::FW_CFG_NAME
         );
     }

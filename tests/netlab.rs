@@ -97,6 +97,7 @@ pub struct Lab {
 
 impl Lab {
     pub fn new(test: &str) -> Result<Lab> {
+        crate::host_tools()?;
         sweep_stale()?;
         let prefix = format!("lbe2e-{}-{test}", std::process::id());
         let vm = Netns::new(format!("{prefix}-vm"))?;

@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use builder::boot::{EnvSource, Net, Request};
-use builder::qemu::{DiskBus, Firmware, Serial};
+use builder::vm::boot::{EnvSource, Net, Request};
+use builder::vm::qemu::{DiskBus, Firmware, Serial};
 
 use crate::guest::Guest;
 use crate::netlab::{self, Lab, Nic};
@@ -203,7 +203,7 @@ pub const BOOT_TIMEOUT: Duration = Duration::from_secs(300);
 impl Vm {
     /// A fresh deployment (the data partition as the OVA ships it).
     pub fn deploy(name: &str, firmware: Firmware, disk_bus: DiskBus) -> Result<Vm> {
-        let workdir = builder::paths::output_dir().join(format!("e2e-{name}"));
+        let workdir = builder::host::paths::output_dir().join(format!("e2e-{name}"));
         let state = workdir.join("state.qcow2");
         if state.exists() {
             std::fs::remove_file(&state)?;
@@ -224,7 +224,7 @@ impl Vm {
         properties: Vec<(String, String)>,
         transport: Transport,
     ) -> Result<Guest> {
-        let appliance = image::Appliance::embedded();
+        let appliance = appliance_image::Appliance::embedded();
         let req = Request {
             ova: crate::ova()?,
             workdir: self.workdir.clone(),
@@ -239,7 +239,7 @@ impl Vm {
             memory_mib: Some(1024),
             serial: Serial::File(self.workdir.join("serial.log")),
         };
-        let mut vm = builder::boot::prepare(&appliance, &req)?;
+        let mut vm = builder::vm::boot::prepare(&appliance, &req)?;
         match transport {
             Transport::Iso => vm.fw_cfg.clear(),
             Transport::FwCfg => vm.cdrom = None,

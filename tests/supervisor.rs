@@ -1,7 +1,7 @@
 //! The vSphere Supervisor's side of the management API: curl in the
 //! management namespace, HTTPS verified against the appliance CA taken from
 //! the console (as an admin pastes it into vSphere), basic auth, and the
-//! call sequence of the contract's §5.1 for one `Service type=LoadBalancer`.
+//! call sequence of `docs/dataplane-api.md` for one `Service type=LoadBalancer`.
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;

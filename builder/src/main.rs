@@ -7,13 +7,15 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
 
-use builder::boot::{self, EnvSource, Net, Request};
-use builder::host_tools::{self, Purpose};
-use builder::ident::Stamp;
+use builder::formats::ovf_env;
+use builder::host::ident::Stamp;
+use builder::host::paths;
+use builder::host::progress::Steps;
+use builder::host::tools::{self, Purpose};
 use builder::pipeline::{self, Dirs};
-use builder::progress::Steps;
-use builder::qemu::{DiskBus, Firmware, Serial};
 use builder::summary::Summary;
+use builder::vm::boot::{self, EnvSource, Net, Request};
+use builder::vm::qemu::{DiskBus, Firmware, Serial};
 
 #[derive(Parser)]
 #[command(name = "builder", version, about = "LB Appliance image builder")]
@@ -28,8 +30,9 @@ enum Command {
     BuildOva,
     /// Build the raw GPT disk only (target/appliance/work/disk.raw).
     BuildDisk,
-    /// Check the host tools for building and booting; install missing ones
-    /// (as root on Debian) or print the commands that would.
+    /// Check the host tools for building, booting and the tests; install
+    /// missing ones (as root on Debian) or print the commands that would.
+    /// Optional: `build-ova` and the tests install what they use themselves.
     HostTools,
     /// Show what is inside an OVA and verify it.
     Inspect {
@@ -78,10 +81,13 @@ struct BootArgs {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    let appliance = image::Appliance::embedded();
+    let appliance = appliance_image::Appliance::embedded();
     match cli.command {
         Command::HostTools => {
-            host_tools::ensure(&[Purpose::Build, Purpose::Boot], &Dirs::standard()?.cache)?;
+            tools::ensure(
+                &[Purpose::Build, Purpose::Boot, Purpose::Test],
+                &Dirs::standard()?.cache,
+            )?;
             eprintln!("all host tools are present");
         }
         Command::BuildDisk => {
@@ -118,12 +124,12 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-fn default_ova(appliance: &image::Appliance) -> PathBuf {
-    builder::paths::output_dir().join(format!("{}.ova", pipeline::stem(appliance)))
+fn default_ova(appliance: &appliance_image::Appliance) -> PathBuf {
+    paths::output_dir().join(format!("{}.ova", pipeline::stem(appliance)))
 }
 
-fn boot_cmd(appliance: &image::Appliance, args: BootArgs) -> Result<()> {
-    host_tools::ensure(&[Purpose::Boot], &Dirs::standard()?.cache)?;
+fn boot_cmd(appliance: &appliance_image::Appliance, args: BootArgs) -> Result<()> {
+    tools::ensure(&[Purpose::Boot], &Dirs::standard()?.cache)?;
     let ova = args.ova.unwrap_or_else(|| default_ova(appliance));
     if !ova.is_file() {
         bail!(
@@ -148,12 +154,12 @@ fn boot_cmd(appliance: &image::Appliance, args: BootArgs) -> Result<()> {
     };
     let req = Request {
         ova,
-        workdir: builder::paths::output_dir().join("boot"),
+        workdir: paths::output_dir().join("boot"),
         env: EnvSource {
             properties: args
                 .properties
                 .iter()
-                .map(|p| builder::ovfenv::parse_assignment(p))
+                .map(|p| ovf_env::parse_assignment(p))
                 .collect::<Result<_>>()?,
             options_file: args.options,
             ovf_env: args.ovf_env,

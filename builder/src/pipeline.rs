@@ -4,14 +4,15 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use image::{Appliance, PartitionType};
+use appliance_image::{Appliance, Partition, PartitionType};
 
-use crate::gpt::{ATTR_LEGACY_BIOS_BOOTABLE, ATTR_READ_ONLY};
-use crate::ident::{Ids, Stamp};
-use crate::progress::Steps;
-use crate::{
-    binaries, disk, esp, fstab, host_tools, install, mkfs, ova, ovf, packages, paths, rootfs, tree,
-    vmdk,
+use crate::formats::gpt::{ATTR_LEGACY_BIOS_BOOTABLE, ATTR_READ_ONLY, SECTOR};
+use crate::formats::{ova, ovf, vmdk};
+use crate::host::ident::{Ids, Stamp};
+use crate::host::progress::Steps;
+use crate::host::{paths, tools};
+use crate::steps::{
+    binaries, bootcfg, disk, esp, fstab, install_overlay, mkfs, packages, rootfs, tree,
 };
 
 /// Where a build puts things.
@@ -55,7 +56,7 @@ pub fn build_disk(
     steps: &mut Steps,
 ) -> Result<DiskBuild> {
     steps.run("host tools", || {
-        host_tools::ensure(&[host_tools::Purpose::Build], &dirs.cache)
+        tools::ensure(&[tools::Purpose::Build], &dirs.cache)
     })?;
     anyhow::ensure!(
         unsafe { libc::geteuid() } == 0,
@@ -93,9 +94,9 @@ pub fn build_disk(
     let root = dirs.work.join("tree");
     steps.run("install overlay and binaries", || {
         tree::clone_tree(&cached.tree, &root)?;
-        install::customize(
+        install_overlay::customize(
             &root,
-            &install::Inputs {
+            &install_overlay::Inputs {
                 appliance,
                 ids: &ids,
                 epoch,
@@ -105,63 +106,23 @@ pub fn build_disk(
             },
         )
     })?;
-    let (kernel, initrd) = install::kernel_and_initrd(&root)?;
+    let (kernel, initrd) = install_overlay::kernel_and_initrd(&root)?;
 
-    let mut parts = vec![];
-    steps.run("filesystems (erofs, ext4, FAT)", || {
-        for p in &appliance.partitions {
-            let image = dirs.work.join(format!("{}.img", p.name));
-            let fs_uuid = ids.uuid(&format!("fs/{}", p.name));
-            let mut attributes = 0;
-            match (p.kind, p.filesystem.as_str()) {
-                (PartitionType::Esp, "vfat") => {
-                    attributes |= ATTR_LEGACY_BIOS_BOOTABLE;
-                    let root_part = appliance
-                        .partitions
-                        .iter()
-                        .find(|r| r.mount.as_deref() == Some("/"))
-                        .context("no partition is mounted at /")?;
-                    let cmdline = crate::bootcfg::cmdline(
-                        &fstab::partuuid(&ids, &root_part.name),
-                        &root_part.filesystem,
-                        &appliance.base.cmdline,
-                    )?;
-                    let geo = esp::Geometry {
-                        size_mib: p.size_mib,
-                        volume_id: ids.volume_id("fs/esp"),
-                        // The ESP is the first partition, at the alignment.
-                        start_lba: disk::ALIGN / crate::gpt::SECTOR,
-                    };
-                    anyhow::ensure!(
-                        std::ptr::eq(p, &appliance.partitions[0]),
-                        "the ESP must be the first partition (syslinux needs its start)"
-                    );
-                    let content = esp::Content {
-                        kernel: kernel.clone(),
-                        initrd: initrd.clone(),
-                        cmdline,
-                        title: format!("{} {}", a.product, a.version),
-                    };
-                    esp::build(&image, geo, &content, epoch)?;
-                }
-                (_, "erofs") => mkfs::erofs(&image, &root, &fs_uuid, epoch)?,
-                (_, "ext4") => mkfs::ext4(&image, &p.name, &fs_uuid, p.size_mib, epoch)?,
-                (kind, fs) => anyhow::bail!("partition {}: cannot make {fs} for {kind:?}", p.name),
-            }
-            if p.read_only {
-                attributes |= ATTR_READ_ONLY;
-            }
-            parts.push(disk::Part {
-                name: p.name.clone(),
-                type_guid: p.kind.type_guid().parse()?,
-                uuid: fstab::partuuid(&ids, &p.name),
-                size_mib: p.size_mib,
-                attributes,
-                image_len: std::fs::metadata(&image)?.len(),
-                image,
-            });
-        }
-        Ok(())
+    let filesystems = Filesystems {
+        appliance,
+        ids: &ids,
+        epoch,
+        work: &dirs.work,
+        tree: &root,
+        kernel: &kernel,
+        initrd: &initrd,
+    };
+    let parts = steps.run("filesystems (erofs, ext4, FAT)", || {
+        appliance
+            .partitions
+            .iter()
+            .map(|p| filesystems.make_filesystem(p))
+            .collect::<Result<Vec<_>>>()
     })?;
 
     let raw = dirs.work.join("disk.raw");
@@ -177,6 +138,79 @@ pub fn build_disk(
         rootfs_cached: !cached.fresh,
         kernel: kernel_version(&kernel),
     })
+}
+
+/// What the partitions' filesystems are made from, besides the partitions.
+struct Filesystems<'a> {
+    appliance: &'a Appliance,
+    ids: &'a Ids,
+    epoch: u64,
+    /// Where the images go.
+    work: &'a Path,
+    /// The installed root tree.
+    tree: &'a Path,
+    kernel: &'a Path,
+    initrd: &'a Path,
+}
+
+impl Filesystems<'_> {
+    /// Makes `p`'s filesystem as an image file and describes it for the disk.
+    fn make_filesystem(&self, p: &Partition) -> Result<disk::Part> {
+        let image = self.work.join(format!("{}.img", p.name));
+        let fs_uuid = self.ids.uuid(&format!("fs/{}", p.name));
+        let mut attributes = 0;
+        match (p.kind, p.filesystem.as_str()) {
+            (PartitionType::Esp, "vfat") => {
+                attributes |= ATTR_LEGACY_BIOS_BOOTABLE;
+                self.esp(p, &image)?;
+            }
+            (_, "erofs") => mkfs::erofs(&image, self.tree, &fs_uuid, self.epoch)?,
+            (_, "ext4") => mkfs::ext4(&image, &p.name, &fs_uuid, p.size_mib, self.epoch)?,
+            (kind, fs) => anyhow::bail!("partition {}: cannot make {fs} for {kind:?}", p.name),
+        }
+        if p.read_only {
+            attributes |= ATTR_READ_ONLY;
+        }
+        Ok(disk::Part {
+            name: p.name.clone(),
+            type_guid: p.kind.type_guid().parse()?,
+            uuid: fstab::partuuid(self.ids, &p.name),
+            size_mib: p.size_mib,
+            attributes,
+            image_len: std::fs::metadata(&image)?.len(),
+            image,
+        })
+    }
+
+    /// The ESP: the kernel and initramfs, and both boot loaders configured to
+    /// boot them with the root partition.
+    fn esp(&self, p: &Partition, image: &Path) -> Result<()> {
+        let a = &self.appliance.appliance;
+        let root_part = self
+            .appliance
+            .partitions
+            .iter()
+            .find(|r| r.mount.as_deref() == Some("/"))
+            .context("no partition is mounted at /")?;
+        let cmdline = bootcfg::cmdline(
+            &fstab::partuuid(self.ids, &root_part.name),
+            &root_part.filesystem,
+            &self.appliance.base.cmdline,
+        )?;
+        let geo = esp::Geometry {
+            size_mib: p.size_mib,
+            volume_id: self.ids.volume_id("fs/esp"),
+            // The definition's validation puts the ESP first, at the alignment.
+            start_lba: disk::ALIGN / SECTOR,
+        };
+        let content = esp::Content {
+            kernel: self.kernel.to_path_buf(),
+            initrd: self.initrd.to_path_buf(),
+            cmdline,
+            title: format!("{} {}", a.product, a.version),
+        };
+        esp::build(image, geo, &content, self.epoch)
+    }
 }
 
 fn kernel_version(vmlinuz: &Path) -> String {

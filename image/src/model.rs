@@ -37,6 +37,12 @@ pub struct Identity {
 pub struct Base {
     pub suite: String,
     pub mirror: String,
+    /// The archive of `<suite>-security`; the image is built from the suite, its
+    /// `-updates` and its `-security` suites so a rebuild ships the fixed packages.
+    pub security_mirror: String,
+    /// The only keys the archive's signatures are checked against (not the host's
+    /// whole apt trust store).
+    pub keyring: String,
     pub variant: String,
     pub kernel: String,
     pub packages: Vec<String>,

@@ -132,6 +132,21 @@ fn duplicate_keys_and_defaults_are_rejected() {
 }
 
 #[test]
+fn a_first_partition_other_than_the_esp_is_rejected() {
+    let esp =
+        "[[partitions]]\nname = \"esp\"\ntype = \"esp\"\nfilesystem = \"vfat\"\nsize_mib = 128\n\n";
+    let esp_last = shipped_with(esp, "").replacen("[hardware]", &format!("{esp}[hardware]"), 1);
+    let e = err_of(&esp_last);
+    assert_eq!(e.key, "partitions[0]", "{e}");
+    assert!(e.reason.contains("\"root\" comes first"), "{e}");
+    assert!(
+        e.reason
+            .contains("move the [[partitions]] entry of type esp to the top"),
+        "{e}"
+    );
+}
+
+#[test]
 fn qualifiers_of_wrong_type_are_rejected() {
     let e = err_of(&shipped_with(
         "key = \"permit_root_login\"\ntype = \"boolean\"",

@@ -117,6 +117,25 @@ fn check_partitions(a: &Appliance) -> Result<(), Failure> {
             );
         }
     }
+    // The FAT file system is made before the disk is laid out, yet its boot
+    // sector must hold the partition's start (syslinux finds its files from
+    // it). Only the first partition's start is known that early: the
+    // alignment, whatever the sizes of the images after it.
+    if let Some(first) = a
+        .partitions
+        .first()
+        .filter(|p| p.kind != PartitionType::Esp)
+    {
+        return fail(
+            "partitions[0]",
+            format!(
+                "{:?} comes first, but the ESP must be the first partition \
+                 (the BIOS boot loader needs its start); move the [[partitions]] \
+                 entry of type esp to the top",
+                first.name
+            ),
+        );
+    }
     for (i, p) in a.partitions.iter().enumerate() {
         let expected = match p.kind {
             PartitionType::Esp => &["vfat"][..],

@@ -1,10 +1,11 @@
 //! The `lb` binary with `--settings`: it serves the API on the settings' address with
 //! the settings' certificate and user, persists what is committed, and after a SIGTERM and a
 //! new start serves the same configuration at the same version (the second time on one
-//! thread, as the restored configuration says).
+//! thread, as the restored configuration says), its VIPs already live when the API opens.
 mod api_support;
 
-use std::net::SocketAddr;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -54,6 +55,27 @@ fn threads(pid: u32) -> Vec<(String, i64)> {
         .collect()
 }
 
+/// A backend that answers every connection with `name\n`, on a thread for the test's life.
+fn greeter(name: &'static str) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for mut s in listener.incoming().flatten() {
+            let _ = writeln!(s, "{name}");
+        }
+    });
+    addr
+}
+
+/// The first line a connection to `addr` receives.
+fn greeting(addr: SocketAddr) -> std::io::Result<String> {
+    let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line)?;
+    Ok(line)
+}
+
 fn terminate(mut child: Child) {
     // SAFETY: kill(2) on the pid of a child this test spawned and has not reaped.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
@@ -85,12 +107,19 @@ async fn lb_binary_serves_persists_and_restores() {
         .await;
     assert_eq!(denied.status, StatusCode::UNAUTHORIZED);
     // From the restart on, one thread (tokio's current-thread scheduler) serves the data
-    // plane; the API keeps a thread of its own.
+    // plane, the API keeps a thread of its own, and the frontend serves a VIP in
+    // the settings' range.
+    let vip: SocketAddr = format!("127.77.0.10:{}", free_port()).parse().unwrap();
+    let backend = greeter("s");
+    let cfg = format!(
+        "global\n  nbthread 1\nfrontend fe\n  mode tcp\n  bind {vip} name v\n  default_backend be\n\
+         backend be\n  mode tcp\n  server s {backend}\n"
+    );
     let one_thread = api
         .call(
             Method::POST,
             &format!("{CFG}/raw?version=1&force_reload=true"),
-            Some(json!("global\n  nbthread 1\nfrontend fe\n  mode tcp\n")),
+            Some(json!(cfg)),
         )
         .await;
     assert_eq!(
@@ -99,9 +128,15 @@ async fn lb_binary_serves_persists_and_restores() {
         "{:?}",
         one_thread.json
     );
+    assert_eq!(greeting(vip).unwrap(), "s\n");
     terminate(lb);
 
     let lb = start_lb(&settings_file, addr);
+    // The API has just opened: the restored configuration must already be live.
+    assert_eq!(
+        greeting(vip).expect("the VIP is served as soon as the API answers"),
+        "s\n"
+    );
     // A new client: the pooled connection died with the first process.
     let api = Api::connect(addr, &pki.ca_pem);
     let frontends = api
@@ -109,7 +144,7 @@ async fn lb_binary_serves_persists_and_restores() {
         .await;
     assert_eq!(
         frontends.json,
-        json!({"_version": 2, "data": [{"name": "fe", "mode": "tcp"}]})
+        json!({"_version": 2, "data": [{"name": "fe", "mode": "tcp", "default_backend": "be"}]})
     );
     assert_eq!(frontends.header("configuration-version"), Some("2"));
     // It has answered, so its thread exists.

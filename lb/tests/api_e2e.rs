@@ -1,4 +1,4 @@
-//! The Supervisor's programming sequence (contract §5.1) over real HTTPS with basic auth,
+//! The Supervisor's programming sequence (`docs/dataplane-api.md`) over real HTTPS with basic auth,
 //! then what it must have done: the raw configuration, traffic through the VIPs on
 //! 127.0.0.0/8, version conflicts, concurrent transactions, authentication on every path, a
 //! restart, and every answer checked against the specification.
@@ -81,7 +81,7 @@ impl Service {
     }
 }
 
-/// The calls of §5.1, in the Supervisor's order, in one transaction.
+/// The calls of `docs/dataplane-api.md` §5.1, in the Supervisor's order, in one transaction.
 async fn program(api: &Api, service: &Service) -> Reply {
     let version = get(api, &format!("{CFG}/global")).await;
     let version = version.json["_version"].as_u64().unwrap();
@@ -349,8 +349,8 @@ async fn supervisor_sequence_serves_traffic_persists_and_survives_a_restart() {
     let mut exchanges = api.stop().await;
     plane.shutdown(Duration::from_secs(1)).await;
 
-    // Restart: the configuration and the version come back, and are live, before the
-    // listener opens.
+    // Restart: the configuration and the version come back, and are live (that the `lb`
+    // binary restores them before its API listener opens is `api_cli`'s check).
     let plane = runtime().await;
     let api = Api::start(&settings, &pki.ca_pem, plane.clone()).await;
     let after = get(&api, &format!("{CFG}/raw")).await;
@@ -504,7 +504,7 @@ async fn status_codes_validation_and_runtime_changes() {
         json!({"name": "s1", "address": "127.0.0.2", "port": 8080, "weight": 10})
     );
 
-    // §4.4: a weight change is a runtime change: 200, no reload.
+    // docs/dataplane-api.md §4.4: a weight change is a runtime change: 200, no reload.
     let weight = expect(
         api,
         PUT,

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use dataplane_support::{eventually, free_addr, greeting, Echo, Session, WAIT};
 use lb::config::{haproxy, Config};
 use lb::runtime::{Forwarding, Options, Runtime, ServerUpdate};
+use tokio::io::AsyncBufReadExt;
 
 fn config(text: &str) -> Config {
     haproxy::parse(text).expect("test config parses").config
@@ -199,26 +200,44 @@ async fn health_checks_take_a_dead_server_out_and_put_it_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn maxconn_holds_new_connections_in_the_backlog() {
     let a = Echo::start("a").await;
-    let vip = free_addr();
-    let _rt = start(&format!(
-        "frontend f\n  bind {vip} name v\n  maxconn 2\n  default_backend b\nbackend b\n  server a {}\n",
+    let (vip, other) = (free_addr(), free_addr());
+    let rt = start(&format!(
+        "frontend f\n  bind {vip} name v\n  maxconn 2\n  default_backend b\n\
+         frontend g\n  bind {other} name o\n  default_backend b\n\
+         backend b\n  server a {}\n",
         a.addr
     ))
     .await;
+    let accepted = || metric(&rt, "lb_frontend_connections_total{frontend=\"f\"}");
     let first = Session::open(vip).await;
     let _second = Session::open(vip).await;
-    let third = tokio::spawn(greeting(vip));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The kernel completes the third handshake and queues the connection for lb.
+    let third = tokio::time::timeout(WAIT, tokio::net::TcpStream::connect(vip))
+        .await
+        .expect("the kernel queues the third connection")
+        .unwrap();
+    // A connection through another frontend, opened after the third was queued, is served:
+    // the runtime has run since, and still has not taken the third.
+    assert_eq!(greeting(other).await.as_deref(), Some("a"));
+    assert_eq!(
+        accepted(),
+        2,
+        "a third connection was accepted past maxconn 2"
+    );
+    let mut nothing = [0u8; 1];
     assert!(
-        !third.is_finished(),
-        "a third connection waits while two are open"
+        matches!(third.try_read(&mut nothing), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the third connection was served while two were open"
     );
     first.finish().await.unwrap();
-    let served = tokio::time::timeout(WAIT, third)
+    let mut line = String::new();
+    let mut third = tokio::io::BufReader::new(third);
+    tokio::time::timeout(WAIT, third.read_line(&mut line))
         .await
-        .expect("third served")
+        .expect("the third is served once the first ends")
         .unwrap();
-    assert_eq!(served.as_deref(), Some("a"));
+    assert_eq!(line, "a\n");
+    assert_eq!(accepted(), 3);
 }
 
 /// Moves 4 MiB each way through the proxy in both forwarding modes.

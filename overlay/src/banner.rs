@@ -10,7 +10,7 @@ use crate::validate::Validated;
 
 /// The banner text. `ca` is `None` when no CA could be set up.
 pub fn compose(source: &str, validated: &Validated, ca: Option<&Ca>) -> String {
-    let identity = &image::Appliance::embedded().appliance;
+    let identity = &appliance_image::Appliance::embedded().appliance;
     let problems: Vec<String> = validated.problems.iter().map(ToString::to_string).collect();
     render_template(
         "issue.j2",

@@ -6,13 +6,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Result;
-use image::Appliance;
+use appliance_image::Appliance;
 
 use crate::problem::Problem;
 use crate::render::{self, Input};
 use crate::transport::{self, vmware};
 use crate::validate::{validate, Validated};
-use crate::{banner, crypt, facts, install, ovfenv, paths, secrets};
+use crate::{atomic, banner, crypt, facts, install, ovfenv, paths, secrets, sysfs};
 
 /// What `boot` and `render` share: properties in, validated configuration out.
 pub fn properties(
@@ -51,7 +51,7 @@ pub fn run(root: &Path) -> Result<()> {
             )
         }
     };
-    let nics = facts::probe_nics(&root.join("sys/class/net"));
+    let nics = sysfs::probe_nics(&root.join("sys/class/net"));
     let deployment = facts::deployment(&schema, &nics);
     eprintln!(
         "deployment option: {deployment} ({} NICs found)",
@@ -61,11 +61,10 @@ pub fn run(root: &Path) -> Result<()> {
     for p in &validated.problems {
         eprintln!("{p}");
     }
-    let salt = crypt::random_salt();
     let files = render::render(&Input {
         validated: &validated,
         nics: &nics,
-        salt: &salt,
+        salts: &crypt::Salts::random(),
     });
     let changed = install::install(root, &files)?;
     eprintln!("rendered {} files ({changed} changed)", files.len());
@@ -84,7 +83,11 @@ pub fn run(root: &Path) -> Result<()> {
     if let Err(e) = secrets::ensure_host_keys(&host_keys, render::HOST_KEY_TYPES) {
         eprintln!("ssh host keys: {e:#}");
     }
-    let ca = match secrets::ensure_ca(&root.join(paths::TLS_DIR), validated.config.ca.as_ref()) {
+    let ca = match secrets::ensure_ca(
+        &root.join(paths::TLS_DIR),
+        validated.config.ca.as_ref(),
+        time::OffsetDateTime::now_utc(),
+    ) {
         Ok(ca) => {
             eprintln!("Data Plane API CA SHA-256 fingerprint: {}", ca.fingerprint);
             if vmware::is_vmware() {
@@ -101,7 +104,7 @@ pub fn run(root: &Path) -> Result<()> {
         }
     };
     let issue = banner::compose(&source, &validated, ca.as_ref());
-    install::write_atomic(&root.join(paths::ISSUE), issue.as_bytes(), 0o644)?;
+    atomic::write_atomic(&root.join(paths::ISSUE), issue.as_bytes(), 0o644)?;
     if !validated.is_valid() {
         eprintln!("The configuration has errors: the load balancer is not started. Fix the vApp properties and reboot.");
     }

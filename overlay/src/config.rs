@@ -63,7 +63,7 @@ impl Config {
         self.interfaces
             .iter()
             .find(|i| i.is_management())
-            .expect("the schema's first NIC is management (checked by the image crate)")
+            .expect("the schema's first NIC is management (checked by the appliance-image crate)")
     }
 
     pub fn interface(&self, role: &str) -> Option<&Interface> {

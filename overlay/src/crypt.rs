@@ -18,8 +18,28 @@ pub fn sha512_crypt(password: &str, salt: &str) -> String {
     format!("$6${salt}${hash}")
 }
 
+/// The salts of one render, one per hash: with a shared salt, equal root and
+/// API passwords would give equal hashes, and one file would tell about the other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Salts {
+    /// For the root password in `/etc/shadow`.
+    pub root: String,
+    /// For the Data Plane API user in the load balancer settings.
+    pub api: String,
+}
+
+impl Salts {
+    /// Independent random salts (at boot; tests fix them).
+    pub fn random() -> Salts {
+        Salts {
+            root: random_salt(),
+            api: random_salt(),
+        }
+    }
+}
+
 /// A fresh random 16-character salt from the system CSPRNG.
-pub fn random_salt() -> String {
+fn random_salt() -> String {
     use ring::rand::{SecureRandom, SystemRandom};
     let mut bytes = [0u8; 16];
     SystemRandom::new()
@@ -45,9 +65,17 @@ mod tests {
     }
 
     #[test]
-    fn random_salts_use_the_crypt_alphabet_and_differ() {
-        let (a, b) = (random_salt(), random_salt());
-        assert_ne!(a, b);
-        assert!(a.bytes().all(|c| SALT_ALPHABET.contains(&c)) && a.len() == 16);
+    fn every_hash_gets_its_own_random_salt() {
+        let (a, b) = (Salts::random(), Salts::random());
+        assert_ne!(a.root, a.api, "root and API hashes never share a salt");
+        assert_ne!(a, b, "every boot draws new salts");
+        for salt in [&a.root, &a.api] {
+            assert!(salt.bytes().all(|c| SALT_ALPHABET.contains(&c)) && salt.len() == 16);
+        }
+        assert_ne!(
+            sha512_crypt("VMware1!", &a.root),
+            sha512_crypt("VMware1!", &a.api),
+            "one password, two different hashes"
+        );
     }
 }

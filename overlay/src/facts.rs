@@ -1,9 +1,8 @@
 //! Facts about the machine the renderer needs: the NICs (name, MAC, PCI
-//! address) and, from them, which deployment option vSphere deployed.
+//! address) and, from them, which deployment option vSphere deployed. Pure:
+//! [`crate::sysfs`] reads them from the kernel.
 
-use std::path::Path;
-
-use image::Appliance;
+use appliance_image::Appliance;
 
 /// A physical NIC as the kernel shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,34 +13,8 @@ pub struct NicFact {
     pub pci_address: Option<String>,
 }
 
-/// Reads the NICs backed by a device from a sysfs `class/net` directory.
-pub fn probe_nics(class_net: &Path) -> Vec<NicFact> {
-    let Ok(entries) = std::fs::read_dir(class_net) else {
-        return Vec::new();
-    };
-    let mut nics: Vec<NicFact> = entries
-        .flatten()
-        .filter_map(|e| {
-            let dir = e.path();
-            let device = std::fs::canonicalize(dir.join("device")).ok()?;
-            let mac = std::fs::read_to_string(dir.join("address")).ok()?;
-            Some(NicFact {
-                name: e.file_name().to_string_lossy().into_owned(),
-                mac: mac.trim().to_string(),
-                pci_address: device
-                    .ancestors()
-                    .filter_map(|p| p.file_name()?.to_str())
-                    .find(|n| is_pci_address(n))
-                    .map(str::to_string),
-            })
-        })
-        .collect();
-    nics.sort_by(|a, b| a.name.cmp(&b.name));
-    nics
-}
-
 /// `dddd:bb:dd.f` in hex.
-fn is_pci_address(s: &str) -> bool {
+pub(crate) fn is_pci_address(s: &str) -> bool {
     let b = s.as_bytes();
     b.len() == 12
         && b[4] == b':'
@@ -56,7 +29,7 @@ fn is_pci_address(s: &str) -> bool {
 /// first); failing that, the one with as many NICs as the machine has; else the
 /// default. The OVF environment does not name the option, the hardware does.
 pub fn deployment(schema: &Appliance, nics: &[NicFact]) -> String {
-    let mut options: Vec<(&str, Vec<&image::Nic>)> = schema
+    let mut options: Vec<(&str, Vec<&appliance_image::Nic>)> = schema
         .deployment_options
         .iter()
         .map(|d| (d.id.as_str(), schema.nics_for(&d.id).collect()))

@@ -1,32 +1,17 @@
 //! Writing rendered files under a root directory: atomically (readers never
-//! see half a file), unchanged files untouched, and files from an earlier
-//! render that are no longer produced removed — so rendering is idempotent.
+//! see half a file, see [`crate::atomic`]), unchanged files untouched, and
+//! files from an earlier render that are no longer produced removed — so
+//! rendering is idempotent.
 
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use anyhow::{Context, Result};
 
+use crate::atomic::write_atomic;
 use crate::paths;
 use crate::render::File;
-
-/// Writes `data` to `path` through a temporary file and a rename.
-pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
-    let dir = path.parent().context("path has no parent")?;
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp",
-        path.file_name().context("no file name")?.to_string_lossy()
-    ));
-    let mut f =
-        std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
-    f.set_permissions(std::fs::Permissions::from_mode(mode))?;
-    f.write_all(data)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))
-}
 
 /// Installs `files` under `root`; returns how many were written or removed.
 pub fn install(root: &Path, files: &[File]) -> Result<usize> {

@@ -2,6 +2,7 @@
 //! and the boot agent `appliancectl`, whose render core is a pure function
 //! (properties + NIC facts → files) that the builder and tests can call.
 
+pub mod atomic;
 pub mod banner;
 pub mod boot;
 pub mod config;
@@ -15,8 +16,10 @@ pub mod pem;
 pub mod pki;
 pub mod problem;
 pub mod render;
+pub mod routefile;
 pub mod routes;
 pub mod secrets;
+pub mod sysfs;
 pub mod transport;
 pub mod validate;
 

@@ -16,6 +16,8 @@ pub const RT_TABLES: &str = "run/lb-appliance/etc/iproute2/rt_tables.d/lb-applia
 pub const ISSUE: &str = "run/lb-appliance/etc/issue.d/50-lb-appliance.issue";
 pub const ANYIP_ROUTES: &str = "run/lb-appliance/anyip-routes.cfg";
 pub const ROUTE_TABLES: &str = "run/lb-appliance/route-tables.cfg";
+/// The firewall ruleset `lb-firewall.service` loads.
+pub const NFTABLES: &str = "run/lb-appliance/nftables.conf";
 /// Present only when the configuration is valid: `lb.service` is conditioned on it.
 pub const LB_SETTINGS: &str = "run/lb-appliance/lb/settings.toml";
 /// What the route services applied, so `down` removes exactly that.

@@ -1,6 +1,10 @@
 //! Repair of PEM text pasted through the vSphere UI, which turns newlines into
 //! spaces. Each `-----BEGIN X-----` … `-----END X-----` block is rebuilt with
 //! its base64 body stripped of all whitespace and wrapped at 64 columns.
+//!
+//! The body is checked to be base64 before it is wrapped: a pasted value can
+//! carry any character (a typographic quote, a non-breaking hyphen), and the
+//! admin must be told which one instead of getting an unparsable block.
 
 /// A PEM block found in the text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,7 +16,8 @@ pub struct Block {
 }
 
 /// Splits `input` into normalised PEM blocks. Text outside blocks is ignored;
-/// a BEGIN without its matching END is an error naming the label.
+/// a BEGIN without its matching END, or a body with a character that base64
+/// does not use, is an error naming the label (and the character).
 pub fn blocks(input: &str) -> Result<Vec<Block>, String> {
     let mut out = Vec::new();
     let mut rest = input;
@@ -22,6 +27,10 @@ pub fn blocks(input: &str) -> Result<Vec<Block>, String> {
             .find("-----")
             .ok_or("a -----BEGIN line is not closed by five dashes")?;
         let label = after[..label_end].trim().to_string();
+        if !is_label(&label) {
+            // Not echoed: with a damaged header, this "label" is the key itself.
+            return Err("a -----BEGIN line has no valid label (such as CERTIFICATE or PRIVATE KEY) before its closing five dashes".into());
+        }
         let body_and_rest = &after[label_end + 5..];
         let footer = format!("-----END {label}-----");
         let body_end = body_and_rest
@@ -31,9 +40,16 @@ pub fn blocks(input: &str) -> Result<Vec<Block>, String> {
             .chars()
             .filter(|c| !c.is_whitespace())
             .collect();
+        if let Some(c) = body.chars().find(|c| !is_base64(*c)) {
+            return Err(format!(
+                "the {label} block contains {c:?} (U+{:04X}), which is not part of PEM's base64 text (was it changed while copying?)",
+                u32::from(c)
+            ));
+        }
         let mut text = format!("-----BEGIN {label}-----\n");
+        // Only ASCII is left, so every 64-byte chunk is whole characters.
         for line in body.as_bytes().chunks(64) {
-            text.push_str(std::str::from_utf8(line).expect("ASCII chunks of a char-filtered body"));
+            text.extend(line.iter().map(|b| char::from(*b)));
             text.push('\n');
         }
         text.push_str(&footer);
@@ -42,6 +58,20 @@ pub fn blocks(input: &str) -> Result<Vec<Block>, String> {
         rest = &body_and_rest[body_end + footer.len()..];
     }
     Ok(out)
+}
+
+/// A label as RFC 7468 writes them (`CERTIFICATE`, `RSA PRIVATE KEY`): short,
+/// ASCII letters and digits with single inner spaces or hyphens.
+fn is_label(label: &str) -> bool {
+    label.len() <= 64
+        && label
+            .split([' ', '-'])
+            .all(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric()))
+}
+
+/// The characters of a base64 body (RFC 7468 section 3: standard alphabet and padding).
+fn is_base64(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=')
 }
 
 #[cfg(test)]
@@ -83,5 +113,31 @@ mod tests {
     fn missing_end_is_an_error() {
         let e = blocks("-----BEGIN CERTIFICATE----- abc").unwrap_err();
         assert!(e.contains("no matching -----END CERTIFICATE-----"), "{e}");
+    }
+
+    #[test]
+    fn a_non_ascii_character_is_named_not_split() {
+        // `é` straddles the 64-byte line boundary, which once panicked the agent.
+        let pasted = format!(
+            "-----BEGIN CERTIFICATE-----\n{}é{}\n-----END CERTIFICATE-----\n",
+            &BODY[..63],
+            &BODY[63..]
+        );
+        let e = blocks(&pasted).unwrap_err();
+        assert!(
+            e.contains("'é' (U+00E9)") && e.contains("CERTIFICATE"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_damaged_header_is_not_echoed() {
+        // The text up to the next five dashes is the whole body: a secret for keys.
+        let pasted = format!("-----BEGIN PRIVATE KEY---é- {BODY} -----END PRIVATE KEY-----");
+        let e = blocks(&pasted).unwrap_err();
+        assert!(
+            !e.contains(&BODY[..16]) && e.contains("no valid label"),
+            "{e}"
+        );
     }
 }

@@ -7,6 +7,7 @@ use pkcs8::der::Encode;
 use pkcs8::{AlgorithmIdentifierRef, ObjectIdentifier, PrivateKeyInfo};
 use rcgen::{Issuer, KeyPair, PublicKeyData};
 use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
 
 /// rsaEncryption (RFC 8017), the algorithm of a PKCS#1 key wrapped in PKCS#8.
 const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
@@ -55,6 +56,14 @@ pub fn check_ca_pair(cert_pem: &str, key: &KeyPair) -> Result<(), String> {
         return Err("the key does not belong to the certificate".into());
     }
     Ok(())
+}
+
+/// When the first certificate in `cert_pem` expires.
+pub fn not_after(cert_pem: &str) -> Result<OffsetDateTime, String> {
+    let der = cert_der(cert_pem)?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&der)
+        .map_err(|e| format!("the certificate cannot be parsed: {e}"))?;
+    Ok(cert.validity().not_after.to_datetime())
 }
 
 /// An issuer for signing server certificates with the CA.

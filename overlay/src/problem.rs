@@ -7,7 +7,8 @@ use std::fmt;
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
-    /// The value is ignored; everything else still applies.
+    /// Worth the admin's attention (a value ignored, or an insecure default
+    /// applied, as the message says); the load balancer still starts.
     Warning,
     /// The configuration is invalid: the load balancer is not started.
     Error,

@@ -1,6 +1,10 @@
 //! Secrets on the data partition, created once and kept: the CA (from the
-//! properties, else generated on first boot), the API server certificate
-//! (reissued when its names change, CA kept) and the ssh host keys.
+//! properties, else generated on first boot and again only once it expired),
+//! the API server certificate (reissued when its names or the CA change or it
+//! nears its end) and the ssh host keys.
+//!
+//! Lifetimes are bounded so that a copied key is not trusted forever; `now`
+//! is a parameter so tests can step through them without waiting.
 
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -11,9 +15,10 @@ use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
     KeyUsagePurpose, SanType,
 };
+use time::{Duration, OffsetDateTime};
 
+use crate::atomic::write_atomic;
 use crate::config::CaPem;
-use crate::install::write_atomic;
 use crate::pki;
 
 /// The CA in force, as published.
@@ -30,25 +35,41 @@ const SERVER_KEY: &str = "server.key";
 /// What the server certificate was issued for; a difference means reissue.
 const SERVER_NAMES: &str = "server.names";
 
+/// A generated CA's lifetime: ten years outlasts an appliance's service,
+/// and a leaked key stops being trusted eventually.
+pub const CA_VALIDITY: Duration = Duration::days(3650);
+/// The server certificate's lifetime: 825 days, the longest every TLS client
+/// accepts (Apple's and the CA/Browser Forum's former limit).
+pub const SERVER_VALIDITY: Duration = Duration::days(825);
+/// The server certificate is reissued when less than this is left;
+/// `appliancectl tls` runs before every start of the load balancer.
+pub const RENEW_BEFORE: Duration = Duration::days(30);
+/// Certificates start a day early, for clients whose clocks run behind.
+const BACKDATE: Duration = Duration::days(1);
+
 /// The CA: the one given in the properties (replacing a stored one), else the
-/// stored one, else a new one generated and stored.
-pub fn ensure_ca(tls_dir: &Path, given: Option<&CaPem>) -> Result<Ca> {
+/// stored one, else a new one generated and stored. A stored CA that has
+/// expired is replaced by a new one: it could no longer sign anything usable.
+pub fn ensure_ca(tls_dir: &Path, given: Option<&CaPem>, now: OffsetDateTime) -> Result<Ca> {
     let (cert_path, key_path) = (tls_dir.join(CA_CERT), tls_dir.join(CA_KEY));
     if let Some(ca) = given {
         write_if_changed(&cert_path, &ca.cert, 0o644)?;
         write_if_changed(&key_path, &ca.key, 0o600)?;
-    } else if !(cert_path.exists() && key_path.exists()) {
+    } else if !(key_path.exists() && valid_at(&cert_path, now)) {
         let key = KeyPair::generate().context("cannot generate the CA key")?;
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         params
             .distinguished_name
             .push(DnType::CommonName, "LB Appliance CA");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        // It signs server certificates only, never another CA.
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         params.key_usages = vec![
             KeyUsagePurpose::KeyCertSign,
             KeyUsagePurpose::CrlSign,
             KeyUsagePurpose::DigitalSignature,
         ];
+        params.not_before = now - BACKDATE;
+        params.not_after = now + CA_VALIDITY;
         let cert = params.self_signed(&key).context("cannot sign the CA")?;
         write_atomic(&key_path, key.serialize_pem().as_bytes(), 0o600)?;
         write_atomic(&cert_path, cert.pem().as_bytes(), 0o644)?;
@@ -63,8 +84,14 @@ pub fn ensure_ca(tls_dir: &Path, given: Option<&CaPem>) -> Result<Ca> {
 }
 
 /// Issues the API server certificate unless the stored one already covers
-/// exactly these names and this CA. Returns whether it was (re)issued.
-pub fn ensure_server_cert(tls_dir: &Path, hostname: &str, addresses: &[Ipv4Addr]) -> Result<bool> {
+/// exactly these names and this CA and has [`RENEW_BEFORE`] or more left.
+/// Returns whether it was (re)issued.
+pub fn ensure_server_cert(
+    tls_dir: &Path,
+    hostname: &str,
+    addresses: &[Ipv4Addr],
+    now: OffsetDateTime,
+) -> Result<bool> {
     let ca_pem = std::fs::read_to_string(tls_dir.join(CA_CERT)).context("no CA yet")?;
     let mut ips: Vec<Ipv4Addr> = addresses.to_vec();
     ips.push(Ipv4Addr::LOCALHOST);
@@ -81,9 +108,13 @@ pub fn ensure_server_cert(tls_dir: &Path, hostname: &str, addresses: &[Ipv4Addr]
             .join(" ")
     );
     let current = std::fs::read_to_string(tls_dir.join(SERVER_NAMES)).unwrap_or_default();
-    if current == names && tls_dir.join(SERVER_CERT).exists() && tls_dir.join(SERVER_KEY).exists() {
+    if current == names
+        && tls_dir.join(SERVER_KEY).exists()
+        && valid_at(&tls_dir.join(SERVER_CERT), now + RENEW_BEFORE)
+    {
         return Ok(false);
     }
+    let ca_not_after = pki::not_after(&ca_pem).map_err(|e| anyhow!("the CA: {e}"))?;
     let ca_key =
         pki::load_key(&std::fs::read_to_string(tls_dir.join(CA_KEY))?).map_err(|e| anyhow!(e))?;
     let issuer = pki::issuer(&ca_pem, ca_key).map_err(|e| anyhow!(e))?;
@@ -100,6 +131,9 @@ pub fn ensure_server_cert(tls_dir: &Path, hostname: &str, addresses: &[Ipv4Addr]
         ExtendedKeyUsagePurpose::ServerAuth,
         ExtendedKeyUsagePurpose::ClientAuth,
     ];
+    params.not_before = now - BACKDATE;
+    // Never beyond the CA: a chain is only as valid as its shortest link.
+    params.not_after = (now + SERVER_VALIDITY).min(ca_not_after);
     let key = KeyPair::generate()?;
     let cert = params
         .signed_by(&key, &issuer)
@@ -135,6 +169,14 @@ pub fn ensure_host_keys(paths: &[String], types: &[&str]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether the certificate file exists, parses and has not expired at `at`.
+fn valid_at(cert_path: &Path, at: OffsetDateTime) -> bool {
+    std::fs::read_to_string(cert_path)
+        .ok()
+        .and_then(|pem| pki::not_after(&pem).ok())
+        .is_some_and(|end| end > at)
 }
 
 fn write_if_changed(path: &Path, text: &str, mode: u32) -> Result<()> {

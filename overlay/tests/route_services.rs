@@ -59,14 +59,34 @@ impl Netns {
         ip(&all)
     }
 
-    /// `ip -json` output; an empty table (which iproute2 reports as an error) is an empty list.
+    /// `ip -json` output. A table that does not exist (iproute2 reports an
+    /// empty table so) is an empty list; any other failure fails the test, so
+    /// "nothing listed" never passes because `ip` could not list.
     fn json(&self, args: &[&str]) -> Vec<serde_json::Value> {
         let out = Command::new("ip")
             .args(["-n", &self.name, "-json"])
             .args(args)
             .output()
-            .unwrap();
-        serde_json::from_slice(&out.stdout).unwrap_or_default()
+            .expect("ip (iproute2) runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() {
+            assert!(
+                err.contains("FIB table does not exist"),
+                "ip -json {}: {err}",
+                args.join(" ")
+            );
+            return Vec::new();
+        }
+        if out.stdout.iter().all(u8::is_ascii_whitespace) {
+            return Vec::new();
+        }
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "ip -json {}: {e}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -158,13 +178,15 @@ fn set(items: &[&str]) -> BTreeSet<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
 
-fn is_root() -> bool {
+/// These tests build network namespaces, which needs root: without it they
+/// fail saying so rather than pass having checked nothing.
+fn require_root() {
     // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root {
-        eprintln!("skipped: network namespaces need root");
-    }
-    root
+    let euid = unsafe { libc::geteuid() };
+    assert_eq!(
+        euid, 0,
+        "network namespaces need root: run `cargo test -p overlay` as root"
+    );
 }
 
 /// The seed topology's route-tables.cfg as the renderer writes it, plus one additional network.
@@ -194,9 +216,7 @@ fn seed_policy() -> BTreeSet<String> {
 
 #[test]
 fn route_tables_up_is_exact_and_idempotent_and_down_removes_only_its_own() {
-    if !is_root() {
-        return;
-    }
+    require_root();
     let ns = Netns::new();
     let cfg = ns.path("route-tables.cfg");
     std::fs::write(&cfg, TABLES).unwrap();
@@ -256,9 +276,7 @@ fn route_tables_up_is_exact_and_idempotent_and_down_removes_only_its_own() {
 
 #[test]
 fn anyip_routes_up_noop_down() {
-    if !is_root() {
-        return;
-    }
+    require_root();
     let ns = Netns::new();
     let cfg = ns.path("anyip-routes.cfg");
     std::fs::write(&cfg, "# VIPs\n10.13.200.32/27\n10.13.200.64/32\n").unwrap();
@@ -284,9 +302,7 @@ fn anyip_routes_up_noop_down() {
 
 #[test]
 fn bad_lines_are_rejected_with_their_line_number() {
-    if !is_root() {
-        return;
-    }
+    require_root();
     let ns = Netns::new();
     let cfg = ns.path("route-tables.cfg");
     std::fs::write(
@@ -313,9 +329,7 @@ fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> bool) -> Dur
 
 #[test]
 fn watch_follows_edits_within_a_second() {
-    if !is_root() {
-        return;
-    }
+    require_root();
     let ns = Netns::new();
     let anyip = ns.path("anyip-routes.cfg");
     let tables = ns.path("route-tables.cfg");

@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use builder::qemu::{DiskBus, Firmware};
+use builder::vm::qemu::{DiskBus, Firmware};
 use e2e::checks::{self, nth};
 use e2e::site::{Site, Topology, Transport, Vm, ENDPOINTS};
 

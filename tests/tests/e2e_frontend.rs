@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use builder::qemu::{DiskBus, Firmware};
+use builder::vm::qemu::{DiskBus, Firmware};
 use e2e::checks::{self, nth};
 use e2e::site::{Site, Topology, Transport, Vm, ENDPOINTS};
 
@@ -27,7 +27,7 @@ fn frontend_topology() -> anyhow::Result<()> {
     checks::network(&site, &guest)?;
     api.program(&svc)?;
     checks::balanced(&site, &svc, &ENDPOINTS)?;
-    let removal = checks::backend_removal(&site, &svc, ENDPOINTS[1])?;
+    let removal = checks::backend_removal(&site, &svc, &ENDPOINTS, ENDPOINTS[1])?;
     eprintln!(
         "stopped backend out of rotation after {:.1} s",
         removal.as_secs_f64()

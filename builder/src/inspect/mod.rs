@@ -1,9 +1,9 @@
 //! `inspect`: what is inside an OVA, with every cross-reference verified.
 //!
 //! One forward pass over the tar: the `.ovf` must come first and the manifest
-//! second (our OVA contract, see `crate::ova`); every later member is hashed
-//! while it streams, and each streamOptimized disk is decoded in the same
-//! pass. Then the manifest, the OVF References and DiskSection are checked
+//! second (our OVA contract, see [`crate::formats::ova`]); every later member
+//! is hashed while it streams, and each streamOptimized disk is decoded in the
+//! same pass. Then the manifest, the OVF References and DiskSection are checked
 //! against what was read. Any inconsistency is an error naming the member.
 
 pub(crate) mod descriptor;
@@ -16,9 +16,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, ensure, Context, Result};
 
-use crate::ova::{manifest_name, HashingReader};
-use crate::ovf::VMDK_STREAM_FORMAT;
-use crate::vmdk::{read_stream_optimized, VmdkInfo};
+use crate::formats::ova::{manifest_name, HashingReader};
+use crate::formats::ovf::VMDK_STREAM_FORMAT;
+use crate::formats::vmdk::{read_stream_optimized, VmdkInfo};
 pub use descriptor::{Descriptor, DiskDecl, FileRef, OptionDecl, PropertyDecl};
 
 /// One tar member.

@@ -1,12 +1,12 @@
 use std::path::{Path, PathBuf};
 
-use image::Appliance;
+use appliance_image::Appliance;
 
 use super::*;
-use crate::ova::write_ova;
-use crate::ovf::{descriptor, BuildInfo, DiskRef};
-use crate::vmdk::testdata::sample_disk;
-use crate::vmdk::write_stream_optimized;
+use crate::formats::ova::write_ova;
+use crate::formats::ovf::{descriptor, BuildInfo, DiskRef};
+use crate::formats::vmdk::testdata::sample_disk;
+use crate::formats::vmdk::write_stream_optimized;
 
 const DISK: &str = "lb-appliance-disk1.vmdk";
 

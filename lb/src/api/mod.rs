@@ -1,6 +1,6 @@
 //! The management API: the subset of the HAProxy Data Plane API v2 that the vSphere
 //! Supervisor uses to program the HAProxy appliance, so that it programs `lb` unchanged
-//! (`shared/reference/dataplaneapi-contract.md`).
+//! (the contract: `docs/dataplane-api.md`; a `§` in this module names one of its sections).
 //!
 //! HTTPS only, HTTP Basic auth on every path, one persisted integer version, transactions,
 //! and "reloads" that are `lb`'s live swaps. The served specification (`spec.json`) is the

@@ -112,44 +112,31 @@ impl Settings {
 mod tests {
     use super::*;
 
-    /// The boot agent's golden output for the default deployment.
-    const RENDERED: &str = r#"
-[api]
-bind_interface = "management"
-bind_address = "10.13.10.199"
-port = 5556
-user = "wcp"
-password_hash = "$6$goldensalt$ONvnDoCmRfbALySZspR.uLqxwe/TnuV/nxGnLCz4eMZxaxaLu6TQWPAKy1VtU3kMFm0CSgXZHqywseUS2estq1"
-tls_cert = "/var/lib/lb-appliance/tls/server.crt"
-tls_key = "/var/lib/lb-appliance/tls/server.key"
-ca_cert = "/var/lib/lb-appliance/tls/ca.crt"
-
-[dataplane]
-vip_ranges = ["10.13.201.32/27"]
-state_dir = "/var/lib/lb-appliance/lb"
-"#;
-
-    #[test]
-    fn reads_what_the_boot_agent_renders() {
-        let settings: Settings = toml::from_str(RENDERED).unwrap();
-        assert_eq!(
-            settings.listen_address().unwrap(),
-            "10.13.10.199:5556".parse().unwrap()
-        );
-        let user = settings.user().unwrap();
-        assert_eq!(
-            (user.username.as_str(), user.secure_password),
-            ("wcp", true)
-        );
-        assert_eq!(
-            settings.dataplane.state_dir,
-            Path::new("/var/lib/lb-appliance/lb")
-        );
+    /// Settings as the boot agent renders them (the rendering itself is checked against
+    /// this type by `tests/tests/settings_file.rs` in the workspace's `e2e` crate).
+    fn rendered() -> Settings {
+        Settings {
+            api: ApiSettings {
+                bind_interface: "management".into(),
+                bind_address: Some("10.13.10.199".parse().unwrap()),
+                port: DEFAULT_PORT,
+                user: "wcp".into(),
+                password_hash: Some("$6$salt$hash".into()),
+                insecure_password: None,
+                tls_cert: "/var/lib/lb-appliance/tls/server.crt".into(),
+                tls_key: "/var/lib/lb-appliance/tls/server.key".into(),
+                ca_cert: None,
+            },
+            dataplane: DataplaneSettings {
+                vip_ranges: vec![],
+                state_dir: "/var/lib/lb-appliance/lb".into(),
+            },
+        }
     }
 
     #[test]
     fn dhcp_uses_the_interface_address() {
-        let mut settings: Settings = toml::from_str(RENDERED).unwrap();
+        let mut settings = rendered();
         settings.api.bind_address = None;
         settings.api.bind_interface = "lo".into();
         assert_eq!(
@@ -160,7 +147,7 @@ state_dir = "/var/lib/lb-appliance/lb"
 
     #[test]
     fn exactly_one_password_form() {
-        let mut settings: Settings = toml::from_str(RENDERED).unwrap();
+        let mut settings = rendered();
         settings.api.insecure_password = Some("haproxy".into());
         assert!(settings.user().is_err());
         settings.api.password_hash = None;

@@ -232,30 +232,17 @@ impl DataPlane for Accepting {
 
 /// Checks every recorded answer against the served specification with
 /// `openapi-spec-validator` (the document) and `jsonschema` (each response body against its
-/// operation's response schema), installing them with pip when they are missing.
+/// operation's response schema), from [`validators`].
 pub fn check_conformance(spec: &Value, exchanges: &[Exchange]) {
+    let validators = validators();
     let dir = tempfile::tempdir().unwrap();
     let spec_path = dir.path().join("spec.json");
     let exchanges_path = dir.path().join("exchanges.json");
     std::fs::write(&spec_path, spec.to_string()).unwrap();
     std::fs::write(&exchanges_path, json!(exchanges).to_string()).unwrap();
-    let have = Command::new("python3")
-        .args(["-c", "import openapi_spec_validator, jsonschema"])
-        .status()
-        .expect("python3 is needed for the OpenAPI conformance check");
-    if !have.success() {
-        let installed = Command::new("python3")
-            .args(["-m", "pip", "install", "--quiet"])
-            .args(PIP_REQUIREMENTS)
-            .status()
-            .unwrap();
-        assert!(
-            installed.success(),
-            "pip install {PIP_REQUIREMENTS:?} failed"
-        );
-    }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/api_conformance.py");
     let output = Command::new("python3")
+        .env("PYTHONPATH", &validators)
         .arg(script)
         .arg(&spec_path)
         .arg(&exchanges_path)
@@ -271,7 +258,66 @@ pub fn check_conformance(spec: &Value, exchanges: &[Exchange]) {
 }
 
 /// What the conformance check needs from PyPI.
-pub const PIP_REQUIREMENTS: &[&str] = &["openapi-spec-validator>=0.7", "jsonschema>=4.18"];
+const PIP_REQUIREMENTS: &[&str] = &["openapi-spec-validator>=0.7", "jsonschema>=4.18"];
+
+/// A directory (for `PYTHONPATH`) holding [`PIP_REQUIREMENTS`], installed with pip into the
+/// build's target directory, apart from any Python packages of the host (Debian's are too
+/// old). pip itself comes from the host tools installer (python3-pip). Test binaries and
+/// threads install it once: under an exclusive lock, and only while the stamp naming the
+/// installed requirements and the interpreter is missing or different.
+fn validators() -> PathBuf {
+    use builder::host::tools::{ensure_for, Purpose};
+    if let Err(e) = ensure_for(&[Purpose::Test]) {
+        panic!("{e:#}");
+    }
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("openapi-validators");
+    let stamp = dir.join(".requirements");
+    let python = Command::new("python3")
+        .args(["-c", "import sys; print(sys.version)"])
+        .output()
+        .expect("running python3");
+    let wanted = format!(
+        "{}{}",
+        String::from_utf8_lossy(&python.stdout),
+        PIP_REQUIREMENTS.join("\n")
+    );
+    let _lock = lock(&dir.with_extension("lock"));
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
+        return dir;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let installed = Command::new("python3")
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--target",
+        ])
+        .arg(&dir)
+        .args(PIP_REQUIREMENTS)
+        .status()
+        .expect("running python3 -m pip");
+    assert!(
+        installed.success(),
+        "python3 -m pip install --target {} {} failed",
+        dir.display(),
+        PIP_REQUIREMENTS.join(" ")
+    );
+    std::fs::write(&stamp, wanted).unwrap();
+    dir
+}
+
+/// An exclusive `flock` on `path`, held until the returned file is dropped.
+fn lock(path: &Path) -> std::fs::File {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::File::create(path).unwrap();
+    // SAFETY: flock on a descriptor this function owns; it blocks, nothing else.
+    let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+    assert_eq!(locked, 0, "locking {}", path.display());
+    file
+}
 
 /// The real data plane, serving nothing until the API applies a configuration.
 pub async fn runtime() -> Arc<Runtime> {

@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{anyhow, Context, Result};
+use appliance_image::Appliance;
 use clap::{Parser, Subcommand};
-use image::Appliance;
 use overlay::routes::{self, Service};
-use overlay::{banner, boot, crypt, install, ip, ovfenv, paths, pki, render, secrets};
+use overlay::{atomic, banner, boot, crypt, install, ip, ovfenv, paths, pki, render, secrets};
 
 #[derive(Parser)]
 #[command(name = "appliancectl", version, about = "LB Appliance boot agent")]
@@ -33,7 +33,7 @@ enum Command {
     },
     /// Print the Data Plane API CA certificate and its SHA-256 fingerprint.
     Ca,
-    /// Issue the API server certificate for the current addresses if they changed (lb.service).
+    /// (Re)issue the API server certificate when the addresses, hostname or CA changed or it expires within 30 days (lb.service).
     Tls,
     /// Keep `local NET dev lo` routes equal to anyip-routes.cfg.
     AnyipRoutes(RouteArgs),
@@ -95,6 +95,7 @@ fn run(command: Command) -> Result<ExitCode> {
                 &root.join(paths::TLS_DIR),
                 hostname.trim(),
                 &ip::addresses()?,
+                time::OffsetDateTime::now_utc(),
             )?;
             eprintln!(
                 "server certificate {}",
@@ -121,15 +122,14 @@ fn render_cmd(ovf_env: &Path, out: &Path, deployment: Option<String>) -> Result<
     for p in &validated.problems {
         eprintln!("{p}");
     }
-    let salt = crypt::random_salt();
     let files = render::render(&render::Input {
         validated: &validated,
         nics: &[],
-        salt: &salt,
+        salts: &crypt::Salts::random(),
     });
     install::install(out, &files)?;
     let issue = banner::compose(&ovf_env.display().to_string(), &validated, None);
-    install::write_atomic(&out.join(paths::ISSUE), issue.as_bytes(), 0o644)?;
+    atomic::write_atomic(&out.join(paths::ISSUE), issue.as_bytes(), 0o644)?;
     Ok(if validated.is_valid() {
         ExitCode::SUCCESS
     } else {

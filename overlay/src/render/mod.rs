@@ -13,9 +13,11 @@ mod templates;
 use minijinja::context;
 
 use crate::config::{Config, Interface};
+use crate::crypt::{self, Salts};
 use crate::facts::NicFact;
+use crate::paths;
+use crate::routefile::anyip::Range;
 use crate::validate::Validated;
-use crate::{crypt, paths};
 
 use naming::Match;
 pub use templates::render as render_template;
@@ -33,8 +35,8 @@ pub struct File {
 pub struct Input<'a> {
     pub validated: &'a Validated,
     pub nics: &'a [NicFact],
-    /// Salt for the password hashes (random at boot, fixed in tests).
-    pub salt: &'a str,
+    /// Salts for the password hashes (random at boot, fixed in tests).
+    pub salts: &'a Salts,
 }
 
 /// Renders every file for this boot, in a stable order.
@@ -86,7 +88,7 @@ pub fn render(input: &Input<'_>) -> Vec<File> {
         0o644,
     );
     let root_hash = match &config.root_password {
-        Some(pw) => crypt::sha512_crypt(pw, input.salt),
+        Some(pw) => crypt::sha512_crypt(pw, &input.salts.root),
         None => "*".into(),
     };
     add(
@@ -103,7 +105,26 @@ pub fn render(input: &Input<'_>) -> Vec<File> {
         ),
         0o644,
     );
+    // Always: an invalid configuration still gets SSH on the management NIC
+    // (to mend it) and nothing else.
+    add(
+        paths::NFTABLES.into(),
+        render_template(
+            "nftables.conf.j2",
+            context! {
+                management => &config.management().role,
+                api_port => config.dataplane_port,
+                ranges => if valid { strings(&config.vip_ranges) } else { Vec::new() },
+            },
+        ),
+        0o644,
+    );
     if valid {
+        let ranges: Vec<String> = config
+            .vip_ranges
+            .iter()
+            .map(|net| Range(*net).to_string())
+            .collect();
         let (tables, entries) = policy::plan(config);
         let mut lines: Vec<String> = tables.iter().map(ToString::to_string).collect();
         lines.extend(entries.iter().map(ToString::to_string));
@@ -123,15 +144,12 @@ pub fn render(input: &Input<'_>) -> Vec<File> {
         );
         add(
             paths::ANYIP_ROUTES.into(),
-            render_template(
-                "anyip-routes.cfg.j2",
-                context! { ranges => strings(&config.vip_ranges) },
-            ),
+            render_template("anyip-routes.cfg.j2", context! { ranges }),
             0o644,
         );
         add(
             paths::LB_SETTINGS.into(),
-            lb_settings(config, input.salt),
+            lb_settings(config, &input.salts.api),
             0o600,
         );
     }

@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 
 use crate::config::{Config, WORKLOAD};
-use crate::routes::tables::{Entry, TableName};
+use crate::routefile::tables::{Entry, TableName};
 
 /// The first table id: 0 and 253-255 are the kernel's, 1 is left free as the
 /// HAProxy appliance did.

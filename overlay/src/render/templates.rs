@@ -20,6 +20,7 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "anyip-routes.cfg.j2",
     "route-tables.cfg.j2",
     "lb-settings.toml.j2",
+    "nftables.conf.j2",
     "issue.j2",
 );
 

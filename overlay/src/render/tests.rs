@@ -9,18 +9,23 @@ use super::*;
 use crate::validate::tests::{seed, with};
 use crate::validate::validate;
 
-const SALT: &str = "goldensalt";
+fn salts() -> Salts {
+    Salts {
+        root: "goldensalt".into(),
+        api: "goldenapisalt".into(),
+    }
+}
 
 fn rendered(
     deployment: &str,
     props: &BTreeMap<String, String>,
     nics: &[NicFact],
 ) -> (Validated, Vec<File>) {
-    let v = validate(&image::Appliance::embedded(), deployment, props);
+    let v = validate(&appliance_image::Appliance::embedded(), deployment, props);
     let files = render(&Input {
         validated: &v,
         nics,
-        salt: SALT,
+        salts: &salts(),
     });
     (v, files)
 }
@@ -130,14 +135,18 @@ fn lb_settings_are_toml_with_a_verifiable_hash() {
         4,
         "the Data Plane API accepts only the 4-part form"
     );
-    assert_eq!(hash, crypt::sha512_crypt("VMware1!", SALT));
+    assert_eq!(hash, crypt::sha512_crypt("VMware1!", &salts().api));
     assert_eq!(
         settings["dataplane"]["vip_ranges"].as_array().unwrap()[0].as_str(),
         Some("10.13.200.32/27")
     );
     let shadow = file(&files, paths::SHADOW);
     let root_hash = shadow.split(':').nth(1).unwrap();
-    assert_eq!(root_hash, crypt::sha512_crypt("VMware1!", SALT));
+    assert_eq!(root_hash, crypt::sha512_crypt("VMware1!", &salts().root));
+    assert_ne!(
+        root_hash, hash,
+        "the same password hashes differently for root and the API"
+    );
 }
 
 #[test]
@@ -242,7 +251,7 @@ fn rendering_is_deterministic() {
 #[test]
 fn banner_lists_problems_and_escapes_backslashes() {
     let props = with(seed(), "network.hostname", "a\\b");
-    let v = validate(&image::Appliance::embedded(), "frontend", &props);
+    let v = validate(&appliance_image::Appliance::embedded(), "frontend", &props);
     let ca = crate::secrets::Ca {
         cert_pem: "-----BEGIN CERTIFICATE-----\n".into(),
         fingerprint: "AB:CD".into(),

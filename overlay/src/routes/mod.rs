@@ -4,7 +4,7 @@
 
 mod anyip;
 mod reconcile;
-pub mod tables;
+mod tables;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
+use crate::routefile::{self, tables::is_table_line};
 use reconcile::Backend;
 
 /// Which file and which kernel objects.
@@ -79,13 +80,13 @@ pub fn watch(service: Service, config: &Path, state: &Path) -> Result<()> {
 fn apply(service: Service, text: &str, state: &Path) -> Result<usize> {
     match service {
         Service::AnyipRoutes => run_up(&anyip::AnyIp, text, |_| false, state),
-        Service::RouteTables => run_up(&tables::Tables, text, tables::is_table_line, state),
+        Service::RouteTables => run_up(&tables::Tables, text, is_table_line, state),
     }
 }
 
 fn run_up<B: Backend>(b: &B, text: &str, skip: fn(&str) -> bool, state: &Path) -> Result<usize> {
     let desired: BTreeSet<B::Entry> =
-        reconcile::parse_lines(text, skip).map_err(|e| anyhow::anyhow!(e))?;
+        routefile::parse_lines(text, skip).map_err(|e| anyhow::anyhow!(e))?;
     reconcile::up(b, &desired, state)
 }
 

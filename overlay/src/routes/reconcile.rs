@@ -12,6 +12,9 @@ use std::str::FromStr;
 
 use anyhow::{Context, Result};
 
+use crate::atomic::write_atomic;
+use crate::routefile::parse_lines;
+
 /// A kind of kernel object the service manages.
 pub trait Backend {
     type Entry: Ord + Clone + Display + FromStr<Err = String>;
@@ -21,20 +24,6 @@ pub trait Backend {
     fn list(&self, relevant: &BTreeSet<Self::Entry>) -> Result<BTreeSet<Self::Entry>>;
     fn add(&self, entry: &Self::Entry) -> Result<()>;
     fn del(&self, entry: &Self::Entry) -> Result<()>;
-}
-
-/// Parses entry lines; `#` comments and blank lines are skipped. Other line
-/// kinds can be claimed by `skip` (e.g. `table` names).
-pub fn parse_lines<E: Ord + FromStr<Err = String>>(
-    text: &str,
-    skip: impl Fn(&str) -> bool,
-) -> Result<BTreeSet<E>, String> {
-    text.lines()
-        .enumerate()
-        .map(|(i, l)| (i, l.split('#').next().unwrap_or("").trim()))
-        .filter(|(_, l)| !l.is_empty() && !skip(l))
-        .map(|(i, l)| l.parse().map_err(|e| format!("line {}: {e}", i + 1)))
-        .collect()
 }
 
 /// Brings the kernel to `desired`, removing entries applied earlier that are
@@ -104,5 +93,5 @@ fn load<E: Ord + FromStr<Err = String>>(state: &Path) -> Result<BTreeSet<E>> {
 
 fn save<E: Display>(state: &Path, entries: &BTreeSet<E>) -> Result<()> {
     let text: String = entries.iter().map(|e| format!("{e}\n")).collect();
-    crate::install::write_atomic(state, text.as_bytes(), 0o644)
+    write_atomic(state, text.as_bytes(), 0o644)
 }

@@ -11,7 +11,7 @@ mod tls;
 
 use std::collections::BTreeMap;
 
-use image::{Appliance, Property};
+use appliance_image::{Appliance, Property};
 
 use crate::config::{Config, Interface, WORKLOAD};
 use crate::problem::{Problem, Severity};
@@ -59,6 +59,10 @@ pub fn validate(
         }
     }
     let ca = tls::ca(&mut r);
+    let api_user = r
+        .parse("loadbalance.haproxy_user", formats::username)
+        .unwrap_or_else(|| r.empty_means("loadbalance.haproxy_user"));
+    let api_password = api_password(&mut r, &api_user);
     let mut config = Config {
         deployment: deployment.to_string(),
         hostname: r
@@ -86,12 +90,8 @@ pub fn validate(
                     .parse()
                     .unwrap_or(5556)
             }),
-        api_user: r
-            .parse("loadbalance.haproxy_user", formats::username)
-            .unwrap_or_else(|| r.empty_means("loadbalance.haproxy_user")),
-        api_password: Some(r.raw("loadbalance.haproxy_pwd"))
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| r.empty_means("loadbalance.haproxy_pwd")),
+        api_user,
+        api_password,
         root_password: Some(r.raw("appliance.root_pwd")).filter(|v| !v.is_empty()),
         permit_root_login: r
             .raw("appliance.permit_root_login")
@@ -115,6 +115,34 @@ pub fn validate(
         config,
         problems: r.problems,
     }
+}
+
+const API_PASSWORD: &str = "loadbalance.haproxy_pwd";
+
+/// The API password. Blank means the HAProxy appliance's well-known
+/// `haproxy`, kept so the appliance is a drop-in replacement; a warning (not
+/// an error: the load balancer still starts) says so on the console and in
+/// the journal. An invalid value is an error already and gets no warning.
+fn api_password(r: &mut Reader<'_>, user: &str) -> String {
+    let blank = r.props.get(API_PASSWORD).is_none_or(|v| v.is_empty());
+    let value = r.raw(API_PASSWORD);
+    if !value.is_empty() {
+        return value;
+    }
+    let default = r.empty_means(API_PASSWORD);
+    if blank {
+        let p = r.property(API_PASSWORD);
+        let (min, max) = (p.min_len.unwrap_or(1), p.max_len.unwrap_or(u32::MAX));
+        r.problems.push(Problem::warning(
+            API_PASSWORD,
+            "",
+            format!(
+                "blank, so the Data Plane API accepts user {user:?} with the published default password {default:?} (as the HAProxy appliance did): anyone who reaches the management address can reconfigure the load balancer"
+            ),
+            format!("set {API_PASSWORD} to a password of {min} to {max} characters and reboot"),
+        ));
+    }
+    default
 }
 
 /// Reads property values through the schema, recording problems.
@@ -190,7 +218,7 @@ impl Reader<'_> {
 
 /// How a value is shown in messages: secrets never appear.
 fn shown(p: &Property, value: &str) -> String {
-    let secret = p.password || p.format == Some(image::Format::PemKey);
+    let secret = p.password || p.format == Some(appliance_image::Format::PemKey);
     if secret {
         format!("(hidden, {} characters)", value.chars().count())
     } else {
@@ -200,13 +228,13 @@ fn shown(p: &Property, value: &str) -> String {
 
 fn fix_for_type(p: &Property) -> String {
     match p.kind {
-        image::PropertyType::Boolean => "write true or false".into(),
-        image::PropertyType::Int => format!(
+        appliance_image::PropertyType::Boolean => "write true or false".into(),
+        appliance_image::PropertyType::Int => format!(
             "write a whole number from {} to {}",
             p.min_value.unwrap_or(i64::MIN),
             p.max_value.unwrap_or(i64::MAX)
         ),
-        image::PropertyType::String => format!(
+        appliance_image::PropertyType::String => format!(
             "give {} to {} characters",
             p.min_len.unwrap_or(0),
             p.max_len.unwrap_or(u32::MAX)

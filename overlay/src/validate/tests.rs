@@ -72,7 +72,12 @@ fn seed_frontend_topology_is_valid() {
 #[test]
 fn no_properties_means_dhcp_and_defaults() {
     let v = run("default", &BTreeMap::new());
-    assert!(v.is_valid() && v.problems.is_empty());
+    assert!(v.is_valid());
+    assert_eq!(
+        only_problem(&v, "loadbalance.haproxy_pwd").severity,
+        Severity::Warning,
+        "only the default API password is worth a word"
+    );
     let c = &v.config;
     assert!(c
         .interfaces
@@ -263,6 +268,39 @@ fn password_lengths_are_checked_and_never_shown() {
 }
 
 #[test]
+fn blank_api_password_means_haproxy_and_warns_without_stopping_the_lb() {
+    for blank in [with(seed(), "loadbalance.haproxy_pwd", ""), {
+        let mut p = seed();
+        p.remove("loadbalance.haproxy_pwd");
+        p
+    }] {
+        let v = run("frontend", &blank);
+        assert!(v.is_valid(), "a warning does not stop the load balancer");
+        assert_eq!(
+            v.config.api_password, "haproxy",
+            "HAProxy appliance drop-in"
+        );
+        let p = only_problem(&v, "loadbalance.haproxy_pwd");
+        assert_eq!(p.severity, Severity::Warning);
+        let text = p.to_string();
+        assert!(
+            text.starts_with("warning: loadbalance.haproxy_pwd")
+                && text.contains("\"wcp\"")
+                && text.contains("\"haproxy\"")
+                && p.fix
+                    == "set loadbalance.haproxy_pwd to a password of 6 to 128 characters and reboot",
+            "{text}"
+        );
+    }
+    // A password that is too short is an error of its own, not a blank one.
+    let v = run("frontend", &with(seed(), "loadbalance.haproxy_pwd", "abc"));
+    assert_eq!(
+        only_problem(&v, "loadbalance.haproxy_pwd").severity,
+        Severity::Error
+    );
+}
+
+#[test]
 fn names_and_lists() {
     let p = only_problem(
         &run("frontend", &with(seed(), "network.hostname", "lb_01")),
@@ -352,6 +390,25 @@ fn pasted_ca_is_repaired() {
             && ca.cert.ends_with("-----END CERTIFICATE-----\n")
     );
     assert!(ca.cert.lines().all(|l| l.len() <= 64));
+}
+
+#[test]
+fn an_expired_ca_is_rejected() {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
+    params.not_before = rcgen::date_time_ymd(2015, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2025, 1, 1);
+    let cert = params.self_signed(&key).unwrap();
+    let props = with(
+        with(seed(), "appliance.ca_cert", &cert.pem()),
+        "appliance.ca_cert_key",
+        &key.serialize_pem(),
+    );
+    let v = run("frontend", &props);
+    let p = only_problem(&v, "appliance.ca_cert");
+    assert!(p.reason.contains("expired on 2025-01-01"), "{p}");
+    assert_eq!(v.config.ca, None, "treated as unset");
 }
 
 #[test]

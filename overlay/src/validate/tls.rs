@@ -1,6 +1,8 @@
 //! The CA pair from `appliance.ca_cert` / `appliance.ca_cert_key`: repaired
 //! PEM, both or neither, a key that loads and belongs to the certificate.
 
+use time::OffsetDateTime;
+
 use super::Reader;
 use crate::config::CaPem;
 use crate::problem::Problem;
@@ -61,6 +63,16 @@ fn pair(cert_raw: &str, key_raw: &str, hidden: &str) -> Result<CaPem, Problem> {
         )));
     };
     let cert = certs.iter().map(|b| b.text.as_str()).collect::<String>();
+    // An expired CA would sign server certificates no client accepts.
+    let expiry = pki::not_after(&cert).map_err(bad_cert)?;
+    if expiry <= OffsetDateTime::now_utc() {
+        return Err(Problem::error(
+            CERT,
+            &abbreviated(cert_raw),
+            format!("the CA certificate expired on {}", expiry.date()),
+            format!("give a CA certificate that is still valid, or clear {CERT} and {KEY} to let the appliance generate one"),
+        ));
+    }
     let key = pki::load_key(&key_block.text).map_err(bad_key)?;
     pki::check_ca_pair(&cert, &key).map_err(|reason| {
         Problem::error(

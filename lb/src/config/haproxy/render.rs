@@ -1,4 +1,5 @@
-//! [`Config`] → haproxy.cfg in the Data Plane API's canonical layout (contract §5.1):
+//! [`Config`] → haproxy.cfg in the Data Plane API's canonical layout
+//! (`docs/dataplane-api.md`, "What the configuration looks like"):
 //! `# _version=N`, then global, defaults, userlists, frontends, backends; two-space indent;
 //! within a frontend mode, maxconn, binds (`name` first), log-tag, options, timeouts,
 //! `use_backend` rules, `default_backend`; servers as `check … maxconn weight … verify`.

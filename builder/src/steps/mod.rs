@@ -1,0 +1,20 @@
+//! The steps that make the image's content, in build order: the Debian root
+//! filesystem ([`rootfs`]), the static binaries ([`binaries`]), the overlay
+//! laid onto a copy of the tree ([`install_overlay`] with [`users`], [`fstab`],
+//! [`kmods`], [`tree`]), the filesystems as files ([`esp`] with [`bootcfg`],
+//! [`mkfs`]) and the raw GPT disk ([`disk`]); [`packages`] summarises the
+//! installed packages for the OVF. The order itself lives in
+//! [`crate::pipeline`].
+
+pub mod binaries;
+pub mod bootcfg;
+pub mod disk;
+pub mod esp;
+pub mod fstab;
+pub mod install_overlay;
+pub mod kmods;
+pub mod mkfs;
+pub mod packages;
+pub mod rootfs;
+pub mod tree;
+pub mod users;

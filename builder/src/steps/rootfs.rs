@@ -1,0 +1,407 @@
+//! The Debian root filesystem: built by mmdebstrap from the `[base]` section
+//! of the appliance definition (the suite, its `-updates` and `-security`
+//! suites, signatures checked against Debian's archive keyring only) and
+//! cached under a hash of everything that goes into it: the recipe and the
+//! archive's state, the `InRelease` files of those suites. A rebuild reuses the
+//! tree until Debian publishes an update, then builds a fresh one, so a cached
+//! tree never pins the image to packages with known vulnerabilities. When the
+//! archive cannot be reached, the newest tree of the recipe is reused with a
+//! warning. A cache entry is built in a temporary directory and renamed into
+//! place, so a killed build never leaves a half-built entry behind.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+
+use anyhow::{bail, Context, Result};
+use sha2::{Digest, Sha256};
+
+use crate::host::cmd;
+use crate::steps::{kmods, tree};
+
+/// Bump when the way the tree is produced changes in a way the arguments
+/// below do not show (it invalidates every cache entry).
+const RECIPE_VERSION: &str = "2";
+
+/// udev's hardware database: names and quirks of physical input devices and
+/// USB gadgets, ~20 MiB the appliance has no use for.
+const OTHER_EXCLUDES: &[&str] = &["/lib/udev/hwdb.d/*", "/usr/lib/udev/hwdb.d/*"];
+
+/// Everything that determines the root filesystem.
+#[derive(Debug, Clone)]
+pub struct Recipe {
+    pub suite: String,
+    /// One-line `deb` sources: the suite, `-updates`, `-security`.
+    pub sources: Vec<String>,
+    /// The keyring mmdebstrap and apt check the archive's signatures with.
+    pub keyring: String,
+    pub variant: String,
+    /// Packages on top of the variant, the kernel included.
+    pub packages: Vec<String>,
+    /// dpkg `path-exclude` patterns.
+    pub dpkg_excludes: Vec<String>,
+    /// Files placed before the packages are configured (path relative to `/`, content).
+    pub early_files: Vec<(String, String)>,
+    /// `/dir/*` patterns removed from the finished tree.
+    pub sweep: Vec<String>,
+}
+
+impl Recipe {
+    /// The recipe of an appliance definition.
+    pub fn new(base: &appliance_image::Base) -> Recipe {
+        let mut packages = base.packages.clone();
+        packages.push(base.kernel.clone());
+        let mut dpkg_excludes = base.exclude_paths.clone();
+        dpkg_excludes.extend(kmods::dpkg_excludes());
+        dpkg_excludes.extend(OTHER_EXCLUDES.iter().map(|s| s.to_string()));
+        let modules: String = base
+            .initramfs_modules
+            .iter()
+            .map(|m| format!("{m}\n"))
+            .collect();
+        let suite = &base.suite;
+        Recipe {
+            suite: suite.clone(),
+            sources: vec![
+                format!("deb {} {suite} main", base.mirror),
+                format!("deb {} {suite}-updates main", base.mirror),
+                format!("deb {} {suite}-security main", base.security_mirror),
+            ],
+            keyring: base.keyring.clone(),
+            variant: base.variant.clone(),
+            packages,
+            dpkg_excludes,
+            // initramfs-tools' MODULES=most leaves erofs out; the kernel's
+            // postinst builds the initramfs, so the list must exist first.
+            early_files: vec![("etc/initramfs-tools/modules".into(), modules)],
+            sweep: base.exclude_paths.clone(),
+        }
+    }
+
+    /// mmdebstrap's arguments; `early_dir` holds [`Recipe::early_files`].
+    pub fn mmdebstrap_args(&self, early_dir: &Path, target: &Path) -> Vec<OsString> {
+        let mut args: Vec<OsString> = vec![
+            format!("--variant={}", self.variant).into(),
+            "--mode=root".into(),
+            "--format=directory".into(),
+            format!("--keyring={}", self.keyring).into(),
+            format!("--include={}", self.packages.join(",")).into(),
+        ];
+        for p in &self.dpkg_excludes {
+            args.push(format!("--dpkgopt=path-exclude={p}").into());
+        }
+        args.push(format!("--essential-hook=sync-in {} /", early_dir.display()).into());
+        args.push(self.suite.clone().into());
+        args.push(target.into());
+        args.extend(self.sources.iter().map(OsString::from));
+        args
+    }
+
+    /// The `InRelease` address of each source (`deb URL SUITE COMPONENTS`).
+    fn release_urls(&self) -> Vec<String> {
+        self.sources
+            .iter()
+            .filter_map(|line| {
+                let mut words = line.split_whitespace().skip(1);
+                let (url, suite) = (words.next()?, words.next()?);
+                Some(format!(
+                    "{}/dists/{suite}/InRelease",
+                    url.trim_end_matches('/')
+                ))
+            })
+            .collect()
+    }
+
+    /// The cache key: a hash of the arguments and early files.
+    pub fn cache_key(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(RECIPE_VERSION);
+        for a in self.mmdebstrap_args(Path::new("EARLY"), Path::new("TARGET")) {
+            h.update(a.as_encoded_bytes());
+            h.update([0]);
+        }
+        for (path, content) in &self.early_files {
+            h.update(path);
+            h.update([0]);
+            h.update(content);
+            h.update([0]);
+        }
+        for p in &self.sweep {
+            h.update(p);
+            h.update([0]);
+        }
+        hex::encode(&h.finalize()[..12])
+    }
+}
+
+/// A cached root filesystem.
+#[derive(Debug, Clone)]
+pub struct Cached {
+    /// The directory tree.
+    pub tree: PathBuf,
+    /// `package<TAB>version` lines, sorted.
+    pub packages: String,
+    /// Whether this build created it (false: taken from the cache).
+    pub fresh: bool,
+}
+
+const TREE: &str = "tree";
+const PACKAGES: &str = "packages.tsv";
+
+/// Returns the cached tree for `recipe` and the archive's current state,
+/// building it first if needed. Trees of older archive states are removed once
+/// a newer one is in place.
+pub fn ensure(recipe: &Recipe, cache: &Path) -> Result<Cached> {
+    tree::pattern_dirs(&recipe.sweep)?;
+    let recipe_dir = cache.join("rootfs").join(recipe.cache_key());
+    std::fs::create_dir_all(&recipe_dir)?;
+    let entry = match archive_state(recipe, &recipe_dir) {
+        Ok(state) => recipe_dir.join(state),
+        Err(e) => match newest_entry(&recipe_dir)? {
+            Some(entry) => {
+                eprintln!(
+                    "warning: {e:#}; reusing the cached root filesystem {} (it may lack \
+                     security fixes published since it was built)",
+                    entry.display()
+                );
+                entry
+            }
+            None => return Err(e.context("no cached root filesystem to fall back on")),
+        },
+    };
+    let fresh = !entry.join(PACKAGES).is_file();
+    if fresh {
+        build(recipe, &entry)?;
+        remove_other_entries(&recipe_dir, &entry)?;
+    }
+    Ok(Cached {
+        tree: entry.join(TREE),
+        packages: std::fs::read_to_string(entry.join(PACKAGES))?,
+        fresh,
+    })
+}
+
+/// A hash of the `InRelease` files of the recipe's suites: it changes whenever
+/// Debian publishes an update (or re-signs a suite). Fetched once per process,
+/// so two builds in one process (the reproducibility test) use the same tree.
+fn archive_state(recipe: &Recipe, scratch: &Path) -> Result<String> {
+    static STATES: Mutex<Vec<(Vec<String>, String)>> = Mutex::new(Vec::new());
+    let urls = recipe.release_urls();
+    let mut states = STATES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, state)) = states.iter().find(|(u, _)| *u == urls) {
+        return Ok(state.clone());
+    }
+    let mut h = Sha256::new();
+    for url in &urls {
+        let file = scratch.join(format!(".tmp-InRelease-{}", std::process::id()));
+        // apt's own downloader: present wherever mmdebstrap is, proxies honoured.
+        cmd::run(
+            Command::new("/usr/lib/apt/apt-helper")
+                .arg("download-file")
+                .arg(url)
+                .arg(&file),
+        )
+        .with_context(|| format!("reading the Debian archive's state from {url}"))?;
+        h.update(std::fs::read(&file)?);
+        std::fs::remove_file(&file)?;
+    }
+    let state = hex::encode(&h.finalize()[..12]);
+    states.push((urls, state.clone()));
+    Ok(state)
+}
+
+/// The most recently built complete entry under `recipe_dir`.
+fn newest_entry(recipe_dir: &Path) -> Result<Option<PathBuf>> {
+    let Ok(entries) = std::fs::read_dir(recipe_dir) else {
+        return Ok(None);
+    };
+    let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
+    for e in entries {
+        let path = e?.path();
+        let Ok(meta) = std::fs::metadata(path.join(PACKAGES)) else {
+            continue;
+        };
+        let built = meta.modified()?;
+        if newest.as_ref().is_none_or(|(t, _)| built > *t) {
+            newest = Some((built, path));
+        }
+    }
+    Ok(newest.map(|(_, p)| p))
+}
+
+/// Removes the trees of older archive states (each is ~400 MiB).
+fn remove_other_entries(recipe_dir: &Path, keep: &Path) -> Result<()> {
+    for e in std::fs::read_dir(recipe_dir)? {
+        let path = e?.path();
+        let temporary = path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with(".tmp-"));
+        if path != keep && !temporary {
+            std::fs::remove_dir_all(&path)
+                .with_context(|| format!("removing the outdated {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+fn build(recipe: &Recipe, entry: &Path) -> Result<()> {
+    let parent = entry.parent().expect("entry has a parent");
+    std::fs::create_dir_all(parent)?;
+    let name = entry
+        .file_name()
+        .expect("entry has a name")
+        .to_string_lossy();
+    // Leftovers of killed builds of this entry.
+    for old in std::fs::read_dir(parent)? {
+        let old = old?.path();
+        if old
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with(&format!(".tmp-{name}")))
+        {
+            std::fs::remove_dir_all(&old).with_context(|| format!("removing {}", old.display()))?;
+        }
+    }
+    let tmp = parent.join(format!(".tmp-{name}-{}", std::process::id()));
+    let early = tmp.join("early");
+    for (path, content) in &recipe.early_files {
+        let p = early.join(path);
+        std::fs::create_dir_all(p.parent().expect("relative path has a parent"))?;
+        std::fs::write(&p, content)?;
+    }
+    let tree = tmp.join(TREE);
+    cmd::run(Command::new("mmdebstrap").args(recipe.mmdebstrap_args(&early, &tree)))?;
+    // What dpkg did not install but apt left behind (its caches).
+    tree::remove_matching(&tree, &recipe.sweep)?;
+    let packages = installed_packages(&tree)?;
+    std::fs::write(tmp.join(PACKAGES), packages)?;
+    std::fs::remove_dir_all(&early)?;
+    if entry.exists() {
+        std::fs::remove_dir_all(entry)?;
+    }
+    std::fs::rename(&tmp, entry).with_context(|| format!("moving {} into place", tmp.display()))?;
+    Ok(())
+}
+
+/// `package<TAB>version` of every installed package, sorted.
+fn installed_packages(tree: &Path) -> Result<String> {
+    let out = cmd::stdout(
+        Command::new("dpkg-query")
+            .arg(format!(
+                "--admindir={}",
+                tree.join("var/lib/dpkg").display()
+            ))
+            .args(["-W", "-f", "${db:Status-Abbrev}\t${Package}\t${Version}\n"]),
+    )?;
+    let mut lines = parse_installed(&out);
+    if lines.is_empty() {
+        bail!(
+            "dpkg-query lists no installed packages in {}",
+            tree.display()
+        );
+    }
+    lines.sort();
+    Ok(lines.iter().map(|l| format!("{l}\n")).collect())
+}
+
+/// Keeps the installed (`ii`) packages of a dpkg-query listing.
+fn parse_installed(out: &str) -> Vec<String> {
+    out.lines()
+        .filter_map(|l| {
+            let mut f = l.split('\t');
+            let status = f.next()?;
+            let (pkg, ver) = (f.next()?, f.next()?);
+            status.starts_with("ii").then(|| format!("{pkg}\t{ver}"))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recipe() -> Recipe {
+        Recipe::new(&appliance_image::Appliance::embedded().base)
+    }
+
+    #[test]
+    fn arguments_follow_the_definition() {
+        let r = recipe();
+        let args: Vec<String> = r
+            .mmdebstrap_args(Path::new("/e"), Path::new("/t"))
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect();
+        assert!(args.contains(&"--variant=minbase".to_string()));
+        let include = args.iter().find(|a| a.starts_with("--include=")).unwrap();
+        assert!(include.contains("linux-image-cloud-amd64"));
+        assert!(include.contains("openssh-server"));
+        assert!(args.contains(&"--dpkgopt=path-exclude=/usr/share/doc/*".to_string()));
+        assert!(args.contains(&"--essential-hook=sync-in /e /".to_string()));
+        assert!(
+            args.contains(&"--keyring=/usr/share/keyrings/debian-archive-keyring.gpg".to_string())
+        );
+        assert_eq!(
+            &args[args.len() - 5..],
+            [
+                "bookworm",
+                "/t",
+                "deb http://deb.debian.org/debian bookworm main",
+                "deb http://deb.debian.org/debian bookworm-updates main",
+                "deb http://deb.debian.org/debian-security bookworm-security main",
+            ]
+        );
+        assert_eq!(
+            r.release_urls(),
+            [
+                "http://deb.debian.org/debian/dists/bookworm/InRelease",
+                "http://deb.debian.org/debian/dists/bookworm-updates/InRelease",
+                "http://deb.debian.org/debian-security/dists/bookworm-security/InRelease",
+            ]
+        );
+        assert_eq!(r.early_files[0].1, "erofs\n");
+    }
+
+    #[test]
+    fn cache_key_changes_with_inputs_only() {
+        let r = recipe();
+        assert_eq!(r.cache_key(), recipe().cache_key());
+        let mut other = recipe();
+        other.packages.push("curl".into());
+        assert_ne!(r.cache_key(), other.cache_key());
+        let mut other = recipe();
+        other.early_files[0].1.push_str("nvme\n");
+        assert_ne!(r.cache_key(), other.cache_key());
+    }
+
+    #[test]
+    fn the_newest_complete_entry_is_the_fallback_and_older_ones_go() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(newest_entry(dir.path()).unwrap(), None);
+        let old = dir.path().join("old");
+        let new = dir.path().join("new");
+        let partial = dir.path().join(".tmp-new-1");
+        for d in [&old, &new, &partial] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        std::fs::write(old.join(PACKAGES), "a\t1\n").unwrap();
+        // mtime granularity: make the second entry unambiguously newer.
+        let earlier = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+        std::fs::File::options()
+            .write(true)
+            .open(old.join(PACKAGES))
+            .unwrap()
+            .set_modified(earlier)
+            .unwrap();
+        std::fs::write(new.join(PACKAGES), "a\t2\n").unwrap();
+        assert_eq!(newest_entry(dir.path()).unwrap(), Some(new.clone()));
+        remove_other_entries(dir.path(), &new).unwrap();
+        assert!(!old.exists() && new.exists() && partial.exists());
+    }
+
+    #[test]
+    fn only_installed_packages_are_listed() {
+        let out = "ii \tbash\t5.2.15-2+b7\nrc \told\t1.0\nii \tzstd\t1.5.4\n";
+        assert_eq!(parse_installed(out), ["bash\t5.2.15-2+b7", "zstd\t1.5.4"]);
+    }
+}

@@ -1,0 +1,119 @@
+//! The settings file is a contract between two crates that share no type: the
+//! boot agent renders `overlay/templates/lb-settings.toml.j2` and `lb` reads it
+//! into `lb::api::Settings`. Here the agent's own renderer writes it from a
+//! deployment's properties and `lb`'s own loader reads it back, so a field
+//! renamed, added or retyped on either side fails this test.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use lb::api::{ApiSettings, DataplaneSettings, Settings};
+use overlay::crypt::Salts;
+use overlay::facts::NicFact;
+use overlay::render::{render, Input};
+
+const SALT: &str = "contractsalt";
+
+/// The properties of a `frontend` deployment, as in the README's options file.
+fn properties() -> BTreeMap<String, String> {
+    [
+        ("appliance.root_pwd", "change-me-now"),
+        ("network.hostname", "lb1.example.com"),
+        ("network.nameservers", "172.24.3.1"),
+        ("network.management_ip", "10.13.10.199/24"),
+        ("network.management_gateway", "10.13.10.1"),
+        ("network.workload_ip", "10.13.201.10/24"),
+        ("network.workload_gateway", "10.13.201.1"),
+        ("network.frontend_ip", "10.13.200.10/24"),
+        ("network.frontend_gateway", "10.13.200.1"),
+        (
+            "loadbalance.service_ip_range",
+            "10.13.200.32/27,10.13.200.64/27",
+        ),
+        ("loadbalance.dataplane_port", "5557"),
+        ("loadbalance.haproxy_user", "wcp"),
+        ("loadbalance.haproxy_pwd", "change-me-too"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// Renders the settings file with the boot agent and loads it with `lb`.
+fn rendered_and_loaded(props: &BTreeMap<String, String>) -> Settings {
+    let appliance = appliance_image::Appliance::embedded();
+    let validated = overlay::validate::validate(&appliance, "frontend", props);
+    assert!(validated.is_valid(), "{:#?}", validated.problems);
+    // The NICs vSphere gives a frontend deployment, at their slots' PCI addresses.
+    let nics: Vec<NicFact> = appliance
+        .nics_for("frontend")
+        .enumerate()
+        .map(|(i, nic)| NicFact {
+            name: format!("eth{i}"),
+            mac: format!("00:50:56:00:00:0{i}"),
+            pci_address: Some(nic.pci_address.clone()),
+        })
+        .collect();
+    let files = render(&Input {
+        validated: &validated,
+        nics: &nics,
+        salts: &Salts {
+            root: "rootsalt".into(),
+            api: SALT.into(),
+        },
+    });
+    let file = files
+        .iter()
+        .find(|f| f.path == overlay::paths::LB_SETTINGS)
+        .expect("the settings file is rendered for valid properties");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("settings.toml");
+    std::fs::write(&path, &file.contents).unwrap();
+    Settings::load(&path).unwrap_or_else(|e| panic!("{e:#}\n{}", file.contents))
+}
+
+#[test]
+fn lb_reads_every_field_the_boot_agent_renders() {
+    let settings = rendered_and_loaded(&properties());
+    let tls = PathBuf::from("/var/lib/lb-appliance/tls");
+    assert_eq!(
+        settings,
+        Settings {
+            api: ApiSettings {
+                bind_interface: "management".into(),
+                bind_address: Some("10.13.10.199".parse().unwrap()),
+                port: 5557,
+                user: "wcp".into(),
+                password_hash: Some(overlay::crypt::sha512_crypt("change-me-too", SALT)),
+                insecure_password: None,
+                tls_cert: tls.join("server.crt"),
+                tls_key: tls.join("server.key"),
+                ca_cert: Some(tls.join("ca.crt")),
+            },
+            dataplane: DataplaneSettings {
+                vip_ranges: vec!["10.13.200.32/27".into(), "10.13.200.64/27".into()],
+                state_dir: "/var/lib/lb-appliance/lb".into(),
+            },
+        }
+    );
+    assert_eq!(
+        settings.listen_address().unwrap(),
+        "10.13.10.199:5557".parse().unwrap()
+    );
+    let user = settings.user().unwrap();
+    assert_eq!(
+        (user.username.as_str(), user.secure_password),
+        ("wcp", true)
+    );
+}
+
+/// A DHCP management NIC: no address in the file, `lb` takes the NIC's.
+#[test]
+fn dhcp_management_leaves_the_address_to_lb() {
+    let mut props = properties();
+    props.remove("network.management_ip");
+    props.remove("network.management_gateway");
+    let settings = rendered_and_loaded(&props);
+    assert_eq!(settings.api.bind_address, None);
+    assert_eq!(settings.api.bind_interface, "management");
+}
