@@ -118,6 +118,7 @@ fn serve(path: Option<&Path>, cli: &Cli) -> Result<()> {
     };
     // One thread (`nbthread 1`, as HAProxy's) is tokio's current-thread scheduler: no
     // cross-thread queues or wake-ups, which is what a single-threaded proxy should cost.
+    // The management API runs on a thread of its own whatever this is (`lb::api::spawn`).
     let mut builder = match config.global.nbthread {
         Some(1) => tokio::runtime::Builder::new_current_thread(),
         Some(n) => {
@@ -146,6 +147,7 @@ fn serve(path: Option<&Path>, cli: &Cli) -> Result<()> {
                 settings,
                 config.clone(),
                 runtime.clone(),
+                lb::api::Timeouts::default(),
                 api_stop.clone().cancelled_owned(),
             )?;
             tokio::spawn(async move {

@@ -34,6 +34,27 @@ fn start_lb(settings_file: &std::path::Path, addr: SocketAddr) -> Child {
     child
 }
 
+/// The name and `nice` of each thread of process `pid`.
+fn threads(pid: u32) -> Vec<(String, i64)> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .map(|task| {
+            let dir = task.unwrap().path();
+            let name = std::fs::read_to_string(dir.join("comm")).unwrap();
+            let stat = std::fs::read_to_string(dir.join("stat")).unwrap();
+            // Fields after the parenthesised name start with the 3rd; `nice` is the 19th.
+            let after_name = &stat[stat.rfind(')').unwrap() + 1..];
+            let nice = after_name
+                .split_whitespace()
+                .nth(16)
+                .unwrap()
+                .parse()
+                .unwrap();
+            (name.trim_end().to_owned(), nice)
+        })
+        .collect()
+}
+
 /// A backend that answers every connection with `name\n`, on a thread for the test's life.
 fn greeter(name: &'static str) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -86,7 +107,8 @@ async fn lb_binary_serves_persists_and_restores() {
         .await;
     assert_eq!(denied.status, StatusCode::UNAUTHORIZED);
     // From the restart on, one thread (tokio's current-thread scheduler) serves the data
-    // plane and the API together; the frontend serves a VIP in the settings' range.
+    // plane, the API keeps a thread of its own, and the frontend serves a VIP in
+    // the settings' range.
     let vip: SocketAddr = format!("127.77.0.10:{}", free_port()).parse().unwrap();
     let backend = greeter("s");
     let cfg = format!(
@@ -125,6 +147,14 @@ async fn lb_binary_serves_persists_and_restores() {
         json!({"_version": 2, "data": [{"name": "fe", "mode": "tcp", "default_backend": "be"}]})
     );
     assert_eq!(frontends.header("configuration-version"), Some("2"));
+    // It has answered, so its thread exists.
+    let threads = threads(lb.id());
+    let api_thread = threads.iter().find(|(name, _)| name == "lb-api");
+    assert_eq!(
+        api_thread.map(|(_, nice)| *nice),
+        Some(10),
+        "no lb-api thread at nice 10 in {threads:?}"
+    );
     let raw = api.call(Method::GET, &format!("{CFG}/raw"), None).await;
     assert!(
         raw.json["data"].as_str().unwrap().contains("nbthread 1"),

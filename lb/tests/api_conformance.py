@@ -5,8 +5,8 @@ Usage: api_conformance.py SPEC.json EXCHANGES.json
 The document itself is validated with openapi-spec-validator (Swagger 2.0 rules). Each
 answer's body is validated with jsonschema against the response schema the specification
 gives for its path, method and status (or `default`), with the document's definitions in
-scope; every answer must carry the Configuration-Version header, and errors must be the
-`{"code","message"}` model. Exits non-zero listing every mismatch.
+scope; every answer but a 401 must carry the Configuration-Version header (a 401 must not:
+an unauthenticated client learns nothing), and errors must be the `{"code","message"}` model. Exits non-zero listing every mismatch.
 """
 import json
 import re
@@ -45,7 +45,10 @@ def main():
     for x in exchanges:
         where = f"{x['method'].upper()} {x['path']} -> {x['status']}"
         headers = {k.lower(): v for k, v in x["headers"]}
-        if "configuration-version" not in headers:
+        if x["status"] == 401:
+            if "configuration-version" in headers:
+                problems.append(f"{where}: Configuration-Version on a 401")
+        elif "configuration-version" not in headers:
             problems.append(f"{where}: no Configuration-Version header")
         template = next((t for r, t in matchers if r.match(x["path"])), None)
         operation = spec["paths"].get(template, {}).get(x["method"]) if template else None

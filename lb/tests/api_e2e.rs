@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use api_support::{check_conformance, free_port, runtime, settings, Accepting, Api, Pki, Reply};
+use lb::api::Timeouts;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -241,10 +242,17 @@ async fn assert_traffic(service: &Service) {
 async fn accepting_api() -> (tempfile::TempDir, Api) {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new(dir.path());
-    let api = Api::start(
+    // Hundreds of deliberate 401s come from one address here: answered without the
+    // failed-login delay, which `api_hardening` tests.
+    let timeouts = Timeouts {
+        failed_login: Duration::ZERO,
+        ..Timeouts::default()
+    };
+    let api = Api::start_with(
         &settings(dir.path(), &pki),
         &pki.ca_pem,
         Arc::new(Accepting),
+        timeouts,
     )
     .await;
     (dir, api)
@@ -455,7 +463,8 @@ async fn wrong_or_missing_credentials_get_401_on_every_path() {
             );
             assert_eq!(reply.json["code"], 401);
             assert!(reply.header("www-authenticate").is_some());
-            assert_eq!(reply.header("configuration-version"), Some("0"));
+            // An unauthenticated client learns nothing, not even the version.
+            assert_eq!(reply.header("configuration-version"), None);
         }
     }
     check_conformance(&spec, &api.stop().await);

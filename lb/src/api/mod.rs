@@ -7,6 +7,8 @@
 //! single description of what is implemented: requests are validated against it and a test
 //! keeps it and the routes in step.
 mod auth;
+mod body;
+mod crypt;
 mod error;
 mod handlers;
 mod iface;
@@ -18,12 +20,16 @@ mod router;
 mod schema;
 mod server;
 mod settings;
+mod slots;
 mod spec;
 mod store;
+mod thread;
+mod throttle;
 mod tls;
 mod transactions;
 mod validate;
 
+pub use server::Timeouts;
 pub use settings::{ApiSettings, DataplaneSettings, Settings};
 pub use store::DataPlane;
 pub use transactions::MAX_OPEN as MAX_OPEN_TRANSACTIONS;
@@ -32,7 +38,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::task::JoinHandle;
+use tokio::sync::oneshot;
 
 use crate::config::Config;
 use crate::persist::Persisted;
@@ -47,16 +53,18 @@ pub fn restore(settings: &Settings) -> anyhow::Result<Option<Config>> {
 pub struct Running {
     /// Where it listens (the port is the kernel's choice when the settings say 0).
     pub addr: SocketAddr,
-    /// Ends when the API has stopped after `shutdown`.
-    pub task: JoinHandle<anyhow::Result<()>>,
+    /// Gets the API's outcome once it has stopped after `shutdown`.
+    pub task: oneshot::Receiver<anyhow::Result<()>>,
 }
 
 /// Binds the management address and serves the API for `plane`, which is running `config`,
-/// until `shutdown` resolves.
+/// until `shutdown` resolves, on a thread and runtime of its own ([`thread`]). `timeouts`
+/// are [`Timeouts::default`] in `lb`; tests shorten them.
 pub fn spawn(
     settings: &Settings,
     config: Config,
     plane: Arc<dyn DataPlane>,
+    timeouts: Timeouts,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Running> {
     let listener = server::Listener::bind(settings)?;
@@ -66,7 +74,10 @@ pub fn spawn(
         Persisted::new(&settings.dataplane.state_dir),
         plane,
     ));
-    let credentials = auth::Credentials::new(settings.user()?);
-    let task = tokio::spawn(listener.serve(store, credentials, shutdown));
+    let gate = auth::Gate::new(
+        auth::Credentials::new(settings.user()?),
+        timeouts.failed_login,
+    );
+    let task = thread::spawn(listener.serve(store, gate, timeouts, shutdown))?;
     Ok(Running { addr, task })
 }

@@ -1,12 +1,14 @@
 //! The route table: every implemented operation of the served specification, and the layers
 //! every request passes (version header, authentication, validation).
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::http::Method;
 use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::Router;
 
-use super::auth::{self, Credentials};
+use super::auth::{self, Gate};
+use super::body;
 use super::handlers::{self, meta, objects, raw, transactions, App};
 use super::resources::{Backends, Binds, Frontends, Resource, Servers, SwitchingRules};
 use super::spec::BASE_PATH;
@@ -138,9 +140,11 @@ fn objects_routes<R: Resource>(routes: &mut Vec<Route>, collection: &str, key: &
     ));
 }
 
-/// The whole API: routes under `/v2`, validation, authentication on every path (unknown ones
-/// included), and the `Configuration-Version` header on every answer.
-pub fn router(store: App, credentials: Credentials) -> Router {
+/// The whole API: routes under `/v2`, authentication first on every path (unknown ones
+/// included), then the `Configuration-Version` header on every authenticated answer (a 401
+/// tells nothing), the body limit, and validation, whose body read is bounded by
+/// `body_within`.
+pub fn router(store: App, gate: Gate, body_within: Duration) -> Router {
     let api = table()
         .into_iter()
         .fold(Router::new(), |router, (path, _, handler)| {
@@ -148,14 +152,18 @@ pub fn router(store: App, credentials: Credentials) -> Router {
         })
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
-        .layer(axum::middleware::from_fn(validate::request))
         .layer(axum::middleware::from_fn_with_state(
-            Arc::new(credentials),
-            auth::require,
+            body_within,
+            validate::request,
         ))
+        .layer(axum::middleware::from_fn(body::limit))
         .layer(axum::middleware::from_fn_with_state(
             store.clone(),
             handlers::version_header,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(gate),
+            auth::require,
         ));
     api.with_state(store)
 }

@@ -6,21 +6,20 @@
 //! Handlers then read the checked body from the request extensions ([`Body`]) and typed query
 //! parameters ([`super::params::Params`]) without re-checking them.
 use std::collections::HashMap;
+use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{MatchedPath, Query, RawPathParams, Request};
+use axum::extract::{MatchedPath, Query, RawPathParams, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::RequestExt;
 use serde_json::Value;
 
+use super::body;
 use super::error::ApiError;
 use super::schema::{check, matches};
 use super::spec::{self, resolve};
-
-/// Largest accepted body: a whole haproxy.cfg for `POST raw` with thousands of services.
-const MAX_BODY: usize = 16 << 20;
 
 /// The validated body of a request, for the handler.
 #[derive(Debug, Clone)]
@@ -29,7 +28,13 @@ pub enum Body {
     Text(String),
 }
 
-pub async fn request(mut request: Request, next: Next) -> Result<Response, ApiError> {
+/// Middleware: checks the request against its operation; `body_within` bounds how long the
+/// body may take to arrive.
+pub async fn request(
+    State(body_within): State<Duration>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
     let Some(matched) = request.extensions().get::<MatchedPath>().cloned() else {
         // Unrouted: the fallback answers 404 with the error model.
         return Ok(next.run(request).await);
@@ -69,10 +74,8 @@ pub async fn request(mut request: Request, next: Next) -> Result<Response, ApiEr
         }
     }
     if let Some(schema) = body_schema {
-        let (parts, body) = request.into_parts();
-        let bytes = axum::body::to_bytes(body, MAX_BODY)
-            .await
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("reading body: {e}")))?;
+        let (parts, raw) = request.into_parts();
+        let bytes = body::read(raw, body_within).await?;
         let body = parse_body(schema, &bytes)?;
         request = Request::from_parts(parts, axum::body::Body::empty());
         request.extensions_mut().insert(body);

@@ -1,8 +1,19 @@
 //! The file-descriptor limit: every proxied connection holds two sockets, so the soft
 //! `RLIMIT_NOFILE` is raised to fit `maxconn`, and `maxconn` is lowered to fit the hard limit.
+//! What the management API may hold is set aside first, so that the VIPs keep all of
+//! `maxconn` while the API is at its cap.
 
-/// Descriptors kept aside for listeners, health checks, logs and the management side.
-const RESERVE: u64 = 1024;
+/// Connections the management API serves at once; it closes more at once
+/// (`api::slots`).
+pub const API_CONNECTIONS: usize = 64;
+
+/// Descriptors the management API may hold: a socket per connection, and as many again for
+/// what its requests open (the persisted configuration's file and directory, a blocking
+/// thread's) and its listener.
+const API_DESCRIPTORS: u64 = 2 * API_CONNECTIONS as u64 + 16;
+
+/// Descriptors kept aside for listeners, health checks, logs and the management API.
+const RESERVE: u64 = 1024 + API_DESCRIPTORS;
 
 /// Raises the soft limit for `maxconn` connections (or as far as the hard limit allows when
 /// unset) and returns the connection limit that fits.

@@ -4,7 +4,9 @@
 //! handle through which everything else happens: [`Runtime::apply`] swaps in a new
 //! configuration atomically (one `ArcSwap` store; established connections keep the plan they
 //! started with), [`Runtime::update_server`] changes a server's runtime fields, and
-//! [`Runtime::shutdown`] drains. The management API runs in the same process on this handle.
+//! [`Runtime::shutdown`] drains. The management API runs in the same process on this handle,
+//! from its own thread and tokio runtime: whatever a change starts (listeners, health
+//! checks) runs on the data plane's runtime, which the handle keeps.
 mod balance;
 mod conn;
 mod forward;
@@ -19,6 +21,7 @@ mod stats;
 mod tcplog;
 
 pub use forward::Forwarding;
+pub(crate) use limits::API_CONNECTIONS;
 pub(crate) use listener::freebind_socket;
 
 use std::collections::{BTreeSet, HashMap};
@@ -108,6 +111,9 @@ struct Control {
 
 /// The running data plane.
 pub struct Runtime {
+    /// The tokio runtime [`Runtime::start`] ran on, where every listener and checker runs,
+    /// whichever thread asks for a change.
+    tokio: tokio::runtime::Handle,
     shared: Arc<Shared>,
     control: Mutex<Control>,
     stopped: CancellationToken,
@@ -138,6 +144,7 @@ impl Runtime {
             });
         }
         let runtime = Runtime {
+            tokio: tokio::runtime::Handle::current(),
             shared,
             control: Mutex::new(Control {
                 registry,
@@ -157,6 +164,7 @@ impl Runtime {
     pub fn apply(&self, config: &Config) -> Result<ApplyReport, ApplyError> {
         let started = Instant::now();
         config.validate()?;
+        let _on_the_data_plane = self.tokio.enter();
         let mut control = self.lock();
         if control.stopping {
             return Err(ApplyError::Stopping);

@@ -9,13 +9,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
-use lb::api::{ApiSettings, DataPlane, DataplaneSettings, Settings};
+use lb::api::{ApiSettings, DataPlane, DataplaneSettings, Settings, Timeouts};
 use lb::config::Config;
 use lb::runtime::{Options, Runtime};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 pub const USER: &str = "admin";
 pub const PASSWORD: &str = "haproxy";
@@ -91,7 +90,7 @@ pub struct Api {
     pub client: reqwest::Client,
     pub log: Arc<Mutex<Vec<Exchange>>>,
     stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<anyhow::Result<()>>>,
+    task: Option<oneshot::Receiver<anyhow::Result<()>>>,
 }
 
 /// The settings `lb` would read (as the boot agent renders them), listening on
@@ -121,10 +120,20 @@ impl Api {
     /// Starts the API as `lb` does: the persisted configuration is restored and applied to
     /// the data plane before the listener opens.
     pub async fn start(settings: &Settings, ca_pem: &str, plane: Arc<dyn DataPlane>) -> Api {
+        Api::start_with(settings, ca_pem, plane, Timeouts::default()).await
+    }
+
+    /// Like [`Api::start`], with the client timeouts shortened for a test.
+    pub async fn start_with(
+        settings: &Settings,
+        ca_pem: &str,
+        plane: Arc<dyn DataPlane>,
+        timeouts: Timeouts,
+    ) -> Api {
         let config = lb::api::restore(settings).unwrap().unwrap_or_default();
         plane.apply(&config).unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let running = lb::api::spawn(settings, config, plane, async move {
+        let running = lb::api::spawn(settings, config, plane, timeouts, async move {
             let _ = stopped.await;
         })
         .unwrap();

@@ -92,7 +92,7 @@ pub fn body(request_body: Option<axum::Extension<Body>>) -> Result<Body, ApiErro
         .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "a request body is required"))
 }
 
-/// Middleware: every answer carries `Configuration-Version`, errors and 401s included; reads
+/// Middleware: every authenticated answer carries `Configuration-Version`, errors included; reads
 /// of a transaction have already set the transaction's.
 pub async fn version_header(State(store): State<App>, request: Request, next: Next) -> Response {
     let response = next.run(request).await;
