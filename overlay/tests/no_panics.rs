@@ -78,34 +78,26 @@ fn pasted(pem_text: &str) -> String {
     pem_text.replace('\n', " ")
 }
 
-/// A valid value for every property of the frontend deployment (the seed's, and a CA).
+/// A valid value for every property of the frontend deployment: the seed's
+/// environment (`fixtures/seed-ovf-env.xml`), a CA and the optional lists.
 fn valid() -> BTreeMap<String, String> {
+    let seed = overlay::ovfenv::parse(include_str!("fixtures/seed-ovf-env.xml"))
+        .expect("the seed environment parses");
+    let mut props = seed.properties;
+    props.remove("build_version");
     let (cert, key) = (pasted(&ca().0), pasted(&ca().1));
-    [
-        ("appliance.root_pwd", "VMware1!"),
-        ("appliance.permit_root_login", "True"),
+    for (k, v) in [
         ("appliance.ca_cert", cert.as_str()),
         ("appliance.ca_cert_key", key.as_str()),
-        ("network.hostname", "haproxy.local"),
         ("network.nameservers", "172.24.3.1, 1.1.1.1"),
-        ("network.management_ip", "10.13.10.199/24"),
-        ("network.management_gateway", "10.13.10.1"),
-        ("network.workload_ip", "10.13.201.10/24"),
-        ("network.workload_gateway", "10.13.201.1"),
         (
             "network.additional_workload_networks",
             "10.14.0.0/16,10.15.0.0/16",
         ),
-        ("network.frontend_ip", "10.13.200.10/24"),
-        ("network.frontend_gateway", "10.13.200.1"),
-        ("loadbalance.service_ip_range", "10.13.200.32/27"),
-        ("loadbalance.dataplane_port", "5556"),
-        ("loadbalance.haproxy_user", "wcp"),
-        ("loadbalance.haproxy_pwd", "VMware1!"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
+    ] {
+        props.insert(k.to_string(), v.to_string());
+    }
+    props
 }
 
 /// The schema, parsed once.
