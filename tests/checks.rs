@@ -51,6 +51,27 @@ pub fn backends(site: &Site) -> Result<(Backends, Backends)> {
     ))
 }
 
+/// A Service on port 22 of `vip` (served by the first of [`PORTS`]'
+/// backends): port 22 of a VIP belongs to the load balancer, not sshd.
+pub fn ssh_service(vip: Ipv4Addr) -> Service {
+    Service {
+        ports: vec![Port {
+            name: "ssh".into(),
+            port: 22,
+            target_port: PORTS[0].2,
+        }],
+        ..service("ssh-lb-svc", vip)
+    }
+}
+
+/// Waits for the boot check's report; the boots the journal holds.
+pub fn journal_boots(guest: &mut Guest) -> Result<Vec<(i64, String)>> {
+    guest.wait_for(site::BOOT_TIMEOUT, "the boot check", |text| {
+        let check = crate::console::boot_check(text);
+        check.state.is_some().then(|| check.journal_boots())
+    })
+}
+
 /// Waits for the API (TLS verified with the CA from the console banner).
 /// Returns the client and the time since power-on.
 pub fn api_ready<'a>(
@@ -137,9 +158,9 @@ pub fn network(site: &Site, guest: &Guest) -> Result<()> {
     Ok(())
 }
 
-/// The firewall: SSH answers on the management address; on the workload
-/// address and the VIP ranges it is reset like a closed port (sshd itself
-/// listens on every address, so only the firewall can make that so).
+/// SSH answers on the management address; on the workload address and the
+/// VIP ranges it is reset like a closed port (sshd listens on the management
+/// address only; the firewall resets the workload address's port 22 too).
 pub fn firewall(site: &Site) -> Result<()> {
     let p = traffic::probe(site.lab.ns(site.mgmt), None, sock(MGMT_IP, 22))?;
     ensure!(p == Probe::Open, "SSH on the management address: {p:?}");

@@ -1,9 +1,12 @@
 //! The frontend topology end to end: deploy the OVA with three vmxnet3 NICs
 //! at vSphere's PCI addresses, program it as the Supervisor does, serve a
-//! client through a VIP; power cycles with the environment on the ISO and
-//! then on fw_cfg, and a vApp property edit applied by a reboot.
+//! client through a VIP (and port 22 of another VIP); power cycles with the
+//! environment on the ISO and then on fw_cfg, the journal kept across them,
+//! and a vApp property edit applied by a reboot.
 
 use std::time::Instant;
+
+use anyhow::Context;
 
 use builder::vm::qemu::{DiskBus, Firmware};
 use e2e::checks::{self, nth};
@@ -27,12 +30,23 @@ fn frontend_topology() -> anyhow::Result<()> {
     checks::network(&site, &guest)?;
     api.program(&svc)?;
     checks::balanced(&site, &svc, &ENDPOINTS)?;
+    // Port 22 of a VIP is served: sshd listens on the management address only.
+    let ssh_svc = checks::ssh_service(nth(TOPOLOGY.vip_base(), 3));
+    api.program(&ssh_svc)?;
+    checks::balanced(&site, &ssh_svc, &ENDPOINTS)?;
     let removal = checks::backend_removal(&site, &svc, ENDPOINTS[1])?;
     eprintln!(
         "stopped backend out of rotation after {:.1} s",
         removal.as_secs_f64()
     );
     let version = api.version()?;
+    // This boot's ID, synced to the journal on the data partition.
+    let boots = checks::journal_boots(&mut guest)?;
+    let (_, first_boot) = boots
+        .iter()
+        .find(|(offset, _)| *offset == 0)
+        .context("this boot is not in the journal")?
+        .clone();
     drop(guest);
 
     // Power cycle, the same environment on fw_cfg: served without programming.
@@ -50,6 +64,13 @@ fn frontend_topology() -> anyhow::Result<()> {
     );
     checks::network(&site, &guest)?;
     checks::balanced(&site, &svc, &ENDPOINTS)?;
+    checks::balanced(&site, &ssh_svc, &ENDPOINTS)?;
+    // The journal kept the boot before the power cycle.
+    let boots = checks::journal_boots(&mut guest)?;
+    anyhow::ensure!(
+        boots.contains(&(-1, first_boot.clone())),
+        "the boot before the power cycle ({first_boot}) is not in the journal: {boots:?}"
+    );
     drop(guest);
 
     // vApp property edit: a second VIP range, applied by the next boot.
