@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
 
+use crate::console::{self, BootCheck};
 use crate::guest::Guest;
 use crate::site::{self, sock, Site, Topology, Transport, ENDPOINTS, MGMT_IP, WORKLOAD_IP};
 use crate::supervisor::{Api, Port, Service};
@@ -64,12 +65,22 @@ pub fn ssh_service(vip: Ipv4Addr) -> Service {
     }
 }
 
-/// Waits for the boot check's report; the boots the journal holds.
-pub fn journal_boots(guest: &mut Guest) -> Result<Vec<(i64, String)>> {
+/// Waits for the boot check's report, up to the system state.
+pub fn boot_report(guest: &mut Guest) -> Result<BootCheck> {
     guest.wait_for(site::BOOT_TIMEOUT, "the boot check", |text| {
-        let check = crate::console::boot_check(text);
-        check.state.is_some().then(|| check.journal_boots())
+        let check = console::boot_check(text);
+        check.state.is_some().then_some(check)
     })
+}
+
+/// `timedatectl` reached timedated over D-Bus and found timesyncd in use.
+pub fn time_service(report: &BootCheck) -> Result<()> {
+    ensure!(
+        report.lines.iter().any(|l| l == "NTP=yes"),
+        "timedatectl does not report NTP=yes: {:?}",
+        report.lines
+    );
+    Ok(())
 }
 
 /// Waits for the API (TLS verified with the CA from the console banner).

@@ -40,9 +40,11 @@ fn frontend_topology() -> anyhow::Result<()> {
         removal.as_secs_f64()
     );
     let version = api.version()?;
+    let report = checks::boot_report(&mut guest)?;
+    checks::time_service(&report)?;
     // This boot's ID, synced to the journal on the data partition.
-    let boots = checks::journal_boots(&mut guest)?;
-    let (_, first_boot) = boots
+    let (_, first_boot) = report
+        .journal_boots()
         .iter()
         .find(|(offset, _)| *offset == 0)
         .context("this boot is not in the journal")?
@@ -66,7 +68,7 @@ fn frontend_topology() -> anyhow::Result<()> {
     checks::balanced(&site, &svc, &ENDPOINTS)?;
     checks::balanced(&site, &ssh_svc, &ENDPOINTS)?;
     // The journal kept the boot before the power cycle.
-    let boots = checks::journal_boots(&mut guest)?;
+    let boots = checks::boot_report(&mut guest)?.journal_boots();
     anyhow::ensure!(
         boots.contains(&(-1, first_boot.clone())),
         "the boot before the power cycle ({first_boot}) is not in the journal: {boots:?}"
