@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{ensure, Context, Result};
 
@@ -81,6 +81,30 @@ pub fn time_service(report: &BootCheck) -> Result<()> {
         report.lines
     );
     Ok(())
+}
+
+/// Polls the appliance's clock (the API's `Date` header) until it runs
+/// `ahead` of the host's, as an [`crate::ntp::NtpServer`] told it: its answers
+/// passed the firewall and timesyncd set the clock. Returns how long it took.
+pub fn clock_ahead(api: &Api, ahead: Duration) -> Result<Duration> {
+    let start = Instant::now();
+    loop {
+        let date = api
+            .call("GET", "/info", None)?
+            .date
+            .context("no Date header")?;
+        let want = SystemTime::now() + ahead;
+        let skew = want.duration_since(date).unwrap_or_else(|e| e.duration());
+        if skew < Duration::from_secs(30) {
+            return Ok(start.elapsed());
+        }
+        ensure!(
+            start.elapsed() < Duration::from_secs(120),
+            "the appliance's clock is {}, {ahead:?} ahead of the host's was wanted",
+            httpdate::fmt_http_date(date)
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
 }
 
 /// Waits for the API (TLS verified with the CA from the console banner).
