@@ -3,10 +3,11 @@
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{ensure, Context, Result};
 
+use crate::console::{self, BootCheck};
 use crate::guest::Guest;
 use crate::site::{self, sock, Site, Topology, Transport, ENDPOINTS, MGMT_IP, WORKLOAD_IP};
 use crate::supervisor::{Api, Port, Service};
@@ -49,6 +50,61 @@ pub fn backends(site: &Site) -> Result<(Backends, Backends)> {
         Backends::start(site.lab.ns(site.workload), &on(&ENDPOINTS[..2]))?,
         Backends::start(site.lab.ns(site.extra), &on(&ENDPOINTS[2..]))?,
     ))
+}
+
+/// A Service on port 22 of `vip` (served by the first of [`PORTS`]'
+/// backends): port 22 of a VIP belongs to the load balancer, not sshd.
+pub fn ssh_service(vip: Ipv4Addr) -> Service {
+    Service {
+        ports: vec![Port {
+            name: "ssh".into(),
+            port: 22,
+            target_port: PORTS[0].2,
+        }],
+        ..service("ssh-lb-svc", vip)
+    }
+}
+
+/// Waits for the boot check's report, up to the system state.
+pub fn boot_report(guest: &mut Guest) -> Result<BootCheck> {
+    guest.wait_for(site::BOOT_TIMEOUT, "the boot check", |text| {
+        let check = console::boot_check(text);
+        check.state.is_some().then_some(check)
+    })
+}
+
+/// `timedatectl` reached timedated over D-Bus and found timesyncd in use.
+pub fn time_service(report: &BootCheck) -> Result<()> {
+    ensure!(
+        report.lines.iter().any(|l| l == "NTP=yes"),
+        "timedatectl does not report NTP=yes: {:?}",
+        report.lines
+    );
+    Ok(())
+}
+
+/// Polls the appliance's clock (the API's `Date` header) until it runs
+/// `ahead` of the host's, as an [`crate::ntp::NtpServer`] told it: its answers
+/// passed the firewall and timesyncd set the clock. Returns how long it took.
+pub fn clock_ahead(api: &Api, ahead: Duration) -> Result<Duration> {
+    let start = Instant::now();
+    loop {
+        let date = api
+            .call("GET", "/info", None)?
+            .date
+            .context("no Date header")?;
+        let want = SystemTime::now() + ahead;
+        let skew = want.duration_since(date).unwrap_or_else(|e| e.duration());
+        if skew < Duration::from_secs(30) {
+            return Ok(start.elapsed());
+        }
+        ensure!(
+            start.elapsed() < Duration::from_secs(120),
+            "the appliance's clock is {}, {ahead:?} ahead of the host's was wanted",
+            httpdate::fmt_http_date(date)
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
 }
 
 /// Waits for the API (TLS verified with the CA from the console banner).
@@ -137,9 +193,9 @@ pub fn network(site: &Site, guest: &Guest) -> Result<()> {
     Ok(())
 }
 
-/// The firewall: SSH answers on the management address; on the workload
-/// address and the VIP ranges it is reset like a closed port (sshd itself
-/// listens on every address, so only the firewall can make that so).
+/// SSH answers on the management address; on the workload address and the
+/// VIP ranges it is reset like a closed port (sshd listens on the management
+/// address only; the firewall resets the workload address's port 22 too).
 pub fn firewall(site: &Site) -> Result<()> {
     let p = traffic::probe(site.lab.ns(site.mgmt), None, sock(MGMT_IP, 22))?;
     ensure!(p == Probe::Open, "SSH on the management address: {p:?}");

@@ -47,6 +47,23 @@ impl BootCheck {
     }
 }
 
+impl BootCheck {
+    /// The boots the journal holds (`journalctl --list-boots`): offset (0 is
+    /// this boot, -1 the one before) and boot ID.
+    pub fn journal_boots(&self) -> Vec<(i64, String)> {
+        self.lines
+            .iter()
+            .filter_map(|l| {
+                let mut words = l.split_whitespace();
+                let offset = words.next()?.parse().ok()?;
+                let id = words.next()?;
+                let is_id = id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit());
+                is_id.then(|| (offset, id.to_string()))
+            })
+            .collect()
+    }
+}
+
 /// The last line of the report (`lb-bootcheck.service`'s last `ExecStopPost`).
 const END: &str = "end of boot check";
 
@@ -104,6 +121,9 @@ mod tests {
         lb1 login: [   21.9] lb-bootcheck[348]: /var/lib/lb-appliance ext4   rw,nosuid,nodev,noatime\n\
         [   22.6] lb-bootcheck[351]: lb 0.1.0\n\
         [   22.7] lb-bootcheck[352]: appliancectl 0.1.0\n\
+        [   22.8] lb-bootcheck[353]: IDX BOOT ID                          FIRST ENTRY                 LAST ENTRY\n\
+        [   22.8] lb-bootcheck[353]:  -1 5b2c0e3f6a4d4e0c9b1a2f3e4d5c6b7a Wed 2026-12-02 07:00:01 UTC Wed 2026-12-02 07:01:09 UTC\n\
+        [   22.8] lb-bootcheck[353]:   0 0123456789abcdef0123456789abcdef Wed 2026-12-02 07:02:00 UTC Wed 2026-12-02 07:02:22 UTC\n\
         [   23.1] lb-bootcheck[353]: degraded\n\
         [   23.2] lb-bootcheck[355]: ssh.service loaded failed failed OpenBSD Secure Shell server\n\
         [\x1b[0;1;31mFAILED\x1b[0m] Failed to start \x1b[0;1;39mssh.service\x1b[0m.\n\
@@ -139,11 +159,18 @@ mod tests {
             .1
             .contains(&"rw"));
         assert_eq!(
-            c.lines,
+            c.lines[..3],
             [
                 "multi-user.target loaded active active Multi-User System",
                 "lb 0.1.0",
                 "appliancectl 0.1.0"
+            ]
+        );
+        assert_eq!(
+            c.journal_boots(),
+            [
+                (-1, "5b2c0e3f6a4d4e0c9b1a2f3e4d5c6b7a".to_string()),
+                (0, "0123456789abcdef0123456789abcdef".to_string())
             ]
         );
         assert_eq!(c.state.as_deref(), Some("degraded"));

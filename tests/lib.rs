@@ -6,6 +6,7 @@ pub mod checks;
 pub mod console;
 pub mod guest;
 pub mod netlab;
+pub mod ntp;
 pub mod site;
 pub mod supervisor;
 pub mod traffic;

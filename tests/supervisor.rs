@@ -18,6 +18,8 @@ pub struct Response {
     pub status: u16,
     /// The `Configuration-Version` header.
     pub version: Option<u64>,
+    /// The `Date` header: the appliance's clock, to the second.
+    pub date: Option<std::time::SystemTime>,
     pub body: Value,
 }
 
@@ -196,11 +198,14 @@ fn parse(out: &str) -> Result<Response> {
             rest = body;
             continue;
         }
-        let version = head.lines().find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("configuration-version")
-                .then(|| v.trim().parse().ok())?
-        });
+        let header = |name: &str| {
+            head.lines().find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case(name).then(|| v.trim())
+            })
+        };
+        let version = header("configuration-version").and_then(|v| v.parse().ok());
+        let date = header("date").and_then(|v| httpdate::parse_http_date(v).ok());
         let body = if body.trim().is_empty() {
             Value::Null
         } else {
@@ -209,6 +214,7 @@ fn parse(out: &str) -> Result<Response> {
         return Ok(Response {
             status,
             version,
+            date,
             body,
         });
     }

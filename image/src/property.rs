@@ -37,6 +37,8 @@ pub enum Format {
     IpList,
     /// A host name or FQDN.
     Hostname,
+    /// Comma-separated IP addresses or host names.
+    HostList,
     /// A login name.
     Username,
     /// PEM certificate(s).

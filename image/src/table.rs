@@ -41,6 +41,7 @@ fn format_name(f: crate::property::Format) -> &'static str {
         Ip => "IP",
         IpList => "IP list",
         Hostname => "hostname",
+        HostList => "host list",
         Username => "user name",
         PemCert => "PEM certificate",
         PemKey => "PEM key",

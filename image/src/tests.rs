@@ -43,7 +43,10 @@ fn shipped_definition_keeps_every_haproxy_appliance_key_and_default() {
         ("loadbalance.haproxy_user", "string", Some("")),
         ("loadbalance.haproxy_pwd", "string", Some("")),
     ];
-    assert_eq!(a.properties.len(), expected.len());
+    // Properties the HAProxy appliance did not have: optional, blank by default.
+    let added = [("network.ntp_servers", "string", Some(""))];
+    assert_eq!(a.properties.len(), expected.len() + added.len());
+    let expected = expected.iter().chain(&added);
     for (key, ty, default) in expected {
         let p = a.property(key).unwrap_or_else(|| panic!("{key} missing"));
         assert_eq!(p.kind.ovf_name(), *ty, "{key}");

@@ -43,6 +43,8 @@ pub struct Config {
     pub deployment: String,
     pub hostname: String,
     pub nameservers: Vec<Ipv4Addr>,
+    /// NTP servers (addresses or host names); empty: DHCP's, else VMware Tools.
+    pub ntp_servers: Vec<String>,
     /// The deployment's NICs in schema order; management first.
     pub interfaces: Vec<Interface>,
     pub additional_workload_networks: Vec<Ipv4Net>,

@@ -19,6 +19,7 @@ pub mod render;
 pub mod routefile;
 pub mod routes;
 pub mod secrets;
+pub mod sshd;
 pub mod sysfs;
 pub mod transport;
 pub mod validate;

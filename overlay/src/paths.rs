@@ -16,6 +16,10 @@ pub const RT_TABLES: &str = "run/lb-appliance/etc/iproute2/rt_tables.d/lb-applia
 pub const ISSUE: &str = "run/lb-appliance/etc/issue.d/50-lb-appliance.issue";
 pub const ANYIP_ROUTES: &str = "run/lb-appliance/anyip-routes.cfg";
 pub const ROUTE_TABLES: &str = "run/lb-appliance/route-tables.cfg";
+/// sshd's listen address (`ssh.service` reads it as an environment file).
+pub const SSH_LISTEN_ENV: &str = "run/lb-appliance/ssh-listen.env";
+/// timesyncd reads drop-ins under /run as well as /etc: no symlink needed.
+pub const TIMESYNCD_DROP_IN: &str = "run/systemd/timesyncd.conf.d/lb-appliance.conf";
 /// The firewall ruleset `lb-firewall.service` loads.
 pub const NFTABLES: &str = "run/lb-appliance/nftables.conf";
 /// Present only when the configuration is valid: `lb.service` is conditioned on it.

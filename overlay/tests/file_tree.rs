@@ -69,6 +69,8 @@ fn units_use_the_rendered_paths_and_existing_subcommands() {
         "route-tables.service",
         "anyip-routes.service",
         "lb.service",
+        "ssh.service.d/lb-appliance.conf",
+        "ssh-listen.service",
     ] {
         for line in unit(name)
             .lines()
@@ -92,6 +94,21 @@ fn units_use_the_rendered_paths_and_existing_subcommands() {
             );
         }
     }
+}
+
+#[test]
+fn sshd_listens_where_the_agent_says() {
+    let ssh = unit("ssh.service.d/lb-appliance.conf");
+    assert!(ssh.contains(&format!(
+        "EnvironmentFile=-{}\n",
+        paths::guest(paths::SSH_LISTEN_ENV)
+    )));
+    assert!(ssh.contains("ExecStartPre=/usr/local/bin/appliancectl ssh-listen\n"));
+    let enabled = files().join("usr/lib/systemd/system/multi-user.target.wants/ssh-listen.path");
+    assert_eq!(
+        std::fs::read_link(enabled).unwrap(),
+        Path::new("../ssh-listen.path")
+    );
 }
 
 #[test]

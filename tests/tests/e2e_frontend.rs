@@ -1,13 +1,17 @@
 //! The frontend topology end to end: deploy the OVA with three vmxnet3 NICs
 //! at vSphere's PCI addresses, program it as the Supervisor does, serve a
-//! client through a VIP; power cycles with the environment on the ISO and
-//! then on fw_cfg, and a vApp property edit applied by a reboot.
+//! client through a VIP (and port 22 of another VIP); power cycles with the
+//! environment on the ISO and then on fw_cfg, the journal kept across them,
+//! and a vApp property edit (a VIP range, an NTP server) applied by a reboot.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
 
 use builder::vm::qemu::{DiskBus, Firmware};
 use e2e::checks::{self, nth};
-use e2e::site::{Site, Topology, Transport, Vm, ENDPOINTS};
+use e2e::ntp::NtpServer;
+use e2e::site::{Site, Topology, Transport, Vm, ENDPOINTS, MGMT_GW};
 
 const TOPOLOGY: Topology = Topology::Frontend;
 
@@ -27,12 +31,25 @@ fn frontend_topology() -> anyhow::Result<()> {
     checks::network(&site, &guest)?;
     api.program(&svc)?;
     checks::balanced(&site, &svc, &ENDPOINTS)?;
+    // Port 22 of a VIP is served: sshd listens on the management address only.
+    let ssh_svc = checks::ssh_service(nth(TOPOLOGY.vip_base(), 3));
+    api.program(&ssh_svc)?;
+    checks::balanced(&site, &ssh_svc, &ENDPOINTS)?;
     let removal = checks::backend_removal(&site, &svc, &ENDPOINTS, ENDPOINTS[1])?;
     eprintln!(
         "stopped backend out of rotation after {:.1} s",
         removal.as_secs_f64()
     );
     let version = api.version()?;
+    let report = checks::boot_report(&mut guest)?;
+    checks::time_service(&report)?;
+    // This boot's ID, synced to the journal on the data partition.
+    let (_, first_boot) = report
+        .journal_boots()
+        .iter()
+        .find(|(offset, _)| *offset == 0)
+        .context("this boot is not in the journal")?
+        .clone();
     drop(guest);
 
     // Power cycle, the same environment on fw_cfg: served without programming.
@@ -50,9 +67,18 @@ fn frontend_topology() -> anyhow::Result<()> {
     );
     checks::network(&site, &guest)?;
     checks::balanced(&site, &svc, &ENDPOINTS)?;
+    checks::balanced(&site, &ssh_svc, &ENDPOINTS)?;
+    // The journal kept the boot before the power cycle.
+    let boots = checks::boot_report(&mut guest)?.journal_boots();
+    anyhow::ensure!(
+        boots.contains(&(-1, first_boot.clone())),
+        "the boot before the power cycle ({first_boot}) is not in the journal: {boots:?}"
+    );
     drop(guest);
 
-    // vApp property edit: a second VIP range, applied by the next boot.
+    // vApp property edit: a second VIP range and an NTP server, applied by
+    // the next boot. The server runs an hour ahead, so the clock shows that
+    // its answers passed the firewall and timesyncd took them.
     let second = "203.0.113.64/27";
     let mut edited = TOPOLOGY.properties();
     for (k, v) in &mut edited {
@@ -60,8 +86,20 @@ fn frontend_topology() -> anyhow::Result<()> {
             *v = format!("{},{second}", TOPOLOGY.vip_range());
         }
     }
+    edited.push(("network.ntp_servers".into(), MGMT_GW.into()));
+    let ahead = Duration::from_secs(3600);
+    let _ntp = NtpServer::start(
+        site.lab.ns(site.mgmt),
+        format!("{MGMT_GW}:123").parse()?,
+        ahead,
+    )?;
     let mut guest = vm.power_on(&site, edited, Transport::Iso)?;
     let (api, _) = checks::api_ready(&site, &mut guest, &vm.workdir)?;
+    let synced = checks::clock_ahead(&api, ahead)?;
+    eprintln!(
+        "API answering -> clock set by NTP: {:.1} s",
+        synced.as_secs_f64()
+    );
     checks::anyip(&site, "203.0.113.64".parse()?)?;
     checks::balanced(&site, &svc, &ENDPOINTS)?;
     let svc2 = checks::service("ingress-lb-svc", "203.0.113.66".parse()?);

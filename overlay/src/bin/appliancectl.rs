@@ -8,7 +8,9 @@ use anyhow::{anyhow, Context, Result};
 use appliance_image::Appliance;
 use clap::{Parser, Subcommand};
 use overlay::routes::{self, Service};
-use overlay::{atomic, banner, boot, crypt, install, ip, ovfenv, paths, pki, render, secrets};
+use overlay::{
+    atomic, banner, boot, crypt, install, ip, ovfenv, paths, pki, render, secrets, sshd,
+};
 
 #[derive(Parser)]
 #[command(name = "appliancectl", version, about = "LB Appliance boot agent")]
@@ -35,6 +37,12 @@ enum Command {
     Ca,
     /// (Re)issue the API server certificate when the addresses, hostname or CA changed or it expires within 30 days (lb.service).
     Tls,
+    /// Make sshd listen on the management NIC's current address (ssh.service).
+    SshListen {
+        /// Only tell whether that address changed: exit 0 if so, 1 if not (ssh-listen.service).
+        #[arg(long)]
+        changed: bool,
+    },
     /// Keep `local NET dev lo` routes equal to anyip-routes.cfg.
     AnyipRoutes(RouteArgs),
     /// Keep the per-NIC routing tables and rules equal to route-tables.cfg.
@@ -101,6 +109,16 @@ fn run(command: Command) -> Result<ExitCode> {
                 "server certificate {}",
                 if reissued { "issued" } else { "unchanged" }
             );
+        }
+        Command::SshListen { changed: true } => {
+            return Ok(if sshd::changed(root)? {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::SshListen { changed: false } => {
+            eprintln!("sshd listens on {}:22", sshd::write(root)?)
         }
         Command::AnyipRoutes(a) => route_cmd(Service::AnyipRoutes, paths::ANYIP_ROUTES, a)?,
         Command::RouteTables(a) => route_cmd(Service::RouteTables, paths::ROUTE_TABLES, a)?,

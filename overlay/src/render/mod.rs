@@ -87,6 +87,18 @@ pub fn render(input: &Input<'_>) -> Vec<File> {
         ),
         0o644,
     );
+    // Blank: nothing here, so timesyncd uses what DHCP offers, else nothing
+    // (the image clears Debian's fallback pool; VMware Tools keeps the time).
+    if !config.ntp_servers.is_empty() {
+        add(
+            paths::TIMESYNCD_DROP_IN.into(),
+            render_template(
+                "timesyncd.conf.j2",
+                context! { servers => &config.ntp_servers },
+            ),
+            0o644,
+        );
+    }
     let root_hash = match &config.root_password {
         Some(pw) => crypt::sha512_crypt(pw, &input.salts.root),
         None => "*".into(),

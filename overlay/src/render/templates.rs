@@ -14,6 +14,7 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "network.j2",
     "hostname.j2",
     "resolv.conf.j2",
+    "timesyncd.conf.j2",
     "shadow.j2",
     "sshd.conf.j2",
     "rt_tables.conf.j2",

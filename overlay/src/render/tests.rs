@@ -177,17 +177,35 @@ fn dhcp_everywhere_without_properties() {
     );
 }
 
+/// The golden case with the optional properties set: additional workload
+/// networks and NTP servers.
 #[test]
 fn additional_workload_networks() {
     let props = with(
-        seed(),
-        "network.additional_workload_networks",
-        "10.14.0.0/16,10.15.0.0/16",
+        with(
+            seed(),
+            "network.additional_workload_networks",
+            "10.14.0.0/16,10.15.0.0/16",
+        ),
+        "network.ntp_servers",
+        "192.0.2.123, ntp.example.com",
     );
     let (_, files) = rendered("frontend", &props, &[]);
     golden("additional-networks", &files);
     let rt = file(&files, paths::ROUTE_TABLES);
     assert!(rt.contains("\nto 2 10.14.0.0/16\n") && rt.contains("\nto 2 10.15.0.0/16\n"));
+}
+
+#[test]
+fn ntp_servers_drop_in_only_when_given() {
+    let has = |files: &[File]| files.iter().any(|f| f.path == paths::TIMESYNCD_DROP_IN);
+    assert!(
+        !has(&rendered("frontend", &seed(), &[]).1),
+        "blank: DHCP's servers"
+    );
+    let props = with(seed(), "network.ntp_servers", "192.0.2.123,ntp.example.com");
+    let (_, files) = rendered("frontend", &props, &[]);
+    assert!(file(&files, paths::TIMESYNCD_DROP_IN).contains("\nNTP=192.0.2.123 ntp.example.com\n"));
 }
 
 #[test]

@@ -98,6 +98,22 @@ pub fn ip_list(value: &str) -> Result<Vec<Ipv4Addr>, Rejection> {
     Ok(list)
 }
 
+/// NTP servers: comma-separated IPv4 addresses or host names (pools are
+/// names, resolved through `network.nameservers` or DHCP's DNS servers).
+pub fn host_list(value: &str) -> Result<Vec<String>, Rejection> {
+    items(value)
+        .map(|item| match item.parse::<Ipv4Addr>() {
+            Ok(ip) => Ok(ip.to_string()),
+            Err(_) => hostname(item).or_else(|_| {
+                reject(
+                    format!("{item:?} is neither an IPv4 address nor a host name"),
+                    "write comma-separated addresses or host names, for example 192.0.2.123, ntp.example.com",
+                )
+            }),
+        })
+        .collect()
+}
+
 /// A host name or FQDN (RFC 1123 labels).
 pub fn hostname(value: &str) -> Result<String, Rejection> {
     let label_ok = |l: &str| {
@@ -171,6 +187,17 @@ mod tests {
             .fix
             .contains("write 10.13.10.1"));
         assert!(ip("gateway").is_err());
+    }
+
+    #[test]
+    fn ntp_servers_are_addresses_or_names() {
+        assert_eq!(
+            host_list(" 192.0.2.123, NTP.example.com ,").unwrap(),
+            ["192.0.2.123", "ntp.example.com"]
+        );
+        let r = host_list("192.0.2.123; ntp.example.com").unwrap_err();
+        assert!(r.reason.contains("neither"), "{r:?}");
+        assert!(host_list("ntp_1.example.com").is_err());
     }
 
     #[test]

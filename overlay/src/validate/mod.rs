@@ -71,6 +71,9 @@ pub fn validate(
         nameservers: r
             .parse("network.nameservers", formats::ip_list)
             .unwrap_or_default(),
+        ntp_servers: r
+            .parse("network.ntp_servers", formats::host_list)
+            .unwrap_or_default(),
         interfaces,
         additional_workload_networks: r
             .parse("network.additional_workload_networks", formats::cidr_list)
@@ -99,6 +102,7 @@ pub fn validate(
         ca,
     };
     network::check(&mut config, &mut r.problems);
+    ntp_names_need_dns(&config, &mut r);
     if !config.additional_workload_networks.is_empty()
         && config.interface(WORKLOAD).and_then(|i| i.gateway).is_none()
     {
@@ -114,6 +118,26 @@ pub fn validate(
     Validated {
         config,
         problems: r.problems,
+    }
+}
+
+/// NTP server names are resolved with DNS: with `network.nameservers` blank
+/// and a static management address (no DHCP DNS either) they never resolve.
+/// A warning, not an error: time falls back to VMware Tools, the load
+/// balancer does not depend on it.
+fn ntp_names_need_dns(config: &Config, r: &mut Reader<'_>) {
+    let names = config
+        .ntp_servers
+        .iter()
+        .any(|s| s.parse::<std::net::Ipv4Addr>().is_err());
+    if names && config.nameservers.is_empty() && config.management().address.is_some() {
+        let value = r.raw("network.ntp_servers");
+        r.problems.push(Problem::warning(
+            "network.ntp_servers",
+            &value,
+            "host names need DNS, but network.nameservers is blank and the management NIC has a static address (no DNS servers from DHCP)",
+            "give the NTP servers' IP addresses, or set network.nameservers",
+        ));
     }
 }
 

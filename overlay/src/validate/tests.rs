@@ -336,6 +336,40 @@ fn names_and_lists() {
 }
 
 #[test]
+fn ntp_servers() {
+    let v = run(
+        "frontend",
+        &with(
+            seed(),
+            "network.ntp_servers",
+            "192.0.2.123, ntp.example.com",
+        ),
+    );
+    assert!(v.problems.is_empty(), "{:?}", v.problems);
+    assert_eq!(v.config.ntp_servers, ["192.0.2.123", "ntp.example.com"]);
+    let p = only_problem(
+        &run(
+            "frontend",
+            &with(seed(), "network.ntp_servers", "ntp.example.com:123"),
+        ),
+        "network.ntp_servers",
+    );
+    assert_eq!(p.severity, Severity::Error);
+    assert!(p.fix.contains("host names"), "{p:?}");
+    // Names without any DNS server: a warning naming the key and the fix.
+    let props = with(
+        with(seed(), "network.ntp_servers", "ntp.example.com"),
+        "network.nameservers",
+        "",
+    );
+    let v = run("frontend", &props);
+    let p = only_problem(&v, "network.ntp_servers");
+    assert_eq!(p.severity, Severity::Warning);
+    assert!(p.fix.contains("network.nameservers"), "{p:?}");
+    assert_eq!(v.config.ntp_servers, ["ntp.example.com"]);
+}
+
+#[test]
 fn additional_workload_networks() {
     let v = run(
         "frontend",
