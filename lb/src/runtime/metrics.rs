@@ -9,8 +9,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::plan::Plan;
+use super::shared::Shared;
 use super::stats::Counters;
-use super::Shared;
 
 /// Label pairs of one sample.
 type Labels<'a> = Vec<(&'a str, &'a str)>;

@@ -15,6 +15,7 @@ mod limits;
 mod listener;
 mod metrics;
 mod plan;
+mod shared;
 mod socket;
 mod splice;
 mod stats;
@@ -36,8 +37,8 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Config, Toggle, ValidationError};
 use health::CheckSpec;
 use listener::Listener;
-use plan::{Plan, Registry};
-use stats::Counters;
+use plan::Registry;
+use shared::Shared;
 
 /// Listen backlog of every bind: as HAProxy's default (the connection limit), so that a
 /// burst of connects waits in the kernel instead of losing SYNs; the kernel caps it at
@@ -89,16 +90,6 @@ pub struct ServerUpdate {
     pub address: Option<String>,
     pub port: Option<u16>,
     pub maintenance: Option<Toggle>,
-}
-
-/// State read by every connection.
-pub(crate) struct Shared {
-    pub(crate) plan: ArcSwap<Plan>,
-    /// Process-wide connection counters.
-    pub(crate) counters: Arc<Counters>,
-    pub(crate) forwarding: Forwarding,
-    /// Set while accepting fails for lack of descriptors, so that it is logged once.
-    pub(crate) fd_exhausted: AtomicBool,
 }
 
 /// State only configuration changes touch.
