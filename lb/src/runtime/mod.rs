@@ -77,10 +77,17 @@ pub enum ApplyError {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("backend '{backend}' has no server '{server}'")]
-    UnknownServer { backend: String, server: String },
     #[error("the load balancer is shutting down")]
     Stopping,
+}
+
+/// Why a server update was not applied; the running configuration is unchanged.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError {
+    #[error("backend '{backend}' has no server '{server}'")]
+    UnknownServer { backend: String, server: String },
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
 }
 
 /// A runtime-only change to one server (the Data Plane API's no-reload fields).
@@ -280,9 +287,9 @@ impl Runtime {
         backend: &str,
         server: &str,
         update: &ServerUpdate,
-    ) -> Result<ApplyReport, ApplyError> {
+    ) -> Result<ApplyReport, UpdateError> {
         let mut config = (*self.config()).clone();
-        let unknown = || ApplyError::UnknownServer {
+        let unknown = || UpdateError::UnknownServer {
             backend: backend.into(),
             server: server.into(),
         };
@@ -302,7 +309,7 @@ impl Runtime {
         if let Some(m) = update.maintenance {
             s.maintenance = Some(m);
         }
-        self.apply(&config)
+        Ok(self.apply(&config)?)
     }
 
     /// The configuration being served.
