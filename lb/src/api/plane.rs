@@ -8,4 +8,8 @@ impl DataPlane for Runtime {
     fn apply(&self, config: &Config) -> Result<(), ApplyError> {
         Runtime::apply(self, config).map(drop)
     }
+
+    fn metrics(&self) -> String {
+        Runtime::metrics(self)
+    }
 }

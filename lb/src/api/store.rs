@@ -19,9 +19,12 @@ use crate::persist::Persisted;
 use crate::runtime::ApplyError;
 
 /// What the API needs from the data plane: validate a configuration and take it live, all or
-/// nothing (an error leaves the previous configuration running).
+/// nothing (an error leaves the previous configuration running); and its metrics.
 pub trait DataPlane: Send + Sync {
     fn apply(&self, config: &Config) -> Result<(), ApplyError>;
+
+    /// The Prometheus text exposition of the data plane's and the process's figures.
+    fn metrics(&self) -> String;
 }
 
 /// Why the store refused an operation; the configuration, persisted and running, is unchanged.
@@ -296,6 +299,10 @@ mod tests {
             }
             self.0.fetch_add(1, Ordering::SeqCst);
             Ok(())
+        }
+
+        fn metrics(&self) -> String {
+            String::new()
         }
     }
 

@@ -229,6 +229,11 @@ impl DataPlane for Accepting {
     fn apply(&self, config: &Config) -> Result<(), ApplyError> {
         Ok(config.validate()?)
     }
+
+    /// Nothing runs, so there is nothing to count.
+    fn metrics(&self) -> String {
+        String::new()
+    }
 }
 
 /// Checks every recorded answer against the served specification with
