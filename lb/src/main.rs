@@ -2,7 +2,6 @@
 //!
 //! `lb --config FILE` serves a configuration (TOML, JSON or haproxy.cfg); `lb check FILE`
 //! validates one and prints it normalised. SIGTERM drains, SIGHUP re-reads the file.
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,9 +31,6 @@ struct Cli {
     /// Configuration to serve: TOML, JSON or haproxy.cfg (by extension, else by content).
     #[arg(long, short = 'c')]
     config: Option<PathBuf>,
-    /// Serve Prometheus metrics on this address (management side).
-    #[arg(long)]
-    metrics: Option<SocketAddr>,
     /// How bytes are forwarded.
     #[arg(long, value_enum, default_value_t = Mode::Copy)]
     forwarding: Mode,
@@ -133,7 +129,6 @@ fn serve(path: Option<&Path>, cli: &Cli) -> Result<()> {
         .build()
         .context("starting the runtime")?;
     let options = Options {
-        metrics: cli.metrics,
         forwarding: match cli.forwarding {
             Mode::Copy => Forwarding::Copy,
             Mode::Splice => Forwarding::Splice,

@@ -370,6 +370,36 @@ async fn supervisor_sequence_serves_traffic_persists_and_survives_a_restart() {
     check_conformance(&spec, &exchanges);
 }
 
+/// `lb` stops the API after the data plane has begun to stop, so a commit can still reach
+/// a stopping data plane: that is 503 (retry elsewhere or later), not the client's fault,
+/// and nothing is committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_to_a_stopping_data_plane_is_503() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path());
+    let settings = settings(&dir.path().join("state"), &pki);
+    let plane = runtime().await;
+    let api = Api::start(&settings, &pki.ca_pem, plane.clone()).await;
+    assert_eq!(plane.shutdown(Duration::ZERO).await, 0);
+    let frontend = Some(json!({"name": "fe"}));
+    let refused = expect_error(
+        &api,
+        Method::POST,
+        &format!("{CFG}/frontends?version=0"),
+        frontend,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the load balancer is shutting down",
+    )
+    .await;
+    assert_eq!(refused.json["code"], 503);
+    assert_eq!(refused.header("configuration-version"), Some("0"));
+    let raw = get(&api, &format!("{CFG}/raw")).await;
+    assert_eq!(raw.json["_version"], 0);
+    assert!(lb::api::restore(&settings).unwrap().is_none());
+    let spec = get(&api, "/specification").await.json;
+    check_conformance(&spec, &api.stop().await);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_transactions_one_wins_the_other_fails_for_good() {
     let (_dir, api) = accepting_api().await;

@@ -4,10 +4,17 @@
 //! the configuration layer carry client-native's numeric code as a `"<n>: "` prefix of the
 //! message, so that clients which parse it (and humans comparing with the HAProxy appliance)
 //! see the same text.
+//!
+//! The store and the data plane say what failed in their own types; `From<StoreError>` here
+//! is the one place that decides which status each failure is.
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
+
+use super::store::StoreError;
+use super::transactions::TransactionError;
+use crate::runtime::ApplyError;
 
 /// client-native's configuration error codes (`configuration/errors.go` @ v2.1.0) that the
 /// API can raise; the discriminant is the number shown in the message.
@@ -93,6 +100,37 @@ impl ApiError {
     }
 }
 
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::StaleVersion { .. } | StoreError::StaleTransaction { .. } => {
+                ApiError::conf(ConfCode::VersionMismatch, e)
+            }
+            // dataplaneapi answers a `transaction_id` it cannot use with code 20.
+            StoreError::NotOpen(e) => ApiError::conf(ConfCode::TransactionMissing, e),
+            StoreError::Transaction(e) => {
+                let status = match e {
+                    TransactionError::TooMany => StatusCode::TOO_MANY_REQUESTS,
+                    // The specification's 404 (v2.1's code answered 400; 404 is what generic
+                    // clients expect).
+                    TransactionError::Unknown(_) => StatusCode::NOT_FOUND,
+                    TransactionError::Failed(_) => StatusCode::CONFLICT,
+                };
+                ApiError::new(status, e.to_string())
+            }
+            StoreError::Apply(ApplyError::Invalid(e)) => ApiError::conf(ConfCode::Validation, e),
+            // Shutting down is no fault of the request: the client may retry elsewhere or later.
+            StoreError::Apply(e @ ApplyError::Stopping) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+            }
+            StoreError::Apply(e @ ApplyError::Bind { .. }) => {
+                ApiError::new(StatusCode::BAD_REQUEST, format!("reload error: {e}"))
+            }
+            StoreError::Persist(_) => ApiError::internal(e),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Body {
@@ -113,6 +151,7 @@ impl IntoResponse for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{Backend, Config};
 
     #[test]
     fn configuration_errors_carry_the_client_native_code() {
@@ -130,5 +169,55 @@ mod tests {
             ApiError::conf(ConfCode::TransactionMissing, "x").status,
             StatusCode::BAD_REQUEST
         );
+    }
+
+    #[test]
+    fn each_store_error_has_its_status() {
+        let status = |e: StoreError| ApiError::from(e).status;
+        let stale = StoreError::StaleVersion {
+            current: 2,
+            given: 1,
+        };
+        assert_eq!(
+            ApiError::from(stale),
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "15: Version in configuration file is 2, given version is 1"
+            )
+        );
+        let id = || "t".to_owned();
+        let not_open = ApiError::from(StoreError::NotOpen(TransactionError::Unknown(id())));
+        assert_eq!(not_open.status, StatusCode::BAD_REQUEST);
+        assert_eq!(not_open.message, "20: transaction t does not exist");
+        let cases = [
+            (TransactionError::TooMany, StatusCode::TOO_MANY_REQUESTS),
+            (TransactionError::Unknown(id()), StatusCode::NOT_FOUND),
+            (TransactionError::Failed(id()), StatusCode::CONFLICT),
+        ];
+        for (e, expected) in cases {
+            assert_eq!(status(StoreError::Transaction(e)), expected);
+        }
+        let mut twice = Config::default();
+        let backend = Backend {
+            name: "be".into(),
+            ..Backend::default()
+        };
+        twice.backends = vec![backend.clone(), backend];
+        let invalid = ApiError::from(StoreError::Apply(twice.validate().unwrap_err().into()));
+        assert_eq!(invalid.status, StatusCode::BAD_REQUEST);
+        assert!(invalid.message.starts_with("14: "), "{}", invalid.message);
+        let bind = ApplyError::Bind {
+            addr: ([127, 0, 0, 1], 80).into(),
+            source: std::io::ErrorKind::AddrInUse.into(),
+        };
+        let refused = ApiError::from(StoreError::Apply(bind));
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+        assert!(refused.message.starts_with("reload error: "));
+        assert_eq!(
+            status(StoreError::Apply(ApplyError::Stopping)),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        let unsaved = StoreError::Persist(anyhow::anyhow!("disk full"));
+        assert_eq!(status(unsaved), StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

@@ -12,6 +12,7 @@ mod crypt;
 mod error;
 mod handlers;
 mod iface;
+mod metrics;
 mod params;
 mod plane;
 mod reloads;
@@ -57,8 +58,8 @@ pub struct Running {
     pub task: oneshot::Receiver<anyhow::Result<()>>,
 }
 
-/// Binds the management address and serves the API for `plane`, which is running `config`,
-/// until `shutdown` resolves, on a thread and runtime of its own ([`thread`]). `timeouts`
+/// Binds the management address and serves the API (and `plane`'s metrics) for `plane`,
+/// which is running `config`, until `shutdown` resolves, on a thread and runtime of its own ([`thread`]). `timeouts`
 /// are [`Timeouts::default`] in `lb`; tests shorten them.
 pub fn spawn(
     settings: &Settings,
@@ -72,12 +73,12 @@ pub fn spawn(
     let store = Arc::new(store::Store::new(
         config,
         Persisted::new(&settings.dataplane.state_dir),
-        plane,
+        plane.clone(),
     ));
     let gate = auth::Gate::new(
         auth::Credentials::new(settings.user()?),
         timeouts.failed_login,
     );
-    let task = thread::spawn(listener.serve(store, gate, timeouts, shutdown))?;
+    let task = thread::spawn(listener.serve(store, plane, gate, timeouts, shutdown))?;
     Ok(Running { addr, task })
 }

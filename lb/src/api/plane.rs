@@ -1,19 +1,15 @@
 //! The data plane the API drives in `lb`: the runtime's live swap, which either takes the
-//! whole new configuration or leaves the running one untouched.
+//! whole new configuration or leaves the running one untouched, and logs what it did.
 use super::store::DataPlane;
 use crate::config::Config;
-use crate::runtime::Runtime;
+use crate::runtime::{ApplyError, Runtime};
 
 impl DataPlane for Runtime {
-    fn apply(&self, config: &Config) -> anyhow::Result<()> {
-        let report = Runtime::apply(self, config)?;
-        tracing::info!(
-            version = report.version,
-            binds_added = report.binds_added.len(),
-            binds_removed = report.binds_removed.len(),
-            apply_us = report.duration.as_micros() as u64,
-            "data plane: configuration applied"
-        );
-        Ok(())
+    fn apply(&self, config: &Config) -> Result<(), ApplyError> {
+        Runtime::apply(self, config).map(drop)
+    }
+
+    fn metrics(&self) -> String {
+        Runtime::metrics(self)
     }
 }

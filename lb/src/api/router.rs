@@ -10,8 +10,10 @@ use axum::Router;
 use super::auth::{self, Gate};
 use super::body;
 use super::handlers::{self, meta, objects, raw, transactions, App};
+use super::metrics;
 use super::resources::{Backends, Binds, Frontends, Resource, Servers, SwitchingRules};
 use super::spec::BASE_PATH;
+use super::store::DataPlane;
 use super::validate;
 
 const CONFIGURATION: &str = "/services/haproxy/configuration";
@@ -140,11 +142,11 @@ fn objects_routes<R: Resource>(routes: &mut Vec<Route>, collection: &str, key: &
     ));
 }
 
-/// The whole API: routes under `/v2`, authentication first on every path (unknown ones
-/// included), then the `Configuration-Version` header on every authenticated answer (a 401
-/// tells nothing), the body limit, and validation, whose body read is bounded by
-/// `body_within`.
-pub fn router(store: App, gate: Gate, body_within: Duration) -> Router {
+/// The whole API: routes under `/v2`, authentication first on every path (unknown ones and
+/// `/metrics` included), then for the Data Plane API the `Configuration-Version` header on
+/// every authenticated answer (a 401 tells nothing), the body limit, and validation, whose
+/// body read is bounded by `body_within`.
+pub fn router(store: App, plane: Arc<dyn DataPlane>, gate: Gate, body_within: Duration) -> Router {
     let api = table()
         .into_iter()
         .fold(Router::new(), |router, (path, _, handler)| {
@@ -161,11 +163,12 @@ pub fn router(store: App, gate: Gate, body_within: Duration) -> Router {
             store.clone(),
             handlers::version_header,
         ))
+        .with_state(store);
+    api.merge(metrics::router(plane))
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(gate),
             auth::require,
-        ));
-    api.with_state(store)
+        ))
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! request's head (which also ends idle keep-alive connections), a deadline for its body,
 //! and a cap on the head's size.
 use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -14,6 +15,7 @@ use super::handlers::App;
 use super::router::router;
 use super::settings::Settings;
 use super::slots::Slots;
+use super::store::DataPlane;
 use super::tls;
 use crate::runtime::{freebind_socket, API_CONNECTIONS};
 
@@ -84,6 +86,7 @@ impl Listener {
     pub async fn serve(
         self,
         store: App,
+        plane: Arc<dyn DataPlane>,
         gate: Gate,
         timeouts: Timeouts,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -95,8 +98,8 @@ impl Listener {
             stopper.graceful_shutdown(Some(DRAIN));
         });
         tracing::info!(address = %self.local_addr()?, "management API listening (HTTPS)");
-        let app =
-            router(store, gate, timeouts.body).into_make_service_with_connect_info::<SocketAddr>();
+        let app = router(store, plane, gate, timeouts.body)
+            .into_make_service_with_connect_info::<SocketAddr>();
         let acceptor = RustlsAcceptor::new(self.tls)
             .handshake_timeout(timeouts.handshake)
             .acceptor(Slots::new(API_CONNECTIONS));

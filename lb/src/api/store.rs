@@ -2,25 +2,56 @@
 //! transactions and the reload log, behind one lock so that commits are serialised and every
 //! reader sees a version and a configuration that belong together.
 //!
-//! A commit validates the new configuration with the `lb` model, swaps it into the data plane
-//! and persists it; the version rises by one only when all three succeeded, and a rejected
-//! change leaves the running and persisted configuration untouched.
+//! A commit hands the new configuration to the data plane, which validates it with the `lb`
+//! model and swaps it in, then persists it; the version rises by one only when both
+//! succeeded, and a rejected change leaves the running and persisted configuration untouched.
+//!
+//! Failures are [`StoreError`]s, which say what went wrong and nothing about HTTP: the
+//! handlers' error type ([`super::error::ApiError`]) maps each to its status.
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use axum::http::StatusCode;
-
-use super::error::{ApiError, ConfCode};
 use super::params::Target;
 use super::reloads::{Reload, Reloads};
-use super::transactions::{Status, TransactionInfo, Transactions};
+use super::transactions::{Status, TransactionError, TransactionInfo, Transactions};
 use crate::config::Config;
 use crate::persist::Persisted;
+use crate::runtime::ApplyError;
 
-/// What the API needs from the data plane: take a validated configuration live, all or
-/// nothing (an error leaves the previous configuration running).
+/// What the API needs from the data plane: validate a configuration and take it live, all or
+/// nothing (an error leaves the previous configuration running); and its metrics.
 pub trait DataPlane: Send + Sync {
-    fn apply(&self, config: &Config) -> anyhow::Result<()>;
+    fn apply(&self, config: &Config) -> Result<(), ApplyError>;
+
+    /// The Prometheus text exposition of the data plane's and the process's figures.
+    fn metrics(&self) -> String;
+}
+
+/// Why the store refused an operation; the configuration, persisted and running, is unchanged.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("Version in configuration file is {current}, given version is {given}")]
+    StaleVersion { current: u64, given: i64 },
+    #[error(
+        "Version in configuration file is {current}, transaction {id} started from version {started}"
+    )]
+    StaleTransaction {
+        current: u64,
+        id: String,
+        started: u64,
+    },
+    /// A `/transactions` operation that cannot be done.
+    #[error(transparent)]
+    Transaction(#[from] TransactionError),
+    /// A read or an edit names (`transaction_id`) a transaction that is not open.
+    #[error(transparent)]
+    NotOpen(TransactionError),
+    /// The data plane refused the configuration.
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+    /// Applied, but not saved, so undone: a restart must not change what runs.
+    #[error("the configuration could not be saved: {0:#}")]
+    Persist(anyhow::Error),
 }
 
 /// How a change was carried out; the handlers turn it into the status codes of §3.
@@ -68,21 +99,25 @@ impl Store {
     }
 
     /// The committed configuration, or a transaction's copy; with the version to report.
-    pub fn snapshot(&self, transaction: Option<&str>) -> Result<Arc<Config>, ApiError> {
+    pub fn snapshot(&self, transaction: Option<&str>) -> Result<Arc<Config>, StoreError> {
         let mut state = self.lock();
         match transaction {
             None => Ok(state.config.clone()),
-            Some(id) => Ok(Arc::new(state.transactions.open_mut(id)?.config.clone())),
+            Some(id) => {
+                let open = state.transactions.open_mut(id);
+                Ok(Arc::new(open.map_err(StoreError::NotOpen)?.config.clone()))
+            }
         }
     }
 
     /// Edits the configuration at `target` with `edit`: into a transaction's copy, or as an
-    /// implicit transaction that is validated, applied and committed at once.
-    pub fn change<T>(
+    /// implicit transaction that is validated, applied and committed at once. `edit`'s
+    /// error type is the caller's, so that it can refuse in its own terms.
+    pub fn change<T, E: From<StoreError>>(
         &self,
         target: &Target,
-        edit: impl FnOnce(&mut Config) -> Result<T, ApiError>,
-    ) -> Result<(Outcome, T), ApiError> {
+        edit: impl FnOnce(&mut Config) -> Result<T, E>,
+    ) -> Result<(Outcome, T), E> {
         self.change_keeping_version_if(target, |config| edit(config).map(|t| (t, false)))
     }
 
@@ -90,15 +125,16 @@ impl Store {
     /// (§4.4: the fields HAProxy's runtime API sets). Outside a transaction such a change
     /// is applied and persisted under the same version, as the contract asks:
     /// clients holding the version keep working.
-    pub fn change_keeping_version_if<T>(
+    pub fn change_keeping_version_if<T, E: From<StoreError>>(
         &self,
         target: &Target,
-        edit: impl FnOnce(&mut Config) -> Result<(T, bool), ApiError>,
-    ) -> Result<(Outcome, T), ApiError> {
+        edit: impl FnOnce(&mut Config) -> Result<(T, bool), E>,
+    ) -> Result<(Outcome, T), E> {
         let mut state = self.lock();
         match target {
             Target::Transaction(id) => {
-                let transaction = state.transactions.open_mut(id)?;
+                let open = state.transactions.open_mut(id);
+                let transaction = open.map_err(StoreError::NotOpen)?;
                 let mut copy = transaction.config.clone();
                 let (result, _) = edit(&mut copy)?;
                 transaction.config = copy;
@@ -124,7 +160,7 @@ impl Store {
         version: Option<i64>,
         config: Config,
         force_reload: bool,
-    ) -> Result<Outcome, ApiError> {
+    ) -> Result<Outcome, StoreError> {
         let mut state = self.lock();
         if let Some(version) = version {
             check_version(&state.config, version)?;
@@ -132,11 +168,11 @@ impl Store {
         self.commit_locked(&mut state, config, force_reload, true)
     }
 
-    pub fn start_transaction(&self, version: i64) -> Result<TransactionInfo, ApiError> {
+    pub fn start_transaction(&self, version: i64) -> Result<TransactionInfo, StoreError> {
         let mut state = self.lock();
         check_version(&state.config, version)?;
         let config = state.config.clone();
-        state.transactions.start(&config)
+        Ok(state.transactions.start(&config)?)
     }
 
     /// Commits transaction `id`. If another commit moved the version since it started, or
@@ -145,19 +181,20 @@ impl Store {
         &self,
         id: &str,
         force_reload: bool,
-    ) -> Result<(TransactionInfo, Outcome), ApiError> {
+    ) -> Result<(TransactionInfo, Outcome), StoreError> {
         let mut state = self.lock();
         let Some(transaction) = state.transactions.take(id) else {
-            return Err(unknown_transaction(id, state.transactions.get(id)));
+            return Err(state.transactions.closed(id).into());
         };
         let mut info = transaction.info;
         if info.version != state.config.version {
-            let message = format!(
-                "Version in configuration file is {}, transaction {id} started from version {}",
-                state.config.version, info.version
-            );
+            let stale = StoreError::StaleTransaction {
+                current: state.config.version,
+                id: id.to_owned(),
+                started: info.version,
+            };
             state.transactions.fail(info);
-            return Err(ApiError::conf(ConfCode::VersionMismatch, message));
+            return Err(stale);
         }
         match self.commit_locked(&mut state, transaction.config, force_reload, true) {
             Ok(outcome) => {
@@ -171,21 +208,19 @@ impl Store {
         }
     }
 
-    pub fn delete_transaction(&self, id: &str) -> Result<(), ApiError> {
+    pub fn delete_transaction(&self, id: &str) -> Result<(), StoreError> {
         let mut state = self.lock();
         if state.transactions.take(id).is_some() || state.transactions.forget_failed(id) {
             Ok(())
         } else {
-            Err(unknown_transaction(id, None))
+            Err(state.transactions.closed(id).into())
         }
     }
 
-    pub fn transaction(&self, id: &str) -> Result<TransactionInfo, ApiError> {
+    pub fn transaction(&self, id: &str) -> Result<TransactionInfo, StoreError> {
         let state = self.lock();
-        state
-            .transactions
-            .get(id)
-            .ok_or_else(|| unknown_transaction(id, None))
+        let known = state.transactions.get(id);
+        known.ok_or_else(|| state.transactions.closed(id).into())
     }
 
     pub fn transactions(&self) -> Vec<TransactionInfo> {
@@ -200,72 +235,45 @@ impl Store {
         self.lock().reloads.list()
     }
 
-    /// Validates, applies and persists `next` as the following version (or, without
-    /// `bump`, under the current one).
+    /// Applies (the data plane validates) and persists `next` as the following version (or,
+    /// without `bump`, under the current one). The data plane logs the apply: that is the
+    /// commit's one log line.
     fn commit_locked(
         &self,
         state: &mut State,
         mut next: Config,
         forced: bool,
         bump: bool,
-    ) -> Result<Outcome, ApiError> {
+    ) -> Result<Outcome, StoreError> {
         next.version = state.config.version + u64::from(bump);
-        next.validate()
-            .map_err(|e| ApiError::conf(ConfCode::Validation, e))?;
         let started = Instant::now();
-        self.plane
-            .apply(&next)
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("reload error: {e:#}")))?;
+        self.plane.apply(&next)?;
         if let Err(e) = self.persisted.save(&next) {
+            tracing::error!(
+                "management API: saving version {} failed: {e:#}",
+                next.version
+            );
             // Keep running what is persisted, so that a restart changes nothing.
             if let Err(undo) = self.plane.apply(&state.config) {
-                tracing::error!("restoring the previous configuration failed: {undo:#}");
+                tracing::error!("restoring the previous configuration failed: {undo}");
             }
-            return Err(ApiError::internal(format!(
-                "the configuration could not be saved: {e:#}"
-            )));
+            return Err(StoreError::Persist(e));
         }
         let took = started.elapsed();
-        tracing::info!(
-            version = next.version,
-            frontends = next.frontends.len(),
-            backends = next.backends.len(),
-            apply_us = took.as_micros() as u64,
-            "management API: configuration committed"
-        );
         state.config = Arc::new(next);
         let reload_id = state.reloads.succeeded(took);
         Ok(Outcome::Committed { reload_id, forced })
     }
 }
 
-fn check_version(config: &Config, given: i64) -> Result<(), ApiError> {
+fn check_version(config: &Config, given: i64) -> Result<(), StoreError> {
     if i64::try_from(config.version) == Ok(given) {
         return Ok(());
     }
-    Err(ApiError::conf(
-        ConfCode::VersionMismatch,
-        format!(
-            "Version in configuration file is {}, given version is {given}",
-            config.version
-        ),
-    ))
-}
-
-/// `/transactions/{id}` for an id that is not open: 404 as the specification says (v2.1's
-/// code answers 400; 404 is what generic clients expect), or 409 for a failed one, which
-/// stays failed whatever the client retries.
-fn unknown_transaction(id: &str, known: Option<TransactionInfo>) -> ApiError {
-    match known {
-        Some(info) if info.status == Status::Failed => ApiError::new(
-            StatusCode::CONFLICT,
-            format!("transaction {id} has failed and cannot be committed; start a new transaction"),
-        ),
-        _ => ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("transaction {id} does not exist"),
-        ),
-    }
+    Err(StoreError::StaleVersion {
+        current: config.version,
+        given,
+    })
 }
 
 #[cfg(test)]
@@ -275,15 +283,26 @@ mod tests {
     use super::*;
     use crate::config::Frontend;
 
-    /// Counts applies; refuses configurations with a frontend called "refused".
+    /// Validates and counts applies, as the data plane does; refuses configurations with a
+    /// frontend called "refused" as if its bind failed.
     #[derive(Default)]
     struct Plane(AtomicUsize);
 
     impl DataPlane for Plane {
-        fn apply(&self, config: &Config) -> anyhow::Result<()> {
-            anyhow::ensure!(config.frontend("refused").is_none(), "bind refused");
+        fn apply(&self, config: &Config) -> Result<(), ApplyError> {
+            config.validate()?;
+            if config.frontend("refused").is_some() {
+                return Err(ApplyError::Bind {
+                    addr: ([127, 0, 0, 1], 80).into(),
+                    source: std::io::ErrorKind::AddrInUse.into(),
+                });
+            }
             self.0.fetch_add(1, Ordering::SeqCst);
             Ok(())
+        }
+
+        fn metrics(&self) -> String {
+            String::new()
         }
     }
 
@@ -295,7 +314,7 @@ mod tests {
         )
     }
 
-    fn add(name: &str) -> impl FnOnce(&mut Config) -> Result<(), ApiError> + '_ {
+    fn add(name: &str) -> impl FnOnce(&mut Config) -> Result<(), StoreError> + '_ {
         move |config| {
             config.frontends.push(Frontend {
                 name: name.into(),
@@ -325,7 +344,16 @@ mod tests {
             1
         );
         let stale = store.change(&at(0), add("b")).unwrap_err();
-        assert_eq!(stale.status, StatusCode::CONFLICT);
+        assert!(
+            matches!(
+                stale,
+                StoreError::StaleVersion {
+                    current: 1,
+                    given: 0
+                }
+            ),
+            "{stale:?}"
+        );
         assert_eq!(store.version(), 1);
     }
 
@@ -336,10 +364,16 @@ mod tests {
         store.change(&at(0), add("a")).unwrap();
         // Semantic validation: a duplicate name.
         let invalid = store.change(&at(1), add("a")).unwrap_err();
-        assert!(invalid.message.starts_with("14: "), "{}", invalid.message);
+        assert!(
+            matches!(invalid, StoreError::Apply(ApplyError::Invalid(_))),
+            "{invalid:?}"
+        );
         // The data plane refusing it.
         let refused = store.change(&at(1), add("refused")).unwrap_err();
-        assert!(refused.message.contains("bind refused"));
+        assert!(
+            matches!(refused, StoreError::Apply(ApplyError::Bind { .. })),
+            "{refused:?}"
+        );
         assert_eq!(store.version(), 1);
         let persisted = Persisted::new(dir.path()).load().unwrap().unwrap();
         assert_eq!(persisted.frontends.len(), 1);
@@ -361,23 +395,36 @@ mod tests {
         assert_eq!(store.version(), 0, "staged changes are not committed");
         let (info, _) = store.commit(&one.id, true).unwrap();
         assert_eq!((info.status, info.version), (Status::Success, 0));
-        assert_eq!(
-            store.commit(&two.id, false).unwrap_err().status,
-            StatusCode::CONFLICT
+        let lost = store.commit(&two.id, false).unwrap_err();
+        assert!(
+            matches!(
+                lost,
+                StoreError::StaleTransaction {
+                    current: 1,
+                    started: 0,
+                    ..
+                }
+            ),
+            "{lost:?}"
         );
         assert_eq!(store.transaction(&two.id).unwrap().status, Status::Failed);
-        assert_eq!(
-            store.commit(&two.id, false).unwrap_err().status,
-            StatusCode::CONFLICT
+        let again = store.commit(&two.id, false).unwrap_err();
+        assert!(
+            matches!(again, StoreError::Transaction(TransactionError::Failed(_))),
+            "{again:?}"
         );
         let edit = store
             .change(&Target::Transaction(two.id), add("c"))
             .unwrap_err();
-        assert_eq!(edit.status, StatusCode::BAD_REQUEST);
+        assert!(
+            matches!(edit, StoreError::NotOpen(TransactionError::Failed(_))),
+            "{edit:?}"
+        );
         assert_eq!(store.version(), 1);
-        assert_eq!(
-            store.transaction(&one.id).unwrap_err().status,
-            StatusCode::NOT_FOUND
+        let gone = store.transaction(&one.id).unwrap_err();
+        assert!(
+            matches!(gone, StoreError::Transaction(TransactionError::Unknown(_))),
+            "{gone:?}"
         );
     }
 
@@ -390,7 +437,10 @@ mod tests {
         store.change(&target, add("a")).unwrap();
         store.change(&target, add("a")).unwrap();
         let err = store.commit(&t.id, false).unwrap_err();
-        assert_eq!(err.status, StatusCode::BAD_REQUEST);
+        assert!(
+            matches!(err, StoreError::Apply(ApplyError::Invalid(_))),
+            "{err:?}"
+        );
         assert_eq!(store.transaction(&t.id).unwrap().status, Status::Failed);
         assert_eq!(store.version(), 0);
     }

@@ -4,7 +4,6 @@ use std::collections::VecDeque;
 
 use serde::Serialize;
 
-use super::error::{ApiError, ConfCode};
 use crate::config::Config;
 
 /// At most this many transactions may be open at once (dataplaneapi v2.2's default of
@@ -34,6 +33,20 @@ pub enum Status {
     Success,
 }
 
+/// Why a transaction cannot be started or used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransactionError {
+    #[error(
+        "{MAX_OPEN} transactions are already open: commit or delete one before starting another"
+    )]
+    TooMany,
+    #[error("transaction {0} does not exist")]
+    Unknown(String),
+    /// Failed transactions stay failed, whatever the client retries.
+    #[error("transaction {0} has failed and cannot be used; start a new transaction")]
+    Failed(String),
+}
+
 /// An open transaction: its id, the version it started from and its copy.
 #[derive(Debug, Clone)]
 pub struct Transaction {
@@ -49,14 +62,9 @@ pub struct Transactions {
 
 impl Transactions {
     /// Starts a transaction on a copy of `config`.
-    pub fn start(&mut self, config: &Config) -> Result<TransactionInfo, ApiError> {
+    pub fn start(&mut self, config: &Config) -> Result<TransactionInfo, TransactionError> {
         if self.open.len() >= MAX_OPEN {
-            return Err(ApiError::new(
-                axum::http::StatusCode::TOO_MANY_REQUESTS,
-                format!(
-                    "{MAX_OPEN} transactions are already open: commit or delete one before starting another"
-                ),
-            ));
+            return Err(TransactionError::TooMany);
         }
         let info = TransactionInfo {
             id: uuid::Uuid::new_v4().to_string(),
@@ -70,21 +78,21 @@ impl Transactions {
         Ok(info)
     }
 
-    /// The open transaction `id`, for reading or editing its copy. A failed or unknown one
-    /// is a 400 with code 20, as dataplaneapi answers a `transaction_id` it cannot use.
-    pub fn open_mut(&mut self, id: &str) -> Result<&mut Transaction, ApiError> {
-        if let Some(index) = self.open.iter().position(|t| t.info.id == id) {
-            return Ok(&mut self.open[index]);
+    /// The open transaction `id`, for reading or editing its copy.
+    pub fn open_mut(&mut self, id: &str) -> Result<&mut Transaction, TransactionError> {
+        match self.open.iter().position(|t| t.info.id == id) {
+            Some(index) => Ok(&mut self.open[index]),
+            None => Err(self.closed(id)),
         }
-        let state = if self.failed.iter().any(|t| t.id == id) {
-            "has failed; start a new transaction"
+    }
+
+    /// Why `id`, which is not open, cannot be used: it failed, or it is unknown.
+    pub fn closed(&self, id: &str) -> TransactionError {
+        if self.failed.iter().any(|t| t.id == id) {
+            TransactionError::Failed(id.to_owned())
         } else {
-            "does not exist"
-        };
-        Err(ApiError::conf(
-            ConfCode::TransactionMissing,
-            format!("transaction {id} {state}"),
-        ))
+            TransactionError::Unknown(id.to_owned())
+        }
     }
 
     /// Removes the open transaction `id` (to commit or drop it).
@@ -136,8 +144,7 @@ mod tests {
         for _ in 0..MAX_OPEN {
             t.start(&config).unwrap();
         }
-        let err = t.start(&config).unwrap_err();
-        assert_eq!(err.status.as_u16(), 429);
+        assert_eq!(t.start(&config).unwrap_err(), TransactionError::TooMany);
         let id = t.list()[0].id.clone();
         t.take(&id).unwrap();
         t.start(&config).unwrap();
@@ -151,8 +158,10 @@ mod tests {
         t.fail(taken.info);
         assert_eq!(t.get(&info.id).unwrap().status, Status::Failed);
         let err = t.open_mut(&info.id).unwrap_err();
-        assert!(err.message.contains("has failed"), "{}", err.message);
+        assert_eq!(err, TransactionError::Failed(info.id.clone()));
         assert!(t.forget_failed(&info.id));
         assert!(t.get(&info.id).is_none());
+        let err = t.open_mut(&info.id).unwrap_err();
+        assert_eq!(err, TransactionError::Unknown(info.id.clone()));
     }
 }

@@ -18,9 +18,9 @@ use tokio::sync::Semaphore;
 
 use super::forward::{End, Forward, Idle};
 use super::plan::{BackendPlan, Choice, FrontendPlan};
+use super::shared::Shared;
 use super::socket::Socket;
 use super::tcplog::Record;
-use super::Shared;
 
 /// Server name in the log when no server was reached.
 const NOSRV: &str = "<NOSRV>";

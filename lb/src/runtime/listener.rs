@@ -11,8 +11,8 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio_util::sync::CancellationToken;
 
 use super::conn::{self, Accepted, Permits};
+use super::shared::Shared;
 use super::socket::Listening;
-use super::Shared;
 
 /// Pause after the process ran out of file descriptors, before accepting again.
 const FD_PAUSE: Duration = Duration::from_millis(100);

@@ -1,29 +1,32 @@
-//! Prometheus text exposition of the counters, and a minimal HTTP endpoint serving it on the
-//! management side (any GET answers with the metrics).
-use std::fmt::Write;
+//! The Prometheus text exposition (format 0.0.4) of the data plane's counters and the
+//! process's figures. Rendering is a pure function of what it is given; the management API
+//! serves it (`api::metrics`), behind its TLS and authentication.
+use std::fmt::{Display, Write};
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::Arc;
-use std::time::Duration;
-
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 
 use super::plan::Plan;
-use super::stats::Counters;
-use super::Shared;
+use super::process::Process;
+use super::stats::{Applies, Counters};
+
+/// The media type of the text this module renders.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Label pairs of one sample.
 type Labels<'a> = Vec<(&'a str, &'a str)>;
 
-/// Renders every frontend, backend and server of `plan`, plus process totals.
-pub fn render(plan: &Plan, process: &Counters) -> String {
+/// Renders every frontend, backend and server of `plan`, the process totals, the applies
+/// and, when it could be read, the process's figures.
+pub fn render(plan: &Plan, process: &Counters, applies: &Applies, os: Option<&Process>) -> String {
     let mut out = Text::default();
-    out.family(
+    if let Some(os) = os {
+        out.process(os);
+    }
+    out.applies(applies);
+    out.gauge(
         "lb_process_current_connections",
-        "gauge",
         "Connections being served.",
+        process.current(),
     );
-    out.sample("lb_process_current_connections", &[], process.current());
     out.family(
         "lb_process_connections_total",
         "counter",
@@ -85,7 +88,7 @@ impl Text {
         let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
     }
 
-    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: u64) {
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl Display) {
         self.0.push_str(name);
         if !labels.is_empty() {
             self.0.push('{');
@@ -98,6 +101,73 @@ impl Text {
             self.0.push('}');
         }
         let _ = writeln!(self.0, " {value}");
+    }
+
+    /// A family of one unlabelled sample.
+    fn gauge(&mut self, name: &str, help: &str, value: impl Display) {
+        self.family(name, "gauge", help);
+        self.sample(name, &[], value);
+    }
+
+    /// The families Prometheus client libraries call the standard process metrics.
+    fn process(&mut self, os: &Process) {
+        self.gauge(
+            "process_start_time_seconds",
+            "Start time of the process since the Unix epoch, in seconds.",
+            os.start_time,
+        );
+        self.family(
+            "process_cpu_seconds_total",
+            "counter",
+            "User and system CPU time spent, in seconds.",
+        );
+        self.sample("process_cpu_seconds_total", &[], os.cpu.as_secs_f64());
+        self.gauge(
+            "process_resident_memory_bytes",
+            "Resident memory size, in bytes.",
+            os.resident_bytes,
+        );
+        self.gauge(
+            "process_virtual_memory_bytes",
+            "Virtual memory size, in bytes.",
+            os.virtual_bytes,
+        );
+        self.gauge("process_open_fds", "Open file descriptors.", os.open_fds);
+        self.gauge(
+            "process_max_fds",
+            "Maximum number of open file descriptors.",
+            os.max_fds,
+        );
+    }
+
+    /// Configuration changes: a failure count that rises, or an apply that grows slow, is
+    /// what to alert on.
+    fn applies(&mut self, applies: &Applies) {
+        self.family(
+            "lb_config_applies_total",
+            "counter",
+            "Configurations applied (commits, reloads, server updates).",
+        );
+        self.sample(
+            "lb_config_applies_total",
+            &[],
+            applies.applied.load(Relaxed),
+        );
+        self.family(
+            "lb_config_apply_failures_total",
+            "counter",
+            "Configurations refused; the running one was kept.",
+        );
+        self.sample(
+            "lb_config_apply_failures_total",
+            &[],
+            applies.failed.load(Relaxed),
+        );
+        self.gauge(
+            "lb_config_last_apply_duration_seconds",
+            "How long the last successful apply took, in seconds.",
+            applies.last_duration().as_secs_f64(),
+        );
     }
 
     /// The counter families every kind of object has.
@@ -145,36 +215,74 @@ fn escape(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
-/// Serves the metrics on `listener` until the runtime stops.
-pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            continue;
-        };
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            let _ = tokio::time::timeout(Duration::from_secs(5), respond(stream, &shared)).await;
-        });
-    }
-}
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
 
-async fn respond(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
-    let mut request = Vec::with_capacity(1024);
-    let mut buf = [0u8; 1024];
-    while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 16 * 1024 {
-        let n = stream.read(&mut buf).await?;
-        if n == 0 {
-            break;
+    use super::*;
+    use crate::config::haproxy::parse;
+    use crate::runtime::plan::Registry;
+
+    /// Every line is a comment or `name{labels} value`, and every sampled family has a HELP
+    /// and a TYPE line before its first sample.
+    fn well_formed(text: &str) {
+        let mut declared = std::collections::HashSet::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                declared.insert(rest.split(' ').next().unwrap().to_owned());
+                continue;
+            }
+            if line.starts_with("# HELP ") {
+                continue;
+            }
+            let (series, value) = line.rsplit_once(' ').unwrap();
+            let name = series.split('{').next().unwrap();
+            assert!(declared.contains(name), "{name} sampled before its TYPE");
+            assert!(value.parse::<f64>().is_ok(), "{line}");
         }
-        request.extend_from_slice(&buf[..n]);
     }
-    let body = render(&shared.plan.load(), &shared.counters);
-    let head = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await?;
-    stream.write_all(body.as_bytes()).await?;
-    stream.shutdown().await
+
+    #[test]
+    fn renders_objects_applies_and_process_figures() {
+        let text = "frontend f\n  bind 127.0.0.1:80 name a\n  default_backend web\n\
+                    backend web\n  server w1 127.0.0.1:8080\n";
+        let config = parse(text).unwrap().config;
+        let (plan, _) = Registry::default().compile(Arc::new(config), 100);
+        plan.frontends[0].counters.begin();
+        let applies = Applies::default();
+        applies.succeeded(Duration::from_millis(1500));
+        applies.failed();
+        let os = Process {
+            start_time: 1700000000.5,
+            cpu: Duration::from_millis(250),
+            resident_bytes: 4096,
+            virtual_bytes: 8192,
+            open_fds: 9,
+            max_fds: 1024,
+        };
+        let out = render(&plan, &Counters::default(), &applies, Some(&os));
+        well_formed(&out);
+        for line in [
+            "process_start_time_seconds 1700000000.5",
+            "process_cpu_seconds_total 0.25",
+            "process_resident_memory_bytes 4096",
+            "process_open_fds 9",
+            "process_max_fds 1024",
+            "lb_config_applies_total 1",
+            "lb_config_apply_failures_total 1",
+            "lb_config_last_apply_duration_seconds 1.5",
+            "lb_process_connections_total 0",
+            "lb_frontend_connections_total{frontend=\"f\"} 1",
+            "lb_backend_queue_current{backend=\"web\"} 0",
+            "lb_server_up{backend=\"web\",server=\"w1\"} 1",
+        ] {
+            assert!(out.lines().any(|l| l == line), "no `{line}` in\n{out}");
+        }
+        let without = render(&plan, &Counters::default(), &applies, None);
+        well_formed(&without);
+        let process_family =
+            |l: &&str| l.starts_with("process_") || l.starts_with("# HELP process_");
+        assert!(!without.lines().any(|l| process_family(&l)), "{without}");
+    }
 }

@@ -15,6 +15,8 @@ mod limits;
 mod listener;
 mod metrics;
 mod plan;
+mod process;
+mod shared;
 mod socket;
 mod splice;
 mod stats;
@@ -23,6 +25,7 @@ mod tcplog;
 pub use forward::Forwarding;
 pub(crate) use limits::API_CONNECTIONS;
 pub(crate) use listener::freebind_socket;
+pub use metrics::CONTENT_TYPE as METRICS_CONTENT_TYPE;
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
@@ -36,8 +39,10 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Config, Toggle, ValidationError};
 use health::CheckSpec;
 use listener::Listener;
-use plan::{Plan, Registry};
-use stats::Counters;
+use plan::Registry;
+use process::Process;
+use shared::Shared;
+use stats::Applies;
 
 /// Listen backlog of every bind: as HAProxy's default (the connection limit), so that a
 /// burst of connects waits in the kernel instead of losing SYNs; the kernel caps it at
@@ -49,8 +54,6 @@ fn backlog(maxconn: u64) -> i32 {
 /// How the process runs, beyond the configuration itself.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
-    /// Where to serve Prometheus metrics; `None` serves none.
-    pub metrics: Option<SocketAddr>,
     pub forwarding: Forwarding,
 }
 
@@ -76,10 +79,17 @@ pub enum ApplyError {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("backend '{backend}' has no server '{server}'")]
-    UnknownServer { backend: String, server: String },
     #[error("the load balancer is shutting down")]
     Stopping,
+}
+
+/// Why a server update was not applied; the running configuration is unchanged.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError {
+    #[error("backend '{backend}' has no server '{server}'")]
+    UnknownServer { backend: String, server: String },
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
 }
 
 /// A runtime-only change to one server (the Data Plane API's no-reload fields).
@@ -89,16 +99,6 @@ pub struct ServerUpdate {
     pub address: Option<String>,
     pub port: Option<u16>,
     pub maintenance: Option<Toggle>,
-}
-
-/// State read by every connection.
-pub(crate) struct Shared {
-    pub(crate) plan: ArcSwap<Plan>,
-    /// Process-wide connection counters.
-    pub(crate) counters: Arc<Counters>,
-    pub(crate) forwarding: Forwarding,
-    /// Set while accepting fails for lack of descriptors, so that it is logged once.
-    pub(crate) fd_exhausted: AtomicBool,
 }
 
 /// State only configuration changes touch.
@@ -116,13 +116,12 @@ pub struct Runtime {
     tokio: tokio::runtime::Handle,
     shared: Arc<Shared>,
     control: Mutex<Control>,
-    stopped: CancellationToken,
+    applies: Applies,
 }
 
 impl Runtime {
     /// Starts serving `config`. Must be called within a tokio runtime.
     pub async fn start(config: &Config, options: Options) -> Result<Runtime, ApplyError> {
-        config.validate()?;
         let (empty, registry) = Registry::default().compile(Arc::new(Config::default()), 1);
         let shared = Arc::new(Shared {
             plan: ArcSwap::from_pointee(empty),
@@ -130,19 +129,6 @@ impl Runtime {
             forwarding: options.forwarding,
             fd_exhausted: AtomicBool::new(false),
         });
-        let stopped = CancellationToken::new();
-        if let Some(addr) = options.metrics {
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|source| ApplyError::Bind { addr, source })?;
-            let (shared, stopped) = (shared.clone(), stopped.clone());
-            tokio::spawn(async move {
-                tokio::select! {
-                    _ = metrics::serve(listener, shared) => {}
-                    _ = stopped.cancelled() => {}
-                }
-            });
-        }
         let runtime = Runtime {
             tokio: tokio::runtime::Handle::current(),
             shared,
@@ -152,7 +138,7 @@ impl Runtime {
                 checkers: HashMap::new(),
                 stopping: false,
             }),
-            stopped,
+            applies: Applies::default(),
         };
         runtime.apply(config)?;
         Ok(runtime)
@@ -160,8 +146,17 @@ impl Runtime {
 
     /// Validates `config` and swaps it in. New binds listen, removed binds stop accepting
     /// while their connections run on, changed backends serve new connections. On error
-    /// the running configuration is unchanged.
+    /// the running configuration is unchanged. Either way the apply is counted (metrics).
     pub fn apply(&self, config: &Config) -> Result<ApplyReport, ApplyError> {
+        let result = self.swap(config);
+        match &result {
+            Ok(report) => self.applies.succeeded(report.duration),
+            Err(_) => self.applies.failed(),
+        }
+        result
+    }
+
+    fn swap(&self, config: &Config) -> Result<ApplyReport, ApplyError> {
         let started = Instant::now();
         config.validate()?;
         let _on_the_data_plane = self.tokio.enter();
@@ -289,9 +284,9 @@ impl Runtime {
         backend: &str,
         server: &str,
         update: &ServerUpdate,
-    ) -> Result<ApplyReport, ApplyError> {
+    ) -> Result<ApplyReport, UpdateError> {
         let mut config = (*self.config()).clone();
-        let unknown = || ApplyError::UnknownServer {
+        let unknown = || UpdateError::UnknownServer {
             backend: backend.into(),
             server: server.into(),
         };
@@ -311,7 +306,7 @@ impl Runtime {
         if let Some(m) = update.maintenance {
             s.maintenance = Some(m);
         }
-        self.apply(&config)
+        Ok(self.apply(&config)?)
     }
 
     /// The configuration being served.
@@ -319,9 +314,14 @@ impl Runtime {
         self.shared.plan.load().config.clone()
     }
 
-    /// The Prometheus text of the current counters.
+    /// The Prometheus text ([`METRICS_CONTENT_TYPE`]) of the current counters and the
+    /// process's figures (left out if `/proc` cannot be read).
     pub fn metrics(&self) -> String {
-        metrics::render(&self.shared.plan.load(), &self.shared.counters)
+        let os = Process::sample()
+            .inspect_err(|e| tracing::debug!("process metrics unavailable: {e}"))
+            .ok();
+        let plan = self.shared.plan.load();
+        metrics::render(&plan, &self.shared.counters, &self.applies, os.as_ref())
     }
 
     /// Connections being served now.
@@ -353,7 +353,6 @@ impl Runtime {
         if left > 0 {
             tracing::warn!("drain deadline passed: ending {left} connections");
         }
-        self.stopped.cancel();
         left
     }
 
@@ -364,7 +363,6 @@ impl Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        self.stopped.cancel();
         let mut control = self.lock();
         for (_, l) in control.listeners.drain() {
             l.stop();

@@ -1,7 +1,8 @@
-//! Counters shared by the data plane and the metrics endpoint. They live in a registry keyed
-//! by name so that a live swap keeps totals and health instead of resetting them.
+//! Counters shared by the data plane and the metrics. Connection counters live in a registry
+//! keyed by name so that a live swap keeps totals and health instead of resetting them.
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Connection and byte counters of one frontend, backend or server.
 #[derive(Debug, Default)]
@@ -63,5 +64,31 @@ impl Default for ServerShared {
 impl ServerShared {
     pub fn is_up(&self) -> bool {
         self.up.load(Relaxed)
+    }
+}
+
+/// How configuration changes went: every [`super::Runtime::apply`] (management API commits,
+/// `SIGHUP` reloads, server updates) is counted here.
+#[derive(Debug, Default)]
+pub struct Applies {
+    pub applied: AtomicU64,
+    pub failed: AtomicU64,
+    /// How long the last successful apply took, in nanoseconds.
+    pub last_nanos: AtomicU64,
+}
+
+impl Applies {
+    pub fn succeeded(&self, took: Duration) {
+        self.applied.fetch_add(1, Relaxed);
+        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        self.last_nanos.store(nanos, Relaxed);
+    }
+
+    pub fn failed(&self) {
+        self.failed.fetch_add(1, Relaxed);
+    }
+
+    pub fn last_duration(&self) -> Duration {
+        Duration::from_nanos(self.last_nanos.load(Relaxed))
     }
 }

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use lb::api::{ApiSettings, DataPlane, DataplaneSettings, Settings, Timeouts};
 use lb::config::Config;
-use lb::runtime::{Options, Runtime};
+use lb::runtime::{ApplyError, Options, Runtime};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
@@ -221,12 +221,18 @@ impl Api {
     }
 }
 
-/// A data plane that accepts everything, for tests about the API alone.
+/// A data plane that accepts every valid configuration without serving it, for tests about
+/// the API alone. Validating is the data plane's job, so it does that as `lb`'s does.
 pub struct Accepting;
 
 impl DataPlane for Accepting {
-    fn apply(&self, _: &Config) -> anyhow::Result<()> {
-        Ok(())
+    fn apply(&self, config: &Config) -> Result<(), ApplyError> {
+        Ok(config.validate()?)
+    }
+
+    /// Nothing runs, so there is nothing to count.
+    fn metrics(&self) -> String {
+        String::new()
     }
 }
 

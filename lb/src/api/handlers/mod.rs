@@ -25,14 +25,18 @@ pub type App = Arc<Store>;
 
 /// Runs a store operation that may write to disk and swap the data plane off the async
 /// workers, so that a slow fsync never stalls other connections.
-pub async fn blocking<T: Send + 'static>(
+pub async fn blocking<T: Send + 'static, E: Send + 'static>(
     store: &App,
-    operation: impl FnOnce(&Store) -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
+    operation: impl FnOnce(&Store) -> Result<T, E> + Send + 'static,
+) -> Result<T, ApiError>
+where
+    ApiError: From<E>,
+{
     let store = store.clone();
-    tokio::task::spawn_blocking(move || operation(&store))
+    let done = tokio::task::spawn_blocking(move || operation(&store))
         .await
-        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    Ok(done?)
 }
 
 /// `{"_version": N, "data": …}` with the matching `Configuration-Version` header: the shape

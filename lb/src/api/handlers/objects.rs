@@ -159,7 +159,7 @@ pub async fn replace<R: Resource>(
             let after = view::<R>(&items[at], at);
             let runtime_only = !R::RUNTIME_FIELDS.is_empty()
                 && without(before, R::RUNTIME_FIELDS) == without(after.clone(), R::RUNTIME_FIELDS);
-            Ok(((after, runtime_only), runtime_only))
+            Ok::<_, ApiError>(((after, runtime_only), runtime_only))
         })
     })
     .await?;
@@ -193,7 +193,7 @@ pub async fn delete<R: Resource>(
             let items = R::items(config, parent::<R>(&params))?;
             let at = locate::<R>(items, &key)?;
             items.remove(at);
-            Ok(())
+            Ok::<_, ApiError>(())
         })
     })
     .await?;

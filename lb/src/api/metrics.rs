@@ -1,0 +1,36 @@
+//! `GET /metrics`: the data plane's Prometheus text (rendered by `runtime::metrics`), served
+//! by the management API behind the same TLS, basic auth and connection limits as every
+//! other path, so that scraping opens no port of its own and no unauthenticated client sees
+//! backend names or counters. It sits beside `/v2`, not in it: it is not part of the Data
+//! Plane API and carries no `Configuration-Version`.
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{on, MethodFilter};
+use axum::Router;
+
+use super::error::ApiError;
+use super::handlers;
+use super::store::DataPlane;
+use crate::runtime::METRICS_CONTENT_TYPE;
+
+/// Prometheus's default `metrics_path`.
+pub const PATH: &str = "/metrics";
+
+/// The `/metrics` route, answering for `plane`.
+pub fn router(plane: Arc<dyn DataPlane>) -> Router {
+    Router::new()
+        .route(PATH, on(MethodFilter::GET, get))
+        .method_not_allowed_fallback(handlers::method_not_allowed)
+        .with_state(plane)
+}
+
+/// Rendering reads `/proc` (one entry per open descriptor): off the API's async thread.
+async fn get(State(plane): State<Arc<dyn DataPlane>>) -> Result<Response, ApiError> {
+    let text = tokio::task::spawn_blocking(move || plane.metrics())
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(([(CONTENT_TYPE, METRICS_CONTENT_TYPE)], text).into_response())
+}
