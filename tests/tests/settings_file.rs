@@ -14,29 +14,26 @@ use overlay::render::{render, Input};
 
 const SALT: &str = "contractsalt";
 
-/// The properties of a `frontend` deployment, as in the README's options file.
+/// A `frontend` deployment: the boot agent's seed environment
+/// (`overlay/tests/fixtures/seed-ovf-env.xml`) with two VIP ranges, another
+/// port and another password, so no value is a default by accident.
 fn properties() -> BTreeMap<String, String> {
-    [
-        ("appliance.root_pwd", "change-me-now"),
-        ("network.hostname", "lb1.example.com"),
-        ("network.nameservers", "172.24.3.1"),
-        ("network.management_ip", "10.13.10.199/24"),
-        ("network.management_gateway", "10.13.10.1"),
-        ("network.workload_ip", "10.13.201.10/24"),
-        ("network.workload_gateway", "10.13.201.1"),
-        ("network.frontend_ip", "10.13.200.10/24"),
-        ("network.frontend_gateway", "10.13.200.1"),
+    let seed = overlay::ovfenv::parse(include_str!(
+        "../../overlay/tests/fixtures/seed-ovf-env.xml"
+    ))
+    .expect("the seed environment parses");
+    let mut props = seed.properties;
+    for (k, v) in [
         (
             "loadbalance.service_ip_range",
             "10.13.200.32/27,10.13.200.64/27",
         ),
         ("loadbalance.dataplane_port", "5557"),
-        ("loadbalance.haproxy_user", "wcp"),
         ("loadbalance.haproxy_pwd", "change-me-too"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
+    ] {
+        props.insert(k.to_string(), v.to_string());
+    }
+    props
 }
 
 /// Renders the settings file with the boot agent and loads it with `lb`.
