@@ -4,7 +4,7 @@
 //! The image's boot check must report `/` read-only on erofs, the data
 //! partition read-write, both static binaries running and a boot with no
 //! failed unit; `inspect` must accept the OVA and its root filesystem must
-//! carry no host identity. With the same inputs
+//! carry no host identity and the troubleshooting tools. With the same inputs
 //! (commit, timestamp, cached root filesystem) a second build gives a
 //! byte-identical OVA. All in one test binary so the OVA is built once.
 
@@ -157,15 +157,8 @@ fn inspect_accepts_the_ova() -> anyhow::Result<()> {
 /// reused `$LB_APPLIANCE_OVA` is checked as well as one built here.
 #[test]
 fn image_has_no_host_identity() -> anyhow::Result<()> {
-    let ova = e2e::ova()?;
     let dir = builder::host::paths::output_dir().join("e2e-identity");
-    std::fs::create_dir_all(&dir)?;
-    let raw = dir.join("disk.raw");
-    unpack_disk(&ova, &raw)?;
-    let root = dir.join("root.erofs");
-    copy_partition(&raw, "root", &root)?;
-    std::fs::remove_file(&raw)?;
-
+    let root = root_filesystem(&dir)?;
     let listing = dump_erofs(&root, &["--path=/etc/ssh", "--ls"])?;
     // The entries follow the `NID TYPE  FILENAME` header.
     let names: Vec<&str> = listing
@@ -188,6 +181,52 @@ fn image_has_no_host_identity() -> anyhow::Result<()> {
     );
     std::fs::remove_dir_all(&dir)?;
     Ok(())
+}
+
+/// The tools an administrator reaches for on the console or over SSH are in
+/// the image as executable files (read from the OVA, as above): ping,
+/// traceroute (Debian's `traceroute` is an alternatives link to
+/// `traceroute.db`), dig, curl, tcpdump, ss and less.
+#[test]
+fn image_has_the_troubleshooting_tools() -> anyhow::Result<()> {
+    let dir = builder::host::paths::output_dir().join("e2e-tools");
+    let root = root_filesystem(&dir)?;
+    let tools = [
+        "ping",
+        "traceroute.db",
+        "dig",
+        "curl",
+        "tcpdump",
+        "ss",
+        "less",
+    ];
+    let mut missing = vec![];
+    for tool in tools {
+        let path = format!("/usr/bin/{tool}");
+        let executable = dump_erofs(&root, &[&format!("--path={path}")])
+            .is_ok_and(|info| info.contains("regular file") && info.contains("Access: 0755/"));
+        if !executable {
+            missing.push(path);
+        }
+    }
+    std::fs::remove_dir_all(&dir)?;
+    assert!(
+        missing.is_empty(),
+        "not executable files in the image: {missing:?}"
+    );
+    Ok(())
+}
+
+/// The OVA's root filesystem image, taken out into `dir`.
+fn root_filesystem(dir: &Path) -> anyhow::Result<std::path::PathBuf> {
+    let ova = e2e::ova()?;
+    std::fs::create_dir_all(dir)?;
+    let raw = dir.join("disk.raw");
+    unpack_disk(&ova, &raw)?;
+    let root = dir.join("root.erofs");
+    copy_partition(&raw, "root", &root)?;
+    std::fs::remove_file(&raw)?;
+    Ok(root)
 }
 
 /// The OVA's VMDK, decoded to a raw disk at `raw`.
