@@ -28,6 +28,9 @@ const RECIPE_VERSION: &str = "2";
 /// USB gadgets, ~20 MiB the appliance has no use for.
 const OTHER_EXCLUDES: &[&str] = &["/lib/udev/hwdb.d/*", "/usr/lib/udev/hwdb.d/*"];
 
+/// mmdebstrap's own hooks that set up merged /usr without `usrmerge`.
+const MERGED_USR_HOOKS: &str = "/usr/share/mmdebstrap/hooks/merged-usr";
+
 /// Everything that determines the root filesystem.
 #[derive(Debug, Clone)]
 pub struct Recipe {
@@ -91,6 +94,11 @@ impl Recipe {
         for p in &self.dpkg_excludes {
             args.push(format!("--dpkgopt=path-exclude={p}").into());
         }
+        // Merged /usr made the way debootstrap does (symlinks, then the
+        // `usr-is-merged` package): the `usrmerge` package mmdebstrap would
+        // otherwise install pulls in perl and its modules (~54 MB) for a
+        // conversion a fresh tree never needs.
+        args.push(format!("--hook-dir={MERGED_USR_HOOKS}").into());
         args.push(format!("--essential-hook=sync-in {} /", early_dir.display()).into());
         args.push(self.suite.clone().into());
         args.push(target.into());
