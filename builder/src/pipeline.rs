@@ -241,6 +241,11 @@ pub fn stem(appliance: &Appliance) -> String {
     )
 }
 
+/// The package manifest beside the OVA: `<name>-<version>.packages.tsv`.
+pub fn manifest_path(dirs: &Dirs, appliance: &Appliance) -> PathBuf {
+    dirs.out.join(format!("{}.packages.tsv", stem(appliance)))
+}
+
 /// Builds the disk, then the VMDK, the OVF descriptor and the OVA.
 pub fn build_ova(
     appliance: &Appliance,
@@ -286,6 +291,8 @@ pub fn build_ova(
             disk.epoch,
         )?;
         std::fs::rename(&tmp, &ova_path)?;
+        // The image's package manifest, readable without unpacking the OVA.
+        std::fs::write(manifest_path(dirs, appliance), &disk.packages)?;
         Ok(info)
     })?;
     Ok(OvaBuild {

@@ -16,7 +16,8 @@ use crate::steps::{fstab, kmods, tree, users};
 
 /// Where the image keeps facts about itself.
 pub const INFO_DIR: &str = "usr/share/lb-appliance";
-/// Installed Debian packages with versions, one `name<TAB>version` a line.
+/// The package manifest: installed Debian packages with versions and
+/// licences (see [`crate::steps::manifest`]).
 pub const PACKAGES_FILE: &str = "usr/share/lb-appliance/packages.tsv";
 /// Directory of the static binaries in the image (the overlay's units name
 /// them there; a test keeps the two in step).

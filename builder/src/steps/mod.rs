@@ -2,8 +2,8 @@
 //! filesystem ([`rootfs`]), the static binaries ([`binaries`]), the overlay
 //! laid onto a copy of the tree ([`install_overlay`] with [`users`], [`fstab`],
 //! [`kmods`], [`tree`]), the filesystems as files ([`esp`] with [`bootcfg`],
-//! [`mkfs`]) and the raw GPT disk ([`disk`]); [`packages`] summarises the
-//! installed packages for the OVF. The order itself lives in
+//! [`mkfs`]) and the raw GPT disk ([`disk`]); [`manifest`] lists the installed
+//! packages with their licences and [`packages`] summarises them for the OVF. The order itself lives in
 //! [`crate::pipeline`].
 
 pub mod binaries;
@@ -13,6 +13,7 @@ pub mod esp;
 pub mod fstab;
 pub mod install_overlay;
 pub mod kmods;
+pub mod manifest;
 pub mod mkfs;
 pub mod packages;
 pub mod rootfs;

@@ -1,12 +1,12 @@
 //! The installed-package summary for the OVA annotation. The full list
-//! (`name<TAB>version` lines from dpkg-query) ships in the image; vSphere
+//! (the [`manifest`](crate::steps::manifest)) ships in the image; vSphere
 //! shows the annotation, so it names the packages the definition asked for.
 
 /// `N packages: a 1.0, b 2.0, …` for the packages in `wanted`, with the
 /// kernel image matched by prefix (the package is `linux-image-<abi>-cloud-amd64`
 /// while the definition names the meta package).
 pub fn summary(tsv: &str, wanted: &[String], kernel_meta: &str) -> String {
-    let installed: Vec<(&str, &str)> = tsv.lines().filter_map(|l| l.split_once('\t')).collect();
+    let installed: Vec<(&str, &str)> = crate::steps::manifest::entries(tsv).collect();
     let kernel_flavour = kernel_meta.trim_start_matches("linux-image-");
     let key: Vec<String> = installed
         .iter()
@@ -32,8 +32,8 @@ mod tests {
 
     #[test]
     fn names_wanted_packages_and_the_real_kernel() {
-        let tsv = "bash\t5.2\nlinux-image-6.1.0-50-cloud-amd64\t6.1.176-1\n\
-                   linux-image-cloud-amd64\t6.1.176-1\nsystemd\t252.39\n";
+        let tsv = "bash\t5.2\tGPL-3+\nlinux-image-6.1.0-50-cloud-amd64\t6.1.176-1\tGPL-2\n\
+                   linux-image-cloud-amd64\t6.1.176-1\tGPL-2\nsystemd\t252.39\tLGPL-2.1+\n";
         let s = summary(tsv, &["systemd".into()], "linux-image-cloud-amd64");
         assert_eq!(
             s,

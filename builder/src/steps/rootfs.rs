@@ -18,11 +18,11 @@ use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 
 use crate::host::cmd;
-use crate::steps::{kmods, tree};
+use crate::steps::{kmods, manifest, tree};
 
 /// Bump when the way the tree is produced changes in a way the arguments
 /// below do not show (it invalidates every cache entry).
-const RECIPE_VERSION: &str = "2";
+const RECIPE_VERSION: &str = "3";
 
 /// udev's hardware database: names and quirks of physical input devices and
 /// USB gadgets, ~20 MiB the appliance has no use for.
@@ -30,6 +30,10 @@ const OTHER_EXCLUDES: &[&str] = &["/lib/udev/hwdb.d/*", "/usr/lib/udev/hwdb.d/*"
 
 /// mmdebstrap's own hooks that set up merged /usr without `usrmerge`.
 const MERGED_USR_HOOKS: &str = "/usr/share/mmdebstrap/hooks/merged-usr";
+
+/// The packages' copyright files, kept through the `/usr/share/doc` exclusion
+/// until the manifest has read their licences.
+const COPYRIGHT_FILES: &str = "/usr/share/doc/*/copyright";
 
 /// Everything that determines the root filesystem.
 #[derive(Debug, Clone)]
@@ -94,6 +98,8 @@ impl Recipe {
         for p in &self.dpkg_excludes {
             args.push(format!("--dpkgopt=path-exclude={p}").into());
         }
+        // Read for the package manifest's licences before the sweep takes them.
+        args.push(format!("--dpkgopt=path-include={COPYRIGHT_FILES}").into());
         // Merged /usr made the way debootstrap does (symlinks, then the
         // `usr-is-merged` package): the `usrmerge` package mmdebstrap would
         // otherwise install pulls in perl and its modules (~54 MB) for a
@@ -148,7 +154,7 @@ impl Recipe {
 pub struct Cached {
     /// The directory tree.
     pub tree: PathBuf,
-    /// `package<TAB>version` lines, sorted.
+    /// The package manifest (see [`manifest`]).
     pub packages: String,
     /// Whether this build created it (false: taken from the cache).
     pub fresh: bool,
@@ -279,9 +285,10 @@ fn build(recipe: &Recipe, entry: &Path) -> Result<()> {
     }
     let tree = tmp.join(TREE);
     cmd::run(Command::new("mmdebstrap").args(recipe.mmdebstrap_args(&early, &tree)))?;
-    // What dpkg did not install but apt left behind (its caches).
-    tree::remove_matching(&tree, &recipe.sweep)?;
+    // Before the sweep: the licences come from the copyright files.
     let packages = installed_packages(&tree)?;
+    // The copyright files, and what apt left behind (its caches).
+    tree::remove_matching(&tree, &recipe.sweep)?;
     std::fs::write(tmp.join(PACKAGES), packages)?;
     std::fs::remove_dir_all(&early)?;
     if entry.exists() {
@@ -291,7 +298,7 @@ fn build(recipe: &Recipe, entry: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `package<TAB>version` of every installed package, sorted.
+/// The manifest of every installed package, sorted.
 fn installed_packages(tree: &Path) -> Result<String> {
     let out = cmd::stdout(
         Command::new("dpkg-query")
@@ -309,7 +316,13 @@ fn installed_packages(tree: &Path) -> Result<String> {
         );
     }
     lines.sort();
-    Ok(lines.iter().map(|l| format!("{l}\n")).collect())
+    Ok(lines
+        .iter()
+        .map(|l| {
+            let name = l.split('\t').next().unwrap_or_default();
+            format!("{l}\t{}\n", manifest::package_licences(tree, name))
+        })
+        .collect())
 }
 
 /// Keeps the installed (`ii`) packages of a dpkg-query listing.
