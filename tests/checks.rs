@@ -83,6 +83,25 @@ pub fn time_service(report: &BootCheck) -> Result<()> {
     Ok(())
 }
 
+/// `appliancectl status`, run by the boot check once the system is up, found nothing wrong
+/// and exited 0. Waits for the boot check's whole report (its end marker).
+pub fn status_healthy(guest: &mut Guest) -> Result<()> {
+    let report = guest.wait_for(site::BOOT_TIMEOUT, "the boot check's end", |text| {
+        let check = console::boot_check(text);
+        check.complete.then_some(check)
+    })?;
+    ensure!(
+        report
+            .after
+            .iter()
+            .any(|l| l == "appliancectl status exit 0")
+            && report.after.iter().any(|l| l.starts_with("Health: OK")),
+        "appliancectl status reports a problem: {:#?}",
+        report.after
+    );
+    Ok(())
+}
+
 /// Polls the appliance's clock (the API's `Date` header) until it runs
 /// `ahead` of the host's, as an [`crate::ntp::NtpServer`] told it: its answers
 /// passed the firewall and timesyncd set the clock. Returns how long it took.

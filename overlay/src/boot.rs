@@ -61,6 +61,12 @@ pub fn run(root: &Path) -> Result<()> {
     for p in &validated.problems {
         eprintln!("{p}");
     }
+    // Values in problems are masked where secret (`validate`), so the list may be kept.
+    atomic::write_atomic(
+        &root.join(paths::BOOT_PROBLEMS),
+        &serde_json::to_vec_pretty(&validated.problems)?,
+        0o644,
+    )?;
     let files = render::render(&Input {
         validated: &validated,
         nics: &nics,

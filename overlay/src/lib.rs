@@ -20,6 +20,7 @@ pub mod routefile;
 pub mod routes;
 pub mod secrets;
 pub mod sshd;
+pub mod status;
 pub mod sysfs;
 pub mod transport;
 pub mod validate;

@@ -24,6 +24,11 @@ pub const TIMESYNCD_DROP_IN: &str = "run/systemd/timesyncd.conf.d/lb-appliance.c
 pub const NFTABLES: &str = "run/lb-appliance/nftables.conf";
 /// Present only when the configuration is valid: `lb.service` is conditioned on it.
 pub const LB_SETTINGS: &str = "run/lb-appliance/lb/settings.toml";
+/// `lb`'s status socket (mode 0600): its directory is `lb.service`'s `RuntimeDirectory`,
+/// apart from the rendered `lb/` so that systemd's removing it on stop removes no settings.
+pub const LB_STATUS_SOCKET: &str = "run/lb-appliance/lb-status/status.sock";
+/// The last boot's problems with the properties, as JSON (`appliancectl status`).
+pub const BOOT_PROBLEMS: &str = "run/lb-appliance/boot-problems.json";
 /// What the route services applied, so `down` removes exactly that.
 pub const ROUTE_STATE_DIR: &str = "run/lb-appliance/state";
 /// The list of files the last render wrote, so a re-render removes stale ones.

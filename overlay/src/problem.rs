@@ -4,8 +4,11 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 /// How bad a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Worth the admin's attention (a value ignored, or an insecure default
     /// applied, as the message says); the load balancer still starts.
@@ -14,8 +17,9 @@ pub enum Severity {
     Error,
 }
 
-/// One finding, tied to a property key.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One finding, tied to a property key. `appliancectl boot` keeps the last boot's list as
+/// JSON ([`crate::paths::BOOT_PROBLEMS`]) for `appliancectl status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {
     pub severity: Severity,
     /// The property key as the guest sees it (`network.management_ip`).

@@ -43,6 +43,7 @@ fn frontend_topology() -> anyhow::Result<()> {
     let version = api.version()?;
     let report = checks::boot_report(&mut guest)?;
     checks::time_service(&report)?;
+    checks::status_healthy(&mut guest)?;
     // This boot's ID, synced to the journal on the data partition.
     let (_, first_boot) = report
         .journal_boots()

@@ -86,6 +86,7 @@ fn lb_reads_every_field_the_boot_agent_renders() {
                 tls_cert: tls.join("server.crt"),
                 tls_key: tls.join("server.key"),
                 ca_cert: Some(tls.join("ca.crt")),
+                status_socket: Some("/run/lb-appliance/lb-status/status.sock".into()),
             },
             dataplane: DataplaneSettings {
                 vip_ranges: vec!["10.13.200.32/27".into(), "10.13.200.64/27".into()],

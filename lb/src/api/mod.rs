@@ -12,6 +12,7 @@ mod crypt;
 mod error;
 mod handlers;
 mod iface;
+mod local;
 mod metrics;
 mod params;
 mod plane;
@@ -30,6 +31,7 @@ mod tls;
 mod transactions;
 mod validate;
 
+pub use local::{MODE as STATUS_SOCKET_MODE, STATUS_PATH};
 pub use server::Timeouts;
 pub use settings::{ApiSettings, DataplaneSettings, Settings};
 pub use store::DataPlane;
@@ -40,6 +42,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::persist::Persisted;
@@ -58,9 +61,10 @@ pub struct Running {
     pub task: oneshot::Receiver<anyhow::Result<()>>,
 }
 
-/// Binds the management address and serves the API (and `plane`'s metrics) for `plane`,
-/// which is running `config`, until `shutdown` resolves, on a thread and runtime of its own ([`thread`]). `timeouts`
-/// are [`Timeouts::default`] in `lb`; tests shorten them.
+/// Binds the management address (and the status socket, when the settings name one) and
+/// serves the API (and `plane`'s metrics) for `plane`, which is running `config`, until
+/// `shutdown` resolves, on a thread and runtime of its own ([`thread`]). `timeouts` are
+/// [`Timeouts::default`] in `lb`; tests shorten them.
 pub fn spawn(
     settings: &Settings,
     config: Config,
@@ -79,6 +83,34 @@ pub fn spawn(
         auth::Credentials::new(settings.user()?),
         timeouts.failed_login,
     );
-    let task = thread::spawn(listener.serve(store, plane, gate, timeouts, shutdown))?;
+    let local = settings
+        .api
+        .status_socket
+        .as_deref()
+        .map(local::Listener::bind)
+        .transpose()?;
+    let task = thread::spawn(async move {
+        let stop = CancellationToken::new();
+        let stopper = stop.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            stopper.cancel();
+        });
+        let https = listener.serve(
+            store.clone(),
+            plane.clone(),
+            gate,
+            timeouts,
+            stop.clone().cancelled_owned(),
+        );
+        match local {
+            None => https.await,
+            Some(local) => {
+                let local = local.serve(store, plane, stop.cancelled_owned());
+                let (https, local) = tokio::join!(https, local);
+                https.and(local)
+            }
+        }
+    })?;
     Ok(Running { addr, task })
 }

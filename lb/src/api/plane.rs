@@ -2,7 +2,7 @@
 //! whole new configuration or leaves the running one untouched, and logs what it did.
 use super::store::DataPlane;
 use crate::config::Config;
-use crate::runtime::{ApplyError, Runtime};
+use crate::runtime::{ApplyError, Runtime, Status};
 
 impl DataPlane for Runtime {
     fn apply(&self, config: &Config) -> Result<(), ApplyError> {
@@ -11,5 +11,9 @@ impl DataPlane for Runtime {
 
     fn metrics(&self) -> String {
         Runtime::metrics(self)
+    }
+
+    fn status(&self) -> Status {
+        Runtime::status(self)
     }
 }

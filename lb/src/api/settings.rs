@@ -12,6 +12,7 @@
 //! tls_cert = "/var/lib/lb-appliance/tls/server.crt"
 //! tls_key = "/var/lib/lb-appliance/tls/server.key"
 //! ca_cert = "/var/lib/lb-appliance/tls/ca.crt"
+//! status_socket = "/run/lb-appliance/lb-status/status.sock"   # root's read-only view
 //!
 //! [dataplane]
 //! vip_ranges = ["10.13.201.32/27"]
@@ -58,6 +59,9 @@ pub struct ApiSettings {
     /// "Server Certificate Authority"); the server does not need it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_cert: Option<PathBuf>,
+    /// The local status socket (`api::local`): root's read-only view of the data plane.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_socket: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,6 +130,7 @@ mod tests {
                 tls_cert: "/var/lib/lb-appliance/tls/server.crt".into(),
                 tls_key: "/var/lib/lb-appliance/tls/server.key".into(),
                 ca_cert: None,
+                status_socket: None,
             },
             dataplane: DataplaneSettings {
                 vip_ranges: vec![],

@@ -25,6 +25,9 @@ pub trait DataPlane: Send + Sync {
 
     /// The Prometheus text exposition of the data plane's and the process's figures.
     fn metrics(&self) -> String;
+
+    /// What is being served, for the local status socket.
+    fn status(&self) -> crate::runtime::Status;
 }
 
 /// Why the store refused an operation; the configuration, persisted and running, is unchanged.
@@ -303,6 +306,10 @@ mod tests {
 
         fn metrics(&self) -> String {
             String::new()
+        }
+
+        fn status(&self) -> crate::runtime::Status {
+            crate::runtime::Status::default()
         }
     }
 

@@ -20,12 +20,14 @@ mod shared;
 mod socket;
 mod splice;
 mod stats;
+mod status;
 mod tcplog;
 
 pub use forward::Forwarding;
 pub(crate) use limits::API_CONNECTIONS;
 pub(crate) use listener::freebind_socket;
 pub use metrics::CONTENT_TYPE as METRICS_CONTENT_TYPE;
+pub use status::{BackendStatus, Connections, FrontendStatus, Health, ServerStatus, Status};
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
@@ -322,6 +324,11 @@ impl Runtime {
             .ok();
         let plan = self.shared.plan.load();
         metrics::render(&plan, &self.shared.counters, &self.applies, os.as_ref())
+    }
+
+    /// What is being served, with health and connection counts.
+    pub fn status(&self) -> Status {
+        status::of(&self.shared.plan.load(), &self.shared.counters)
     }
 
     /// Connections being served now.

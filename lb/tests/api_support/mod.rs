@@ -108,6 +108,7 @@ pub fn settings(state_dir: &Path, pki: &Pki) -> Settings {
             tls_cert: pki.cert.clone(),
             tls_key: pki.key.clone(),
             ca_cert: None,
+            status_socket: None,
         },
         dataplane: DataplaneSettings {
             vip_ranges: vec!["127.77.0.0/16".into()],
@@ -233,6 +234,10 @@ impl DataPlane for Accepting {
     /// Nothing runs, so there is nothing to count.
     fn metrics(&self) -> String {
         String::new()
+    }
+
+    fn status(&self) -> lb::runtime::Status {
+        lb::runtime::Status::default()
     }
 }
 

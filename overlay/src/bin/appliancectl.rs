@@ -1,5 +1,6 @@
 //! `appliancectl`: the boot agent. Reads the OVF environment and renders the
-//! appliance's configuration on every boot; runs the route services; shows the CA.
+//! appliance's configuration on every boot; runs the route services; shows the CA and the
+//! appliance's status.
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -9,7 +10,7 @@ use appliance_image::Appliance;
 use clap::{Parser, Subcommand};
 use overlay::routes::{self, Service};
 use overlay::{
-    atomic, banner, boot, crypt, install, ip, ovfenv, paths, pki, render, secrets, sshd,
+    atomic, banner, boot, crypt, install, ip, ovfenv, paths, pki, render, secrets, sshd, status,
 };
 
 #[derive(Parser)]
@@ -35,6 +36,12 @@ enum Command {
     },
     /// Print the Data Plane API CA certificate and its SHA-256 fingerprint.
     Ca,
+    /// Show NICs, routes, time, lb and its frontends, backends and servers, and every problem; exit 1 if anything is wrong.
+    Status {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// (Re)issue the API server certificate when the addresses, hostname or CA changed or it expires within 30 days (lb.service).
     Tls,
     /// Make sshd listen on the management NIC's current address (ssh.service).
@@ -96,6 +103,17 @@ fn run(command: Command) -> Result<ExitCode> {
                 pki::fingerprint(&pem).map_err(|e| anyhow!(e))?
             );
             print!("{pem}");
+        }
+        Command::Status { json } => {
+            let report = status::gather::gather(root);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report.to_json())?);
+            } else {
+                print!("{}", status::text::render(&report));
+            }
+            if !report.healthy() {
+                return Ok(ExitCode::FAILURE);
+            }
         }
         Command::Tls => {
             let hostname = std::fs::read_to_string(root.join(paths::HOSTNAME))?;

@@ -202,6 +202,7 @@ fn lb_settings(config: &Config, salt: &str) -> String {
             tls_cert => tls("server.crt"),
             tls_key => tls("server.key"),
             ca_cert => tls("ca.crt"),
+            status_socket => paths::guest(paths::LB_STATUS_SOCKET),
             vip_ranges => strings(&config.vip_ranges),
             state_dir => paths::guest(paths::LB_STATE_DIR),
         },

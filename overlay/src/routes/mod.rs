@@ -1,6 +1,7 @@
 //! The two route services behind `appliancectl anyip-routes` and
 //! `appliancectl route-tables`: `up` makes the kernel match the file, `down`
-//! removes exactly what `up` applied, `watch` follows edits.
+//! removes exactly what `up` applied, `watch` follows edits; [`check`] tells which entries of a
+//! file the kernel holds.
 
 mod anyip;
 mod reconcile;
@@ -88,6 +89,26 @@ fn run_up<B: Backend>(b: &B, text: &str, skip: fn(&str) -> bool, state: &Path) -
     let desired: BTreeSet<B::Entry> =
         routefile::parse_lines(text, skip).map_err(|e| anyhow::anyhow!(e))?;
     reconcile::up(b, &desired, state)
+}
+
+/// Each entry of `config`, in the file's own line syntax, with whether the kernel holds it
+/// now: what `appliancectl status` reports.
+pub fn check(service: Service, config: &Path) -> Result<Vec<(String, bool)>> {
+    let text = read(config)?;
+    match service {
+        Service::AnyipRoutes => held(&anyip::AnyIp, &text, |_| false),
+        Service::RouteTables => held(&tables::Tables, &text, is_table_line),
+    }
+}
+
+fn held<B: Backend>(b: &B, text: &str, skip: fn(&str) -> bool) -> Result<Vec<(String, bool)>> {
+    let desired: BTreeSet<B::Entry> =
+        routefile::parse_lines(text, skip).map_err(|e| anyhow::anyhow!(e))?;
+    let actual = b.list(&desired)?;
+    Ok(desired
+        .iter()
+        .map(|e| (e.to_string(), actual.contains(e)))
+        .collect())
 }
 
 /// The file's text; a missing file means "no entries".

@@ -1,0 +1,80 @@
+//! The local status socket: a Unix socket on which `lb` serves, read-only, the data plane's
+//! state as JSON (`GET /status`) and the same Prometheus text as the management API's
+//! `/metrics`, to the appliance's own tools (`appliancectl status` and `support`).
+//!
+//! There is no TLS and no password: the socket is created mode 0600, owned by `lb`'s
+//! account, so filesystem permissions are the authentication and only root (and `lb`)
+//! can connect. That lets root inspect `lb` without the API password, which is hashed on the
+//! appliance and never stored in clear.
+use std::fs::Permissions;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use axum::extract::State;
+use axum::routing::{on, MethodFilter};
+use axum::{Json, Router};
+use tokio::net::UnixListener;
+
+use super::handlers::{self, App};
+use super::metrics;
+use super::store::DataPlane;
+use crate::runtime::Status;
+
+/// The JSON state's path.
+pub const STATUS_PATH: &str = "/status";
+
+/// Mode of the socket: only its owner (`lb`) and root can connect.
+pub const MODE: u32 = 0o600;
+
+/// A bound, not yet serving, status socket. Binding happens before the API's runtime
+/// exists (so that a bad path fails `lb`'s start); the socket joins that runtime in
+/// [`Listener::serve`].
+pub struct Listener(std::os::unix::net::UnixListener);
+
+impl Listener {
+    /// Binds `path` (a stale socket from an earlier run is replaced) and restricts it to
+    /// [`MODE`] before anything can be served on it.
+    pub fn bind(path: &Path) -> Result<Self> {
+        match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("removing {}", path.display()))
+            }
+            _ => {}
+        }
+        let listener = std::os::unix::net::UnixListener::bind(path)
+            .with_context(|| format!("binding the status socket {}", path.display()))?;
+        std::fs::set_permissions(path, Permissions::from_mode(MODE))
+            .with_context(|| format!("restricting {}", path.display()))?;
+        listener.set_nonblocking(true)?;
+        Ok(Listener(listener))
+    }
+
+    /// Serves until `shutdown` resolves.
+    pub async fn serve(
+        self,
+        store: App,
+        plane: Arc<dyn DataPlane>,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<()> {
+        let app = Router::new()
+            .route(STATUS_PATH, on(MethodFilter::GET, status))
+            .fallback(handlers::not_found)
+            .method_not_allowed_fallback(handlers::method_not_allowed)
+            .with_state((store, plane.clone()))
+            .merge(metrics::router(plane));
+        axum::serve(UnixListener::from_std(self.0)?, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("serving the status socket")
+    }
+}
+
+/// The data plane's view, with the version the API last committed (the one clients of the
+/// management API see).
+async fn status(State((store, plane)): State<(App, Arc<dyn DataPlane>)>) -> Json<Status> {
+    let mut status = plane.status();
+    status.version = store.version();
+    Json(status)
+}

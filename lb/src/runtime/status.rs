@@ -1,0 +1,168 @@
+//! A read-only view of what the data plane is serving, for the appliance's own tools
+//! (`appliancectl status` and `support`, over the local status socket): every frontend with
+//! its binds, every backend with its servers and their health, with current and total
+//! connections. Built from the installed plan, so it shows what runs, not what was asked.
+use serde::{Deserialize, Serialize};
+
+use super::plan::Plan;
+use super::stats::Counters;
+
+/// The whole data plane.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    /// The version of the configuration being served; the management API reports its
+    /// committed version here.
+    pub version: u64,
+    pub connections: Connections,
+    pub frontends: Vec<FrontendStatus>,
+    pub backends: Vec<BackendStatus>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Connections {
+    pub current: u64,
+    pub total: u64,
+}
+
+impl From<&Counters> for Connections {
+    fn from(c: &Counters) -> Self {
+        Connections {
+            current: c.current(),
+            total: c.total.load(std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FrontendStatus {
+    pub name: String,
+    /// `address:port` of each bind, as configured.
+    pub binds: Vec<String>,
+    pub connections: Connections,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackendStatus {
+    pub name: String,
+    pub connections: Connections,
+    pub servers: Vec<ServerStatus>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerStatus {
+    pub name: String,
+    pub address: String,
+    pub health: Health,
+    pub connections: Connections,
+}
+
+/// A server's state as the balancer sees it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    /// Passing its health checks (or not checked: servers start up, as in HAProxy).
+    #[default]
+    Up,
+    /// Failing its health checks: it gets no new connections.
+    Down,
+    /// Put in maintenance by the configuration: it gets no new connections.
+    Maintenance,
+}
+
+impl Health {
+    /// Whether the server is meant to serve and does not: what a health check reports.
+    pub fn is_down(self) -> bool {
+        self == Health::Down
+    }
+}
+
+/// The view of `plan` and the process-wide `process` counters.
+pub fn of(plan: &Plan, process: &Counters) -> Status {
+    let binds = |name: &str| {
+        plan.config
+            .frontends
+            .iter()
+            .find(|f| f.name == name)
+            .map(|f| {
+                f.binds
+                    .iter()
+                    .map(|b| match b.port {
+                        Some(port) => format!("{}:{port}", b.address),
+                        None => b.address.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    Status {
+        version: plan.config.version,
+        connections: process.into(),
+        frontends: plan
+            .frontends
+            .iter()
+            .map(|f| FrontendStatus {
+                name: f.name.clone(),
+                binds: binds(&f.name),
+                connections: (&*f.counters).into(),
+            })
+            .collect(),
+        backends: plan
+            .backends
+            .iter()
+            .map(|b| BackendStatus {
+                name: b.name.clone(),
+                connections: (&*b.counters).into(),
+                servers: b
+                    .servers
+                    .iter()
+                    .map(|s| ServerStatus {
+                        name: s.name.clone(),
+                        address: s.addr.to_string(),
+                        health: match (s.maintenance, s.shared.is_up()) {
+                            (true, _) => Health::Maintenance,
+                            (false, true) => Health::Up,
+                            (false, false) => Health::Down,
+                        },
+                        connections: (&*s.shared.counters).into(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering::Relaxed;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::config::haproxy::parse;
+    use crate::runtime::plan::Registry;
+
+    #[test]
+    fn shows_binds_health_and_connections() {
+        let text = "frontend f\n  bind 127.0.0.1:80 name a\n  default_backend web\n\
+                    backend web\n  server w1 127.0.0.1:8080\n  server w2 127.0.0.1:8081\n";
+        let config = parse(text).unwrap().config;
+        let (plan, _) = Registry::default().compile(Arc::new(config), 100);
+        plan.frontends[0].counters.begin();
+        plan.backends[0].servers[1].shared.up.store(false, Relaxed);
+        let status = of(&plan, &Counters::default());
+        assert_eq!(status.frontends[0].binds, ["127.0.0.1:80"]);
+        assert_eq!(
+            status.frontends[0].connections,
+            Connections {
+                current: 1,
+                total: 1
+            }
+        );
+        let servers = &status.backends[0].servers;
+        assert_eq!(
+            (servers[0].name.as_str(), servers[0].health),
+            ("w1", Health::Up)
+        );
+        assert_eq!(servers[1].health, Health::Down);
+        assert_eq!(servers[1].address, "127.0.0.1:8081");
+    }
+}

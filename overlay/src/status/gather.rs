@@ -1,0 +1,201 @@
+//! Reading a [`Report`] from the running system. Each source that cannot be read becomes a
+//! line in [`Report::errors`] instead of stopping the command: a status that fails when
+//! something is broken would show nothing exactly when it is needed.
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use appliance_image::Appliance;
+
+use super::{lb, Check, Nic, Report, Service, Time};
+use crate::routes::{self, Service as Routes};
+use crate::{facts, ip, paths, pki, sysfs};
+
+/// The report for the system whose root directory is `root` (`/` on the appliance).
+pub fn gather(root: &Path) -> Report {
+    let schema = Appliance::embedded();
+    let mut errors = Errors::default();
+    let nics = errors.ok("network interfaces", nics()).unwrap_or_default();
+    let anyip = root.join(paths::ANYIP_ROUTES);
+    let vip_ranges = errors
+        .ok("AnyIP routes", checks(Routes::AnyipRoutes, &anyip))
+        .unwrap_or_default();
+    let tables = root.join(paths::ROUTE_TABLES);
+    let policy_routes = errors
+        .ok("policy routes", checks(Routes::RouteTables, &tables))
+        .unwrap_or_default();
+    let time = errors.ok("time synchronization", time()).unwrap_or(Time {
+        synchronized: false,
+        server: None,
+    });
+    let lb_service = errors
+        .ok("lb.service", service("lb.service"))
+        .unwrap_or(Service {
+            state: "unknown".into(),
+            since: None,
+        });
+    let api_address = errors
+        .ok("API settings", api_address(&root.join(paths::LB_SETTINGS)))
+        .flatten();
+    let dataplane = if lb_service.state == "active" {
+        errors.ok(
+            "lb status socket",
+            lb::dataplane(&root.join(paths::LB_STATUS_SOCKET)),
+        )
+    } else {
+        None
+    };
+    let ca_fingerprint = errors.ok("CA", ca_fingerprint(root));
+    let boot_problems = errors
+        .ok("boot problems", boot_problems(root))
+        .unwrap_or_default();
+    let deployment = facts::deployment(&schema, &sysfs::probe_nics(&root.join("sys/class/net")));
+    Report {
+        version: schema.appliance.version.clone(),
+        deployment,
+        nics,
+        vip_ranges,
+        policy_routes,
+        time,
+        lb: lb_service,
+        api_address,
+        dataplane,
+        ca_fingerprint,
+        boot_problems,
+        errors: errors.0,
+    }
+}
+
+/// What could not be read, one line each.
+#[derive(Default)]
+struct Errors(Vec<String>);
+
+impl Errors {
+    /// The value, or `None` with the error noted.
+    fn ok<T>(&mut self, what: &str, r: Result<T>) -> Option<T> {
+        r.map_err(|e| self.0.push(format!("{what}: {e:#}"))).ok()
+    }
+}
+
+/// Every interface but loopback, from `ip -json addr`.
+fn nics() -> Result<Vec<Nic>> {
+    Ok(ip::list(&["addr", "show"])?
+        .iter()
+        .filter(|l| ip::field(l, "link_type") != Some("loopback"))
+        .map(|l| Nic {
+            name: ip::field(l, "ifname").unwrap_or_default().into(),
+            mac: ip::field(l, "address").unwrap_or_default().into(),
+            addresses: l
+                .get("addr_info")
+                .and_then(|a| a.as_array())
+                .into_iter()
+                .flatten()
+                .filter_map(|a| {
+                    Some(format!(
+                        "{}/{}",
+                        ip::field(a, "local")?,
+                        a.get("prefixlen")?
+                    ))
+                })
+                .collect(),
+            link: ip::field(l, "operstate").unwrap_or_default().into(),
+        })
+        .collect())
+}
+
+/// Each entry of a route service's file and whether the kernel holds it.
+fn checks(service: Routes, config: &Path) -> Result<Vec<Check>> {
+    Ok(routes::check(service, config)?
+        .into_iter()
+        .map(|(entry, in_place)| Check { entry, in_place })
+        .collect())
+}
+
+/// `KEY=VALUE` lines of a systemd tool's `show`.
+fn show(program: &str, args: &[&str]) -> Result<Vec<(String, String)>> {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .with_context(|| format!("cannot run {program}"))?;
+    if !out.status.success() {
+        bail!(
+            "{program} {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect())
+}
+
+fn value(pairs: &[(String, String)], key: &str) -> Option<String> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.clone())
+        .filter(|v| !v.is_empty())
+}
+
+fn time() -> Result<Time> {
+    let sync = show("timedatectl", &["show", "-p", "NTPSynchronized"])?;
+    // timesyncd answers only while it runs; without it there is no server to name.
+    let server = show("timedatectl", &["show-timesync", "-p", "ServerName"])
+        .ok()
+        .and_then(|p| value(&p, "ServerName"));
+    Ok(Time {
+        synchronized: value(&sync, "NTPSynchronized").as_deref() == Some("yes"),
+        server,
+    })
+}
+
+fn service(unit: &str) -> Result<Service> {
+    let p = show(
+        "systemctl",
+        &["show", unit, "-p", "ActiveState,ActiveEnterTimestamp"],
+    )?;
+    Ok(Service {
+        state: value(&p, "ActiveState").unwrap_or_else(|| "unknown".into()),
+        since: value(&p, "ActiveEnterTimestamp"),
+    })
+}
+
+/// `ADDRESS:PORT` from lb's settings (`INTERFACE:PORT` when the address comes from DHCP);
+/// `None` when there are none (invalid properties: lb is not started).
+fn api_address(settings: &Path) -> Result<Option<String>> {
+    let text = match std::fs::read_to_string(settings) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        r => r.with_context(|| format!("cannot read {}", settings.display()))?,
+    };
+    let doc: toml::Table = text.parse()?;
+    let api = doc
+        .get("api")
+        .and_then(|a| a.as_table())
+        .context("no [api]")?;
+    let host = api
+        .get("bind_address")
+        .or_else(|| api.get("bind_interface"))
+        .and_then(|v| v.as_str())
+        .context("no bind_address or bind_interface")?;
+    let port = api
+        .get("port")
+        .and_then(|p| p.as_integer())
+        .context("no port")?;
+    Ok(Some(format!("{host}:{port}")))
+}
+
+fn ca_fingerprint(root: &Path) -> Result<String> {
+    let cert = root.join(paths::TLS_DIR).join("ca.crt");
+    let pem = std::fs::read_to_string(&cert)
+        .with_context(|| format!("cannot read {}", cert.display()))?;
+    pki::fingerprint(&pem).map_err(|e| anyhow::anyhow!(e))
+}
+
+fn boot_problems(root: &Path) -> Result<Vec<crate::problem::Problem>> {
+    let path = root.join(paths::BOOT_PROBLEMS);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(serde_json::from_str(&text)?)
+}

@@ -1,0 +1,94 @@
+//! The client side of lb's status socket (`lb::api::local`): one HTTP/1.1 `GET` over a
+//! Unix stream, with `std` only, since `appliancectl` runs no async runtime. The socket's
+//! permissions (0600, lb's) are the authentication: only root gets here.
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+/// How long lb may take to answer: it answers from memory.
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// lb's `GET /status`, with the fields `appliancectl` shows (lb sends more).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dataplane {
+    pub version: u64,
+    pub frontends: Vec<Frontend>,
+    pub backends: Vec<Backend>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Frontend {
+    pub name: String,
+    pub binds: Vec<String>,
+    pub connections: Connections,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Backend {
+    pub name: String,
+    pub connections: Connections,
+    pub servers: Vec<Server>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Server {
+    pub name: String,
+    pub address: String,
+    /// `up`, `down` or `maintenance`.
+    pub health: String,
+    pub connections: Connections,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Connections {
+    pub current: u64,
+    pub total: u64,
+}
+
+impl Dataplane {
+    /// (backend, server) of every server failing its health checks.
+    pub fn down_servers(&self) -> Vec<(&str, &str)> {
+        self.backends
+            .iter()
+            .flat_map(|b| {
+                b.servers
+                    .iter()
+                    .filter(|s| s.health == "down")
+                    .map(move |s| (b.name.as_str(), s.name.as_str()))
+            })
+            .collect()
+    }
+}
+
+/// The body of `GET path` on the socket at `socket`; an error unless lb answered 200.
+pub fn get(socket: &Path, path: &str) -> Result<String> {
+    let mut stream = UnixStream::connect(socket)
+        .with_context(|| format!("cannot connect to lb's status socket {}", socket.display()))?;
+    stream.set_read_timeout(Some(TIMEOUT))?;
+    stream.set_write_timeout(Some(TIMEOUT))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: lb\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut answer = String::new();
+    stream
+        .read_to_string(&mut answer)
+        .context("reading lb's answer")?;
+    let Some((head, body)) = answer.split_once("\r\n\r\n") else {
+        bail!("lb's answer to {path} has no header end");
+    };
+    let status = head.lines().next().unwrap_or_default();
+    if !status.starts_with("HTTP/1.1 200 ") {
+        bail!("lb answered {path} with {status:?}");
+    }
+    Ok(body.to_owned())
+}
+
+/// lb's state, from its socket.
+pub fn dataplane(socket: &Path) -> Result<Dataplane> {
+    serde_json::from_str(&get(socket, "/status")?).context("lb's /status is not what was expected")
+}

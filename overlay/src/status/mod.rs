@@ -1,0 +1,137 @@
+//! `appliancectl status`: one screen (or one JSON document) with everything an operator
+//! checks first, and an exit status that says whether anything is wrong, so the same
+//! command serves as a health check.
+//!
+//! [`Report`] is the state; [`gather`] reads it from the running system (the edges: `ip`,
+//! `systemctl`, `timedatectl`, lb's status socket, the boot's problem list); [`text`] and
+//! the JSON form are pure functions of it.
+
+pub mod gather;
+pub mod lb;
+pub mod text;
+
+use serde::{Deserialize, Serialize};
+
+use crate::problem::{Problem, Severity};
+
+/// Everything `appliancectl status` shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    /// The appliance's product version.
+    pub version: String,
+    pub deployment: String,
+    pub nics: Vec<Nic>,
+    /// VIP ranges (`anyip-routes.cfg`), each with whether its AnyIP route is in place.
+    pub vip_ranges: Vec<Check>,
+    /// Policy routing tables' routes and rules (`route-tables.cfg`), each with whether
+    /// the kernel holds it.
+    pub policy_routes: Vec<Check>,
+    pub time: Time,
+    pub lb: Service,
+    /// `address:port` (or `interface:port` with DHCP) of the management API.
+    pub api_address: Option<String>,
+    /// What lb serves, from its status socket; `None` when it cannot be read.
+    pub dataplane: Option<lb::Dataplane>,
+    pub ca_fingerprint: Option<String>,
+    /// The last boot's problems with the vApp properties.
+    pub boot_problems: Vec<Problem>,
+    /// What could not be read, or is wrong, beyond the above: one line each.
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Nic {
+    pub name: String,
+    pub mac: String,
+    /// `ADDRESS/PREFIX` of each address.
+    pub addresses: Vec<String>,
+    /// The kernel's operational state (`UP`, `DOWN`, …).
+    pub link: String,
+}
+
+/// A configured entry and whether the kernel holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Check {
+    pub entry: String,
+    pub in_place: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Time {
+    pub synchronized: bool,
+    /// The NTP server timesyncd uses, when it has one.
+    pub server: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Service {
+    /// systemd's `ActiveState`.
+    pub state: String,
+    /// When it last became active, as systemd prints it.
+    pub since: Option<String>,
+}
+
+/// One thing wrong, and how bad.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    pub severity: Severity,
+    pub what: String,
+}
+
+impl Report {
+    /// Everything wrong: an `Error` fails the health check, a `Warning` does not.
+    pub fn findings(&self) -> Vec<Finding> {
+        let error = |what: String| Finding {
+            severity: Severity::Error,
+            what,
+        };
+        let mut out: Vec<Finding> = self.errors.iter().cloned().map(error).collect();
+        if self.lb.state != "active" {
+            out.push(error(format!("lb.service is {}", self.lb.state)));
+        }
+        for vip in self.vip_ranges.iter().filter(|c| !c.in_place) {
+            out.push(error(format!("AnyIP route for {} is missing", vip.entry)));
+        }
+        for entry in self.policy_routes.iter().filter(|c| !c.in_place) {
+            out.push(error(format!(
+                "policy routing entry missing: {}",
+                entry.entry
+            )));
+        }
+        if let Some(plane) = &self.dataplane {
+            for (backend, server) in plane.down_servers() {
+                out.push(error(format!(
+                    "server {server} of backend {backend} is down"
+                )));
+            }
+        }
+        if !self.time.synchronized {
+            out.push(Finding {
+                severity: Severity::Warning,
+                what: "the clock is not synchronized (NTP)".into(),
+            });
+        }
+        out.extend(self.boot_problems.iter().map(|p| Finding {
+            severity: p.severity,
+            what: format!("boot: {p}"),
+        }));
+        out
+    }
+
+    /// `appliancectl status --json`: the report, its findings and the verdict, so that a
+    /// script needs no rules of its own.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "healthy": self.healthy(),
+            "findings": self.findings(),
+            "report": self,
+        })
+    }
+
+    /// Whether the appliance is healthy: no finding is an error.
+    pub fn healthy(&self) -> bool {
+        self.findings()
+            .iter()
+            .all(|f| f.severity != Severity::Error)
+    }
+}

@@ -1,0 +1,281 @@
+//! The human form of a [`Report`]: a pure function, so that its layout is pinned by a
+//! golden test and the gathering can change without touching it.
+use std::fmt::Write;
+
+use super::lb::Connections;
+use super::{Check, Report};
+use crate::problem::Severity;
+
+/// The report as `appliancectl status` prints it.
+pub fn render(r: &Report) -> String {
+    let mut o = String::new();
+    let findings = r.findings();
+    let errors = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .count();
+    let warnings = findings.len() - errors;
+    let _ = writeln!(
+        o,
+        "LB Appliance {} (deployment option {})",
+        r.version, r.deployment
+    );
+    let _ = writeln!(
+        o,
+        "Health: {}",
+        match (errors, warnings) {
+            (0, 0) => "OK".to_string(),
+            (0, w) => format!("OK, {w} warning(s)"),
+            (e, w) => format!("FAILING: {e} error(s), {w} warning(s)"),
+        }
+    );
+    let _ = writeln!(o, "\nNetwork interfaces:");
+    for n in &r.nics {
+        let _ = writeln!(
+            o,
+            "  {:<12} {}  link {:<5} {}",
+            n.name,
+            n.mac,
+            n.link,
+            if n.addresses.is_empty() {
+                "(no address)".to_string()
+            } else {
+                n.addresses.join(" ")
+            }
+        );
+    }
+    let _ = writeln!(o, "VIP ranges (AnyIP routes):");
+    checks(&mut o, &r.vip_ranges);
+    let held = r.policy_routes.iter().filter(|c| c.in_place).count();
+    let _ = writeln!(
+        o,
+        "Policy routing: {held} of {} entries in place",
+        r.policy_routes.len()
+    );
+    checks(
+        &mut o,
+        &r.policy_routes
+            .iter()
+            .filter(|c| !c.in_place)
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
+    let _ = writeln!(
+        o,
+        "Time: {}{}",
+        if r.time.synchronized {
+            "synchronized"
+        } else {
+            "NOT synchronized"
+        },
+        r.time
+            .server
+            .as_ref()
+            .map(|s| format!(" (NTP server {s})"))
+            .unwrap_or_default()
+    );
+    let _ = writeln!(
+        o,
+        "lb.service: {}{}",
+        r.lb.state,
+        r.lb.since
+            .as_ref()
+            .map(|s| format!(" since {s}"))
+            .unwrap_or_default()
+    );
+    let _ = writeln!(
+        o,
+        "Management API: {}",
+        r.api_address.as_deref().unwrap_or("(not configured)")
+    );
+    let _ = writeln!(
+        o,
+        "CA SHA-256 fingerprint: {}",
+        r.ca_fingerprint.as_deref().unwrap_or("(no CA)")
+    );
+    if let Some(plane) = &r.dataplane {
+        let _ = writeln!(o, "\nLoad balancer configuration version {}", plane.version);
+        let _ = writeln!(o, "Frontends:");
+        for f in &plane.frontends {
+            let _ = writeln!(
+                o,
+                "  {}  {}  {}",
+                f.name,
+                f.binds.join(" "),
+                connections(f.connections)
+            );
+        }
+        let _ = writeln!(o, "Backends:");
+        for b in &plane.backends {
+            let _ = writeln!(o, "  {}  {}", b.name, connections(b.connections));
+            for s in &b.servers {
+                let _ = writeln!(
+                    o,
+                    "    {}  {}  {}  {}",
+                    s.name,
+                    s.address,
+                    s.health,
+                    connections(s.connections)
+                );
+            }
+        }
+    }
+    if !findings.is_empty() {
+        let _ = writeln!(o, "\nProblems:");
+        for f in &findings {
+            let level = match f.severity {
+                Severity::Error => "error",
+                Severity::Warning => "warning",
+            };
+            let _ = writeln!(o, "  {level}: {}", f.what);
+        }
+    }
+    o
+}
+
+fn checks(o: &mut String, entries: &[Check]) {
+    for c in entries {
+        let state = if c.in_place { "in place" } else { "MISSING" };
+        let _ = writeln!(o, "  {}  {state}", c.entry);
+    }
+}
+
+fn connections(c: Connections) -> String {
+    format!("connections {} now, {} total", c.current, c.total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::problem::Problem;
+    use crate::status::lb::{Backend, Dataplane, Frontend, Server};
+    use crate::status::{Nic, Service, Time};
+
+    fn report() -> Report {
+        let c = |current, total| Connections { current, total };
+        Report {
+            version: "0.1.0".into(),
+            deployment: "frontend".into(),
+            nics: vec![Nic {
+                name: "management".into(),
+                mac: "00:50:56:00:00:01".into(),
+                addresses: vec!["10.13.10.199/24".into()],
+                link: "UP".into(),
+            }],
+            vip_ranges: vec![Check {
+                entry: "10.13.201.32/27".into(),
+                in_place: true,
+            }],
+            policy_routes: vec![Check {
+                entry: "rule from 10.13.201.10 lookup 200".into(),
+                in_place: true,
+            }],
+            time: Time {
+                synchronized: true,
+                server: Some("10.13.10.1".into()),
+            },
+            lb: Service {
+                state: "active".into(),
+                since: Some("Wed 2026-12-02 08:00:00 UTC".into()),
+            },
+            api_address: Some("10.13.10.199:5556".into()),
+            dataplane: Some(Dataplane {
+                version: 3,
+                frontends: vec![Frontend {
+                    name: "fe".into(),
+                    binds: vec!["10.13.201.33:443".into()],
+                    connections: c(1, 7),
+                }],
+                backends: vec![Backend {
+                    name: "be".into(),
+                    connections: c(1, 7),
+                    servers: vec![Server {
+                        name: "s1".into(),
+                        address: "10.13.202.10:6443".into(),
+                        health: "up".into(),
+                        connections: c(1, 7),
+                    }],
+                }],
+            }),
+            ca_fingerprint: Some("AB:CD".into()),
+            boot_problems: vec![],
+            errors: vec![],
+        }
+    }
+
+    #[test]
+    fn healthy_report() {
+        let r = report();
+        assert!(r.healthy());
+        assert_eq!(
+            render(&r),
+            "\
+LB Appliance 0.1.0 (deployment option frontend)
+Health: OK
+
+Network interfaces:
+  management   00:50:56:00:00:01  link UP    10.13.10.199/24
+VIP ranges (AnyIP routes):
+  10.13.201.32/27  in place
+Policy routing: 1 of 1 entries in place
+Time: synchronized (NTP server 10.13.10.1)
+lb.service: active since Wed 2026-12-02 08:00:00 UTC
+Management API: 10.13.10.199:5556
+CA SHA-256 fingerprint: AB:CD
+
+Load balancer configuration version 3
+Frontends:
+  fe  10.13.201.33:443  connections 1 now, 7 total
+Backends:
+  be  connections 1 now, 7 total
+    s1  10.13.202.10:6443  up  connections 1 now, 7 total
+"
+        );
+    }
+
+    /// Each kind of trouble is named, and every one but the warnings fails the check.
+    #[test]
+    fn failing_report_names_every_problem() {
+        let mut r = report();
+        r.vip_ranges[0].in_place = false;
+        r.policy_routes[0].in_place = false;
+        r.time.synchronized = false;
+        r.lb.state = "failed".into();
+        r.dataplane.as_mut().unwrap().backends[0].servers[0].health = "down".into();
+        r.boot_problems.push(Problem::error(
+            "network.management_ip",
+            "10.13.10.300/24",
+            "not an IPv4 address",
+            "write A.B.C.D/N",
+        ));
+        r.errors.push("lb status socket: connection refused".into());
+        assert!(!r.healthy());
+        let text = render(&r);
+        let problems = text.split_once("\nProblems:\n").unwrap().1;
+        assert_eq!(
+            problems,
+            "  error: lb status socket: connection refused
+  error: lb.service is failed
+  error: AnyIP route for 10.13.201.32/27 is missing
+  error: policy routing entry missing: rule from 10.13.201.10 lookup 200
+  error: server s1 of backend be is down
+  warning: the clock is not synchronized (NTP)
+  error: boot: error: network.management_ip = \"10.13.10.300/24\": not an IPv4 address. Fix: write A.B.C.D/N
+"
+        );
+        assert!(
+            text.contains("Health: FAILING: 6 error(s), 1 warning(s)\n"),
+            "{text}"
+        );
+        assert!(text.contains("  10.13.201.32/27  MISSING\n"), "{text}");
+    }
+
+    /// A warning alone (an unsynchronized clock, a boot warning) keeps the check passing.
+    #[test]
+    fn warnings_do_not_fail_the_check() {
+        let mut r = report();
+        r.time.synchronized = false;
+        assert!(r.healthy());
+        assert!(render(&r).contains("Health: OK, 1 warning(s)\n"));
+    }
+}
