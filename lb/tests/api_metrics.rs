@@ -5,7 +5,7 @@ mod api_support;
 
 use std::time::Duration;
 
-use api_support::{free_port, runtime, settings, Api, Pki, PASSWORD, USER};
+use api_support::{runtime, settings, Api, Pki, PASSWORD, USER};
 use lb::api::Timeouts;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -60,24 +60,7 @@ async fn metrics_are_served_to_authenticated_clients_only() {
             let _ = stream.write_all(b"hi").await;
         }
     });
-    let vip = format!("127.77.9.1:{}", free_port());
-    let cfg = format!(
-        "frontend fe\n  mode tcp\n  bind {vip} name v\n  default_backend be\n\
-         backend be\n  mode tcp\n  server s1 {server_addr}\n"
-    );
-    let committed = api
-        .call(
-            Method::POST,
-            &format!("{CFG}/raw?version=0"),
-            Some(Value::String(cfg)),
-        )
-        .await;
-    assert_eq!(
-        committed.status,
-        StatusCode::ACCEPTED,
-        "{:?}",
-        committed.json
-    );
+    let vip = api.commit_one_vip("127.77.9.1", server_addr).await;
     // A commit the data plane refuses: a rule to a backend that does not exist.
     let rule = json!({"index": 0, "name": "missing", "cond": "if", "cond_test": "{ dst_port 80 }"});
     let refused = api

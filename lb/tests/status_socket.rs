@@ -6,9 +6,7 @@ mod api_support;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::Path;
 
-use api_support::{free_port, runtime, settings, Api, Pki};
-use reqwest::{Method, StatusCode};
-use serde_json::Value;
+use api_support::{runtime, settings, Api, Pki};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixStream};
 
@@ -42,24 +40,7 @@ async fn status_socket_is_owner_only_and_serves_state_and_metrics() {
 
     let server = TcpListener::bind("127.78.10.1:0").await.unwrap();
     let server_addr = server.local_addr().unwrap();
-    let vip = format!("127.77.10.1:{}", free_port());
-    let cfg = format!(
-        "frontend fe\n  mode tcp\n  bind {vip} name v\n  default_backend be\n\
-         backend be\n  mode tcp\n  server s1 {server_addr}\n"
-    );
-    let committed = api
-        .call(
-            Method::POST,
-            "/services/haproxy/configuration/raw?version=0",
-            Some(Value::String(cfg)),
-        )
-        .await;
-    assert_eq!(
-        committed.status,
-        StatusCode::ACCEPTED,
-        "{:?}",
-        committed.json
-    );
+    let vip = api.commit_one_vip("127.77.10.1", server_addr).await;
 
     let (status_line, body) = get(&socket, lb::api::STATUS_PATH).await;
     assert_eq!(status_line, "HTTP/1.1 200 OK", "{body}");

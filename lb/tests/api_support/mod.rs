@@ -176,6 +176,31 @@ impl Api {
     }
 
     /// A request with the right credentials; `body` is JSON, or text for `POST raw`.
+    /// Commits, over `raw` at version 0, one frontend with a VIP at `vip_ip` (a free
+    /// port) in front of one server `s1` at `server`, and checks it was accepted.
+    /// Returns the VIP.
+    pub async fn commit_one_vip(&self, vip_ip: &str, server: std::net::SocketAddr) -> String {
+        let vip = format!("{vip_ip}:{}", free_port());
+        let cfg = format!(
+            "frontend fe\n  mode tcp\n  bind {vip} name v\n  default_backend be\n\
+             backend be\n  mode tcp\n  server s1 {server}\n"
+        );
+        let committed = self
+            .call(
+                Method::POST,
+                "/services/haproxy/configuration/raw?version=0",
+                Some(Value::String(cfg)),
+            )
+            .await;
+        assert_eq!(
+            committed.status,
+            reqwest::StatusCode::ACCEPTED,
+            "{:?}",
+            committed.json
+        );
+        vip
+    }
+
     pub async fn call(&self, method: Method, path_and_query: &str, body: Option<Value>) -> Reply {
         self.send(method, path_and_query, body, Some((USER, PASSWORD)))
             .await
