@@ -47,6 +47,16 @@ pub const RENEW_BEFORE: Duration = Duration::days(30);
 /// Certificates start a day early, for clients whose clocks run behind.
 const BACKDATE: Duration = Duration::days(1);
 
+/// The stored CA certificate (PEM) and its SHA-256 fingerprint, as the console
+/// banner, `appliancectl ca` and `appliancectl status` show them.
+pub fn stored_ca(tls_dir: &Path) -> Result<(String, String)> {
+    let path = tls_dir.join(CA_CERT);
+    let pem = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let fingerprint = pki::fingerprint(&pem).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    Ok((pem, fingerprint))
+}
+
 /// The CA: the one given in the properties (replacing a stored one), else the
 /// stored one, else a new one generated and stored. A stored CA that has
 /// expired is replaced by a new one: it could no longer sign anything usable.

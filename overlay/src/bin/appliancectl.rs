@@ -10,7 +10,7 @@ use appliance_image::Appliance;
 use clap::{Parser, Subcommand};
 use overlay::routes::{self, Service};
 use overlay::{
-    atomic, banner, boot, crypt, install, ip, ovfenv, paths, pki, render, secrets, sshd, status,
+    atomic, banner, boot, crypt, install, ip, ovfenv, paths, render, secrets, sshd, status,
 };
 
 #[derive(Parser)]
@@ -95,13 +95,8 @@ fn run(command: Command) -> Result<ExitCode> {
             deployment,
         } => return render_cmd(&ovf_env, &out, deployment),
         Command::Ca => {
-            let cert = root.join(paths::TLS_DIR).join("ca.crt");
-            let pem = std::fs::read_to_string(&cert)
-                .with_context(|| format!("cannot read {}", cert.display()))?;
-            println!(
-                "SHA-256 fingerprint: {}",
-                pki::fingerprint(&pem).map_err(|e| anyhow!(e))?
-            );
+            let (pem, fingerprint) = secrets::stored_ca(&root.join(paths::TLS_DIR))?;
+            println!("SHA-256 fingerprint: {fingerprint}");
             print!("{pem}");
         }
         Command::Status { json } => {

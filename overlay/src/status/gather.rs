@@ -9,7 +9,7 @@ use appliance_image::Appliance;
 
 use super::{lb, Check, Nic, Report, Service, Time};
 use crate::routes::{self, Service as Routes};
-use crate::{facts, ip, paths, pki, sysfs};
+use crate::{facts, ip, paths, secrets, sysfs};
 
 /// The report for the system whose root directory is `root` (`/` on the appliance).
 pub fn gather(root: &Path) -> Report {
@@ -45,7 +45,10 @@ pub fn gather(root: &Path) -> Report {
     } else {
         None
     };
-    let ca_fingerprint = errors.ok("CA", ca_fingerprint(root));
+    let ca_fingerprint = errors.ok(
+        "CA",
+        secrets::stored_ca(&root.join(paths::TLS_DIR)).map(|(_, fingerprint)| fingerprint),
+    );
     let boot_problems = errors
         .ok("boot problems", boot_problems(root))
         .unwrap_or_default();
@@ -184,13 +187,6 @@ fn api_address(settings: &Path) -> Result<Option<String>> {
         .and_then(|p| p.as_integer())
         .context("no port")?;
     Ok(Some(format!("{host}:{port}")))
-}
-
-fn ca_fingerprint(root: &Path) -> Result<String> {
-    let cert = root.join(paths::TLS_DIR).join("ca.crt");
-    let pem = std::fs::read_to_string(&cert)
-        .with_context(|| format!("cannot read {}", cert.display()))?;
-    pki::fingerprint(&pem).map_err(|e| anyhow::anyhow!(e))
 }
 
 fn boot_problems(root: &Path) -> Result<Vec<crate::problem::Problem>> {
