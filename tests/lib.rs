@@ -25,7 +25,8 @@ pub fn host_tools() -> Result<()> {
     builder::host::tools::ensure_for(&[Build, Boot, Test])
 }
 
-/// The OVA to test: `$LB_APPLIANCE_OVA` if set (a build to reuse), else the
+/// The OVA to test: `$LB_APPLIANCE_OVA` if set (a build to reuse; a relative
+/// path is taken from the workspace root), else the
 /// result of building it now with the builder's own pipeline (incremental:
 /// the root filesystem comes from the cache, cargo rebuilds what changed).
 /// Built once per test process, whichever test asks first. The host tools
@@ -41,7 +42,9 @@ pub fn ova() -> Result<PathBuf> {
         return Ok(p.clone());
     }
     let path = match std::env::var_os("LB_APPLIANCE_OVA") {
-        Some(p) => PathBuf::from(p),
+        // Relative to the workspace, where the README's commands run: cargo
+        // runs each test binary in its own crate's directory.
+        Some(p) => builder::host::paths::workspace_root().join(p),
         None => built_in_this_run()?,
     };
     *slot = Some(path.clone());
