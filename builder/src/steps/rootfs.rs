@@ -39,8 +39,8 @@ const COPYRIGHT_FILES: &str = "/usr/share/doc/*/copyright";
 #[derive(Debug, Clone)]
 pub struct Recipe {
     pub suite: String,
-    /// One-line `deb` sources: the suite, `-updates`, `-security`.
-    pub sources: Vec<String>,
+    /// Archive and suite of each source: the suite, `-updates`, `-security`.
+    pub sources: Vec<(String, String)>,
     /// The keyring mmdebstrap and apt check the archive's signatures with.
     pub keyring: String,
     pub variant: String,
@@ -71,9 +71,9 @@ impl Recipe {
         Recipe {
             suite: suite.clone(),
             sources: vec![
-                format!("deb {} {suite} main", base.mirror),
-                format!("deb {} {suite}-updates main", base.mirror),
-                format!("deb {} {suite}-security main", base.security_mirror),
+                (base.mirror.clone(), suite.clone()),
+                (base.mirror.clone(), format!("{suite}-updates")),
+                (base.security_mirror.clone(), format!("{suite}-security")),
             ],
             keyring: base.keyring.clone(),
             variant: base.variant.clone(),
@@ -108,22 +108,19 @@ impl Recipe {
         args.push(format!("--essential-hook=sync-in {} /", early_dir.display()).into());
         args.push(self.suite.clone().into());
         args.push(target.into());
-        args.extend(self.sources.iter().map(OsString::from));
+        args.extend(
+            self.sources
+                .iter()
+                .map(|(url, suite)| OsString::from(format!("deb {url} {suite} main"))),
+        );
         args
     }
 
-    /// The `InRelease` address of each source (`deb URL SUITE COMPONENTS`).
+    /// The `InRelease` address of each source.
     fn release_urls(&self) -> Vec<String> {
         self.sources
             .iter()
-            .filter_map(|line| {
-                let mut words = line.split_whitespace().skip(1);
-                let (url, suite) = (words.next()?, words.next()?);
-                Some(format!(
-                    "{}/dists/{suite}/InRelease",
-                    url.trim_end_matches('/')
-                ))
-            })
+            .map(|(url, suite)| format!("{}/dists/{suite}/InRelease", url.trim_end_matches('/')))
             .collect()
     }
 
