@@ -55,7 +55,8 @@ pub async fn connection_rate(addr: SocketAddr, concurrency: usize, length: Durat
     }
 }
 
-async fn one_connection(addr: SocketAddr) -> std::io::Result<()> {
+/// Connect, send one byte, read it back, close.
+pub async fn one_connection(addr: SocketAddr) -> std::io::Result<()> {
     let mut s = TcpStream::connect(addr).await?;
     s.set_nodelay(true)?;
     s.write_all(b"x").await?;

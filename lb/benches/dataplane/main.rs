@@ -6,15 +6,19 @@
 #[path = "../../tests/api_support/mod.rs"]
 mod api_support;
 mod backends;
+mod churn;
 mod load;
 mod proxy;
 mod report;
+mod soak;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::process::Stdio;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use api_support::free_port;
 use proxy::{Kind, Proxy};
@@ -116,12 +120,14 @@ async fn main() {
         eprintln!("the data-plane benchmark runs under `cargo bench` only");
         return;
     }
-    // Phases named after `--` (conn, wrk, iperf3, memory, apply, changes) run alone.
+    // Phases named after `--` (conn, wrk, iperf3, memory, apply, changes) run alone. The
+    // ten-minute `churn` phase and the API `soak` run only when named.
     let chosen: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    let wanted = |phase: &str| chosen.is_empty() || chosen.iter().any(|c| c == phase);
+    let named = |phase: &str| chosen.iter().any(|c| c == phase);
+    let wanted = |phase: &str| chosen.is_empty() || named(phase);
     raise_file_limit();
     let lb = env!("CARGO_BIN_EXE_lb");
     let iperf_port = free_port();
@@ -294,10 +300,82 @@ async fn main() {
         drop(held);
     }
 
+    if named("churn") {
+        let length = churn::run_length();
+        eprintln!(
+            "== churn: {} watches, paced short connections, a change a second ({} s baseline, {} s churn)",
+            churn::WATCHES,
+            length.as_secs(),
+            length.as_secs()
+        );
+        let second_endpoint = backends::echo().await;
+        let services: Vec<SocketAddr> = main_two.iter().map(|_| local(free_port())).collect();
+        let mut watches = Vec::new();
+        for s in main_two.iter_mut() {
+            watches.push(load::hold(s.ports.hold, churn::WATCHES).await);
+            s.record("churn: RSS MiB at start", s.proxy.rss_kib() as f64 / 1024.0);
+        }
+        for (run, changes) in [("baseline", false), ("churn", true)] {
+            let stop = Arc::new(AtomicBool::new(false));
+            let loads: Vec<_> = main_two
+                .iter()
+                .map(|s| churn::start_short_load(s.ports.rate, stop.clone()))
+                .collect();
+            let until = Instant::now() + length;
+            let mut step = 0;
+            while Instant::now() < until {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                if changes {
+                    for (s, service) in main_two.iter().zip(&services) {
+                        let endpoints = [s.ports.echo, second_endpoint];
+                        let base = config(&s.ports, 0);
+                        s.proxy
+                            .reload(&churn::churned_config(&base, *service, endpoints, step));
+                    }
+                    step += 1;
+                }
+            }
+            stop.store(true, Relaxed);
+            for (s, load) in main_two.iter_mut().zip(loads) {
+                let r = load.await.unwrap();
+                s.record(format!("{run}: short conns ok"), r.ok as f64);
+                s.record(format!("{run}: short conns failed"), r.failed as f64);
+                s.record(format!("{run}: conn+echo p50 ms"), r.p50_ms);
+                s.record(format!("{run}: conn+echo p99 ms"), r.p99_ms);
+            }
+        }
+        for (s, watches) in main_two.iter_mut().zip(watches.iter_mut()) {
+            let p99 =
+                |s: &Subject, run: &str| s.results[&format!("{run}: conn+echo p99 ms")].median();
+            let ratio = p99(s, "churn") / p99(s, "baseline");
+            s.record("churn: p99 churn / baseline", ratio);
+            let alive = load::alive(watches).await;
+            s.record("churn: watches held", watches.len() as f64);
+            s.record("churn: watches lost", (watches.len() - alive) as f64);
+            s.record("churn: processes at end", s.proxy.processes().len() as f64);
+            s.record("churn: RSS MiB at end", s.proxy.rss_kib() as f64 / 1024.0);
+        }
+        drop(watches);
+    }
+    let soak = if named("soak") {
+        eprintln!(
+            "== soak: {} API commits with {} watches and paced short connections",
+            soak::COMMITS,
+            churn::WATCHES
+        );
+        Some(soak::run(lb, echo, backends::echo().await).await)
+    } else {
+        None
+    };
+
     let mut report = report::Report::default();
     for s in subjects {
         *report.proxy(s.proxy.kind.label()) = s.results;
         s.proxy.stop().await;
+    }
+    if let Some((proxy, results)) = soak {
+        *report.proxy(proxy.kind.label()) = results;
+        proxy.stop().await;
     }
     let _ = iperf_server.start_kill();
     println!("{}", report.markdown());

@@ -13,6 +13,8 @@ use tokio::process::{Child, Command};
 pub enum Kind {
     Lb,
     LbSplice,
+    /// `lb --settings`: the appliance's way, configured through the management API.
+    LbApi,
     Haproxy,
 }
 
@@ -21,6 +23,7 @@ impl Kind {
         match self {
             Kind::Lb => "lb",
             Kind::LbSplice => "lb (splice)",
+            Kind::LbApi => "lb (API soak)",
             Kind::Haproxy => "haproxy",
         }
     }
@@ -35,11 +38,17 @@ pub struct Proxy {
 }
 
 impl Proxy {
+    /// Starts `kind` on `config`: a haproxy.cfg, or for [`Kind::LbApi`] the settings file.
     pub fn start(kind: Kind, config: &Path, lb: &str) -> Proxy {
         let mut cmd = match kind {
             Kind::Haproxy => {
                 let mut c = Command::new("/usr/sbin/haproxy");
                 c.arg("-W").arg("-db").arg("-f").arg(config);
+                c
+            }
+            Kind::LbApi => {
+                let mut c = Command::new(lb);
+                c.arg("--settings").arg(config);
                 c
             }
             Kind::Lb | Kind::LbSplice => {

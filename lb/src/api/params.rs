@@ -1,13 +1,23 @@
 //! The query parameters of the API, typed once the validation layer has checked them against
 //! the specification, and the rule of §4.1 that picks where a change goes.
-use axum::http::StatusCode;
-use serde::Deserialize;
+use std::collections::HashMap;
+use std::convert::Infallible;
+
+use axum::extract::{FromRequestParts, Query};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, Uri};
 
 use super::error::{ApiError, ConfCode};
 
 /// Every query parameter any implemented operation takes; each handler reads its own.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+///
+/// The typed ones are read leniently: the validation layer has already rejected a malformed
+/// value of every parameter the operation takes, so a malformed value here belongs to a
+/// parameter the operation does not take, which dataplaneapi ignores whatever its value
+/// (`GET .../frontends?force_reload=x` lists the frontends). axum's own query extractor
+/// would answer such a request, or a repeated parameter, with a plain-text 400 outside the
+/// error model.
+#[derive(Debug, Clone, Default)]
 pub struct Params {
     pub transaction_id: Option<String>,
     pub version: Option<i64>,
@@ -16,6 +26,47 @@ pub struct Params {
     pub backend: Option<String>,
     pub status: Option<String>,
     pub skip_version: bool,
+}
+
+/// The query's parameters, the first value of each (as go-openapi reads `url.Values`); the
+/// validation layer and [`Params`] read the same values through this.
+pub fn first_values(uri: &Uri) -> HashMap<String, String> {
+    let mut values = HashMap::new();
+    let pairs =
+        Query::<Vec<(String, String)>>::try_from_uri(uri).map_or_else(|_| Vec::new(), |q| q.0);
+    for (key, value) in pairs {
+        values.entry(key).or_insert(value);
+    }
+    values
+}
+
+impl Params {
+    fn from_values(values: &HashMap<String, String>) -> Params {
+        let text = |key: &str| values.get(key).cloned();
+        let flag = |key: &str| {
+            values
+                .get(key)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(false)
+        };
+        Params {
+            transaction_id: text("transaction_id"),
+            version: values.get("version").and_then(|v| v.parse().ok()),
+            force_reload: flag("force_reload"),
+            frontend: text("frontend"),
+            backend: text("backend"),
+            status: text("status"),
+            skip_version: flag("skip_version"),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Params {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Params, Infallible> {
+        Ok(Params::from_values(&first_values(&parts.uri)))
+    }
 }
 
 /// Where a change is made.
@@ -74,6 +125,20 @@ mod tests {
             force_reload: force,
             ..Params::default()
         }
+    }
+
+    #[test]
+    fn values_of_parameters_an_operation_does_not_take_are_ignored() {
+        let query =
+            |q: &str| Params::from_values(&first_values(&format!("/v2/x?{q}").parse().unwrap()));
+        let p = query("force_reload=fe&version=x&skip_version=1&frontend=f&frontend=g");
+        assert_eq!(
+            (p.force_reload, p.version, p.skip_version),
+            (false, None, false)
+        );
+        assert_eq!(p.frontend.as_deref(), Some("f"), "the first value counts");
+        let p = query("force_reload=true&version=7");
+        assert_eq!((p.force_reload, p.version), (true, Some(7)));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{MatchedPath, Query, RawPathParams, Request, State};
+use axum::extract::{MatchedPath, RawPathParams, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -18,6 +18,7 @@ use serde_json::Value;
 
 use super::body;
 use super::error::ApiError;
+use super::params::first_values;
 use super::schema::{check, matches};
 use super::spec::{self, resolve};
 
@@ -58,10 +59,7 @@ pub async fn request(
                 .collect()
         })
         .unwrap_or_default();
-    let query: HashMap<String, String> =
-        Query::<Vec<(String, String)>>::try_from_uri(request.uri())
-            .map(|q| q.0.into_iter().collect())
-            .unwrap_or_default();
+    let query = first_values(request.uri());
     let mut body_schema = None;
     for parameter in operation["parameters"].as_array().into_iter().flatten() {
         let parameter = resolve(parameter);

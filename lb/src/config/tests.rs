@@ -202,3 +202,18 @@ fn validation_checks_ranges_and_addresses() {
     c.frontends[0].mode = None;
     c.validate().unwrap();
 }
+
+#[test]
+fn kept_lines_with_words_that_need_quoting_are_rejected() {
+    // `GET raw` would write `userlist "` back unquoted, which reads as another name.
+    for text in [
+        "userlist \\\"\n",
+        "frontend \"a b\"\n",
+        "backend be\n  server 'x' 127.0.0.1:80\n",
+        "frontend fe\n  default_backend \"\"\n",
+    ] {
+        assert!(parse(text).is_err(), "accepted: {text}");
+    }
+    // Ignored lines may quote: they are not kept.
+    assert!(parse("frontend fe\n  description \"the API\"\n").is_ok());
+}

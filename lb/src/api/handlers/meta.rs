@@ -1,6 +1,6 @@
 //! Discovery, information and read-only endpoints: `/`, `/services…`, `/info`,
 //! `/specification`, `configuration/global`, `reloads`.
-use axum::extract::{MatchedPath, Path, Query, State};
+use axum::extract::{MatchedPath, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -33,10 +33,7 @@ pub async fn specification() -> Response {
     Json(spec::document()).into_response()
 }
 
-pub async fn global(
-    State(store): State<App>,
-    Query(params): Query<Params>,
-) -> Result<Response, ApiError> {
+pub async fn global(State(store): State<App>, params: Params) -> Result<Response, ApiError> {
     let config = store.snapshot(params.transaction_id.as_deref())?;
     let global = serde_json::to_value(&config.global).map_err(ApiError::internal)?;
     Ok(versioned(config.version, spec::project("global", global)))

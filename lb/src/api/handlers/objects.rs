@@ -3,7 +3,7 @@
 //! Objects cross the API as JSON projected onto the specification's model: the model's
 //! children (binds, rules, servers) and the fields the API does not expose stay out of the
 //! answers, and a replace keeps them, so that `PUT frontends/x` never drops x's binds.
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::Extension;
 use serde_json::{Map, Value};
@@ -82,7 +82,7 @@ fn locate<R: Resource>(items: &[R::Item], key: &str) -> Result<usize, ApiError> 
 
 pub async fn list<R: Resource>(
     State(store): State<App>,
-    Query(params): Query<Params>,
+    params: Params,
 ) -> Result<Response, ApiError> {
     // A private copy: `Resource::items` is the one accessor, shared with the edits.
     let mut config = (*store.snapshot(params.transaction_id.as_deref())?).clone();
@@ -99,7 +99,7 @@ pub async fn list<R: Resource>(
 pub async fn get<R: Resource>(
     State(store): State<App>,
     Path(key): Path<String>,
-    Query(params): Query<Params>,
+    params: Params,
 ) -> Result<Response, ApiError> {
     let mut config = (*store.snapshot(params.transaction_id.as_deref())?).clone();
     let version = config.version;
@@ -110,7 +110,7 @@ pub async fn get<R: Resource>(
 
 pub async fn create<R: Resource>(
     State(store): State<App>,
-    Query(params): Query<Params>,
+    params: Params,
     request_body: Option<Extension<Body>>,
 ) -> Result<Response, ApiError> {
     let target = params.target()?;
@@ -144,7 +144,7 @@ pub async fn create<R: Resource>(
 pub async fn replace<R: Resource>(
     State(store): State<App>,
     Path(key): Path<String>,
-    Query(params): Query<Params>,
+    params: Params,
     request_body: Option<Extension<Body>>,
 ) -> Result<Response, ApiError> {
     let target = params.target()?;
@@ -185,7 +185,7 @@ fn without(mut value: Value, fields: &[&str]) -> Value {
 pub async fn delete<R: Resource>(
     State(store): State<App>,
     Path(key): Path<String>,
-    Query(params): Query<Params>,
+    params: Params,
 ) -> Result<Response, ApiError> {
     let target = params.target()?;
     let (outcome, ()) = blocking(&store, move |store| {

@@ -1,7 +1,7 @@
 //! `/services/haproxy/configuration/raw`: the whole configuration as haproxy.cfg text, through
 //! the `lb` model's import and export. `GET raw` of one appliance is a file that `POST raw`
 //! of a new one accepts, so a lost VM is replaced with one call.
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use axum::Extension;
 
@@ -11,10 +11,7 @@ use crate::api::params::Params;
 use crate::api::validate::Body;
 use crate::config::haproxy;
 
-pub async fn get(
-    State(store): State<App>,
-    Query(params): Query<Params>,
-) -> Result<Response, ApiError> {
+pub async fn get(State(store): State<App>, params: Params) -> Result<Response, ApiError> {
     let config = store.snapshot(params.transaction_id.as_deref())?;
     Ok(versioned(config.version, haproxy::render(&config)))
 }
@@ -23,7 +20,7 @@ pub async fn get(
 /// version then rises by one like any commit.
 pub async fn post(
     State(store): State<App>,
-    Query(params): Query<Params>,
+    params: Params,
     request_body: Option<Extension<Body>>,
 ) -> Result<Response, ApiError> {
     let Body::Text(text) = body(request_body)? else {

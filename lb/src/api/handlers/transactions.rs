@@ -1,5 +1,5 @@
 //! `/services/haproxy/transactions`: start, list, read, commit and drop transactions.
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -9,10 +9,7 @@ use crate::api::error::ApiError;
 use crate::api::params::Params;
 use crate::api::transactions::Status;
 
-pub async fn list(
-    State(store): State<App>,
-    Query(params): Query<Params>,
-) -> Result<Response, ApiError> {
+pub async fn list(State(store): State<App>, params: Params) -> Result<Response, ApiError> {
     let wanted = match params.status.as_deref() {
         Some("failed") => Some(Status::Failed),
         Some("in_progress") => Some(Status::InProgress),
@@ -26,10 +23,7 @@ pub async fn list(
     Ok(Json(list).into_response())
 }
 
-pub async fn start(
-    State(store): State<App>,
-    Query(params): Query<Params>,
-) -> Result<Response, ApiError> {
+pub async fn start(State(store): State<App>, params: Params) -> Result<Response, ApiError> {
     // `version` is required by the specification; the validation layer checked it is there.
     let info = store.start_transaction(params.version.unwrap_or_default())?;
     Ok((StatusCode::CREATED, Json(info)).into_response())
@@ -42,7 +36,7 @@ pub async fn get(State(store): State<App>, Path(id): Path<String>) -> Result<Res
 pub async fn commit(
     State(store): State<App>,
     Path(id): Path<String>,
-    Query(params): Query<Params>,
+    params: Params,
 ) -> Result<Response, ApiError> {
     let force_reload = params.force_reload;
     let (info, outcome) = blocking(&store, move |store| store.commit(&id, force_reload)).await?;

@@ -27,6 +27,17 @@ pub fn parse(text: &str) -> Result<Imported, ParseError> {
     }
 }
 
+/// Whether a word could only be written back quoted or escaped. What the model keeps is
+/// exported as plain words (`GET raw` must show what was committed, and HAProxy must read
+/// it the same way), so lines taken into the model may not carry such words; in practice
+/// only lines that are ignored anyway (`description "…"`) do.
+fn needs_quoting(word: &str) -> bool {
+    word.is_empty()
+        || word
+            .chars()
+            .any(|c| c.is_whitespace() || matches!(c, '"' | '\\' | '\'' | '#'))
+}
+
 /// Why a line was not taken into the model.
 enum Verdict {
     Ignore(String),
@@ -78,6 +89,12 @@ impl Parser {
         let outcome = match self.section_header(&args) {
             Some(outcome) => outcome,
             None => self.keyword(&args),
+        };
+        let outcome = match outcome {
+            Ok(()) if args.iter().any(|a| needs_quoting(a)) => reject(
+                "a name or value here must be one plain word: no quotes, escapes, spaces or '#'",
+            ),
+            other => other,
         };
         let diagnostic = |message| Diagnostic {
             line: number,
