@@ -73,7 +73,10 @@ async fn main() {
     }
     kill9(lb);
     println!("lb killed with SIGKILL and started again, {ROUNDS} rounds: median (min – max)");
-    println!("  start -> VIP served again:         {}", summary(start_to_served));
+    println!(
+        "  start -> VIP served again:         {}",
+        summary(start_to_served)
+    );
     println!(
         "  kill -> VIP served again (+{} ms): {}",
         RESTART_SEC.as_millis(),

@@ -243,7 +243,11 @@ impl Persisted {
                     .sync_file(&file)
                     .map_err(failed(Step::SyncFile, &temp))
             })
-            .and_then(|()| self.disk.rename(&temp, &path).map_err(failed(Step::Rename, &path)));
+            .and_then(|()| {
+                self.disk
+                    .rename(&temp, &path)
+                    .map_err(failed(Step::Rename, &path))
+            });
         if written.is_err() {
             // A partial file would only be discarded at the next start; free its space now
             // (a full disk reports itself at the write or, with delayed allocation, the flush).
@@ -281,9 +285,9 @@ impl Persisted {
         };
         let config: Config = serde_json::from_str(&text)
             .with_context(|| format!("parsing the persisted configuration {}", path.display()))?;
-        config
-            .validate()
-            .with_context(|| format!("validating the persisted configuration {}", path.display()))?;
+        config.validate().with_context(|| {
+            format!("validating the persisted configuration {}", path.display())
+        })?;
         Ok(Some((config, text)))
     }
 

@@ -66,7 +66,12 @@ impl Setup {
 
 /// Commits, over `raw` at `version`, frontends `fe<i>` with a VIP each (`vips`) in front of
 /// `server`; the answer.
-async fn commit(api: &Api, version: u64, vips: &[SocketAddr], server: SocketAddr) -> (StatusCode, Value) {
+async fn commit(
+    api: &Api,
+    version: u64,
+    vips: &[SocketAddr],
+    server: SocketAddr,
+) -> (StatusCode, Value) {
     let mut cfg = String::new();
     for (i, vip) in vips.iter().enumerate() {
         cfg += &format!("frontend fe{i}\n  mode tcp\n  bind {vip} name v\n  default_backend be\n");
@@ -83,7 +88,9 @@ async fn commit(api: &Api, version: u64, vips: &[SocketAddr], server: SocketAddr
 }
 
 async fn version(api: &Api) -> u64 {
-    let answer = api.call(Method::GET, &format!("{CFG}/frontends"), None).await;
+    let answer = api
+        .call(Method::GET, &format!("{CFG}/frontends"), None)
+        .await;
     answer.json["_version"].as_u64().unwrap()
 }
 
@@ -113,14 +120,21 @@ async fn after_sigkill_the_restarted_lb_serves_the_committed_configuration() {
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     for round in 1..=3 {
         kill9(lb);
-        assert!(greeting(vips[0]).is_err(), "round {round}: nothing serves the VIP");
+        assert!(
+            greeting(vips[0]).is_err(),
+            "round {round}: nothing serves the VIP"
+        );
         lb = start_lb(&setup.settings_file, setup.addr);
         // The API answers only after the restored configuration is live.
         for vip in vips {
             assert_eq!(greeting(vip).unwrap(), "s\n", "round {round}, {vip}");
         }
         assert_eq!(version(&setup.api()).await, 1, "round {round}");
-        assert_eq!(setup.status()["config_problem"], Value::Null, "round {round}");
+        assert_eq!(
+            setup.status()["config_problem"],
+            Value::Null,
+            "round {round}"
+        );
     }
     terminate(lb);
 }
@@ -141,7 +155,13 @@ async fn a_damaged_configuration_file_does_not_stop_lb() {
     let damage: [(&str, Vec<u8>); 3] = [
         ("truncated", saved[..saved.len() / 2].to_vec()),
         ("unreadable", vec![0xff; 64]),
-        ("hand-edited", String::from_utf8(saved.clone()).unwrap().replace("\"fe1\"", "\"fe0\"").into_bytes()),
+        (
+            "hand-edited",
+            String::from_utf8(saved.clone())
+                .unwrap()
+                .replace("\"fe1\"", "\"fe0\"")
+                .into_bytes(),
+        ),
     ];
     for (what, bytes) in damage {
         std::fs::write(&file, &bytes).unwrap();
@@ -149,18 +169,31 @@ async fn a_damaged_configuration_file_does_not_stop_lb() {
         // The last good copy (version 2) is served and reported.
         assert_eq!(greeting(two).unwrap(), "s\n", "{what}");
         assert_eq!(version(&setup.api()).await, 2, "{what}");
-        let problem = setup.status()["config_problem"].as_str().unwrap_or_default().to_owned();
-        assert!(problem.contains("serving the last good copy"), "{what}: {problem:?}");
-        assert!(problem.contains("lb-config.json.corrupt-"), "{what}: {problem:?}");
+        let problem = setup.status()["config_problem"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            problem.contains("serving the last good copy"),
+            "{what}: {problem:?}"
+        );
+        assert!(
+            problem.contains("lb-config.json.corrupt-"),
+            "{what}: {problem:?}"
+        );
         let log = std::fs::read_to_string(setup.settings_file.with_file_name("lb.log")).unwrap();
-        assert!(log.contains(&problem), "{what}: the journal does not say {problem:?}");
+        assert!(
+            log.contains(&problem),
+            "{what}: the journal does not say {problem:?}"
+        );
         terminate(lb);
     }
     let aside = std::fs::read_dir(&setup.state)
         .unwrap()
         .filter(|e| {
             let name = e.as_ref().unwrap().file_name();
-            name.to_string_lossy().starts_with("lb-config.json.corrupt-")
+            name.to_string_lossy()
+                .starts_with("lb-config.json.corrupt-")
         })
         .count();
     assert_eq!(aside, 3);
@@ -192,7 +225,16 @@ async fn a_full_data_partition_fails_the_commit_and_keeps_serving() {
     let setup = Setup::new();
     let state = setup.state.to_str().unwrap();
     let mount = format!("mount -t tmpfs -o size=256k,mode=0700 lb-state {state} && exec \"$@\"");
-    let wrapper = ["unshare", "-m", "--propagation", "private", "sh", "-c", &mount, "sh"];
+    let wrapper = [
+        "unshare",
+        "-m",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        &mount,
+        "sh",
+    ];
     let lb = start_lb_in(&wrapper, &setup.settings_file, setup.addr);
     let pid = lb.id();
     let api = setup.api();

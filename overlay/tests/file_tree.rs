@@ -162,7 +162,9 @@ fn lb_restarts_at_once_and_a_crash_loop_is_throttled_then_retried() {
     let value = |text: &str, key: &str| -> String {
         let prefix = format!("{key}=");
         let mut found = text.lines().filter_map(|l| l.strip_prefix(&prefix));
-        let v = found.next().unwrap_or_else(|| panic!("no {key}= in\n{text}"));
+        let v = found
+            .next()
+            .unwrap_or_else(|| panic!("no {key}= in\n{text}"));
         assert!(found.next().is_none(), "{key}= twice");
         v.to_owned()
     };

@@ -523,7 +523,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let plane = Arc::new(Plane::default());
         let problem = Some("lb-config.json was damaged".to_owned());
-        let store = Store::new(Config::default(), problem.clone(), Persisted::new(dir.path()), plane);
+        let store = Store::new(
+            Config::default(),
+            problem.clone(),
+            Persisted::new(dir.path()),
+            plane,
+        );
         assert_eq!(store.problem(), problem);
         store.change(&at(0), add("a")).unwrap();
         assert_eq!(store.problem(), None);

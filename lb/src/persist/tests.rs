@@ -170,7 +170,10 @@ fn a_failure_keeping_the_last_good_copy_does_not_fail_the_save() {
         // The second call of the step is the last good copy's.
         let faulty = Persisted::with_disk(dir.path(), Faulty::new(step, 1, libc::ENOSPC));
         faulty.save(&config(2, &[])).unwrap();
-        assert_eq!(Persisted::new(dir.path()).load().unwrap().unwrap().version, 2);
+        assert_eq!(
+            Persisted::new(dir.path()).load().unwrap().unwrap().version,
+            2
+        );
         let fallback = Persisted::new(dir.path()).read(LAST_GOOD).unwrap().unwrap();
         let expected = if step == Step::SyncDir { 2 } else { 1 };
         assert_eq!(fallback.0.version, expected, "{step:?}");
@@ -211,7 +214,11 @@ fn a_damaged_file_is_moved_aside_and_the_last_good_copy_served() {
         let problem = restored.problem.unwrap();
         let aside = corrupt_files(dir.path());
         assert_eq!(aside.len(), 1, "{what}: {:?}", names(dir.path()));
-        assert_eq!(fs::read(dir.path().join(&aside[0])).unwrap(), bytes, "{what}");
+        assert_eq!(
+            fs::read(dir.path().join(&aside[0])).unwrap(),
+            bytes,
+            "{what}"
+        );
         for part in [cause, &aside[0], "serving the last good copy", "version 1"] {
             assert!(problem.contains(part), "{what}: no {part:?} in {problem}");
         }
@@ -239,9 +246,17 @@ fn without_a_usable_copy_lb_starts_empty_and_says_so() {
     let restored = Persisted::new(dir.path()).restore();
     assert_eq!(restored.config, None);
     let problem = restored.problem.unwrap();
-    assert!(problem.contains("the last good copy is unusable too"), "{problem}");
+    assert!(
+        problem.contains("the last good copy is unusable too"),
+        "{problem}"
+    );
     assert!(problem.contains("empty configuration"), "{problem}");
-    assert_eq!(corrupt_files(dir.path()).len(), 2, "{:?}", names(dir.path()));
+    assert_eq!(
+        corrupt_files(dir.path()).len(),
+        2,
+        "{:?}",
+        names(dir.path())
+    );
     // Nothing usable is left behind: the next start is a first boot.
     assert_eq!(Persisted::new(dir.path()).restore(), Restored::default());
 }

@@ -244,7 +244,8 @@ Backends:
         r.lb.state = "failed".into();
         let plane = r.dataplane.as_mut().unwrap();
         plane.backends[0].servers[0].health = "down".into();
-        plane.config_problem = Some("parsing lb-config.json: EOF; serving the last good copy, version 2".into());
+        plane.config_problem =
+            Some("parsing lb-config.json: EOF; serving the last good copy, version 2".into());
         r.boot_problems.push(Problem::error(
             "network.management_ip",
             "10.13.10.300/24",
