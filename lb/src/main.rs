@@ -106,8 +106,10 @@ fn serve(path: Option<&Path>, cli: &Cli) -> Result<()> {
         )
         .init();
     let api = cli.settings.as_deref().map(Settings::load).transpose()?;
-    let restored = api.as_ref().map(lb::api::restore).transpose()?.flatten();
-    let config = match (restored, path) {
+    // Before the runtime exists, so before any listener opens: the VIPs come up serving the
+    // committed configuration, never an empty one first.
+    let restored = api.as_ref().map(lb::api::restore).unwrap_or_default();
+    let config = match (restored.config, path) {
         (Some(config), _) => config,
         (None, Some(path)) => read(path)?,
         (None, None) => Config::default(),
@@ -141,6 +143,7 @@ fn serve(path: Option<&Path>, cli: &Cli) -> Result<()> {
             let running = lb::api::spawn(
                 settings,
                 config.clone(),
+                restored.problem.clone(),
                 runtime.clone(),
                 lb::api::Timeouts::default(),
                 api_stop.clone().cancelled_owned(),

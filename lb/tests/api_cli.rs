@@ -4,35 +4,14 @@
 //! thread, as the restored configuration says), its VIPs already live when the API opens.
 mod api_support;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::net::SocketAddr;
+use std::process::Child;
 
-use api_support::{free_port, settings, Api, Pki};
+use api_support::{free_port, greeter, greeting, settings, start_lb, Api, Pki};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 const CFG: &str = "/services/haproxy/configuration";
-
-fn start_lb(settings_file: &std::path::Path, addr: SocketAddr) -> Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_lb"))
-        .arg("--settings")
-        .arg(settings_file)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(addr).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "lb did not open the API on {addr}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child
-}
 
 /// The name and `nice` of each thread of process `pid`.
 fn threads(pid: u32) -> Vec<(String, i64)> {
@@ -53,27 +32,6 @@ fn threads(pid: u32) -> Vec<(String, i64)> {
             (name.trim_end().to_owned(), nice)
         })
         .collect()
-}
-
-/// A backend that answers every connection with `name\n`, on a thread for the test's life.
-fn greeter(name: &'static str) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for mut s in listener.incoming().flatten() {
-            let _ = writeln!(s, "{name}");
-        }
-    });
-    addr
-}
-
-/// The first line a connection to `addr` receives.
-fn greeting(addr: SocketAddr) -> std::io::Result<String> {
-    let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let mut line = String::new();
-    BufReader::new(s).read_line(&mut line)?;
-    Ok(line)
 }
 
 fn terminate(mut child: Child) {

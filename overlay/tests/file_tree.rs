@@ -151,3 +151,38 @@ fn services_are_sandboxed_with_least_privilege() {
         }
     }
 }
+
+/// A crash of lb is an outage of every VIP: systemd restarts it within a fraction of a
+/// second; a crash loop is stopped by the start limit and retried by lb-recover.timer
+/// only once the limit's window has passed, so that the retry is allowed
+/// (docs/reliability.md). systemd 252 has no RestartSteps=, so no back-off in lb.service.
+#[test]
+fn lb_restarts_at_once_and_a_crash_loop_is_throttled_then_retried() {
+    let lb = unit("lb.service");
+    let value = |text: &str, key: &str| -> String {
+        let prefix = format!("{key}=");
+        let mut found = text.lines().filter_map(|l| l.strip_prefix(&prefix));
+        let v = found
+            .next()
+            .unwrap_or_else(|| panic!("no {key}= in\n{text}"));
+        assert!(found.next().is_none(), "{key}= twice");
+        v.to_owned()
+    };
+    let seconds = |v: &str| -> f64 {
+        match v.strip_suffix("ms") {
+            Some(ms) => ms.parse::<f64>().unwrap() / 1000.0,
+            None => v.trim_end_matches('s').parse().unwrap(),
+        }
+    };
+    assert_eq!(value(&lb, "Restart"), "on-failure");
+    assert!(seconds(&value(&lb, "RestartSec")) <= 0.1);
+    let burst: u32 = value(&lb, "StartLimitBurst").parse().unwrap();
+    assert!((2..=20).contains(&burst), "StartLimitBurst={burst}");
+    let window = seconds(&value(&lb, "StartLimitIntervalSec"));
+    assert!(window > 0.0, "a zero window disables the start limit");
+    assert_eq!(value(&lb, "OnFailure"), "lb-recover.timer");
+    let timer = unit("lb-recover.timer");
+    assert_eq!(value(&timer, "Unit"), "lb.service");
+    assert_eq!(value(&timer, "RemainAfterElapse"), "no");
+    assert!(seconds(&value(&timer, "OnActiveSec")) >= window);
+}

@@ -126,6 +126,10 @@ impl From<StoreError> for ApiError {
             StoreError::Apply(e @ ApplyError::Bind { .. }) => {
                 ApiError::new(StatusCode::BAD_REQUEST, format!("reload error: {e}"))
             }
+            // The operator's fix is to free space, so the message says so in those words.
+            StoreError::Persist(ref save) if save.is_disk_full() => ApiError::internal(format!(
+                "no space left on the data partition: {e}; nothing was changed, free space and commit again"
+            )),
             StoreError::Persist(_) => ApiError::internal(e),
         }
     }
@@ -217,7 +221,23 @@ mod tests {
             status(StoreError::Apply(ApplyError::Stopping)),
             StatusCode::SERVICE_UNAVAILABLE
         );
-        let unsaved = StoreError::Persist(anyhow::anyhow!("disk full"));
-        assert_eq!(status(unsaved), StatusCode::INTERNAL_SERVER_ERROR);
+        let unsaved = |errno| {
+            StoreError::Persist(crate::persist::SaveError {
+                step: crate::persist::Step::Write,
+                path: "/state/lb-config.json.tmp".into(),
+                source: std::io::Error::from_raw_os_error(errno),
+            })
+        };
+        let io = ApiError::from(unsaved(libc::EIO));
+        assert_eq!(io.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!io.message.contains("no space left"), "{}", io.message);
+        let full = ApiError::from(unsaved(libc::ENOSPC));
+        assert_eq!(full.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(
+            full.message
+                .starts_with("no space left on the data partition: the configuration could not be saved: writing /state/lb-config.json.tmp"),
+            "{}",
+            full.message
+        );
     }
 }

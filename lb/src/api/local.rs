@@ -72,9 +72,10 @@ impl Listener {
 }
 
 /// The data plane's view, with the version the API last committed (the one clients of the
-/// management API see).
+/// management API see) and what was wrong with the persisted configuration at start.
 async fn status(State((store, plane)): State<(App, Arc<dyn DataPlane>)>) -> Json<Status> {
     let mut status = plane.status();
     status.version = store.version();
+    status.config_problem = store.problem();
     Json(status)
 }

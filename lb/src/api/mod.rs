@@ -46,11 +46,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::persist::Persisted;
+pub use crate::persist::Restored;
 
-/// The configuration the API last committed, from the settings' state directory; `None` on
-/// a first boot. `lb` calls this before the data plane opens any listener.
-pub fn restore(settings: &Settings) -> anyhow::Result<Option<Config>> {
-    Persisted::new(&settings.dataplane.state_dir).load()
+/// The configuration the API last committed, from the settings' state directory (`None` on
+/// a first boot), and what was wrong with it if it had to be recovered: a damaged file does
+/// not stop `lb` from starting. `lb` calls this before the data plane opens any listener.
+pub fn restore(settings: &Settings) -> Restored {
+    Persisted::new(&settings.dataplane.state_dir).restore()
 }
 
 /// A management API being served.
@@ -62,12 +64,13 @@ pub struct Running {
 }
 
 /// Binds the management address (and the status socket, when the settings name one) and
-/// serves the API (and `plane`'s metrics) for `plane`, which is running `config`, until
-/// `shutdown` resolves, on a thread and runtime of its own ([`thread`]). `timeouts` are
+/// serves the API (and `plane`'s metrics) for `plane`, which is running `config` (with
+/// `problem`, what [`restore`] found wrong, for the status socket), until `shutdown` resolves, on a thread and runtime of its own ([`thread`]). `timeouts` are
 /// [`Timeouts::default`] in `lb`; tests shorten them.
 pub fn spawn(
     settings: &Settings,
     config: Config,
+    problem: Option<String>,
     plane: Arc<dyn DataPlane>,
     timeouts: Timeouts,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -76,6 +79,7 @@ pub fn spawn(
     let addr = listener.local_addr()?;
     let store = Arc::new(store::Store::new(
         config,
+        problem,
         Persisted::new(&settings.dataplane.state_dir),
         plane.clone(),
     ));

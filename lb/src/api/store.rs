@@ -15,7 +15,7 @@ use super::params::Target;
 use super::reloads::{Reload, Reloads};
 use super::transactions::{Status, TransactionError, TransactionInfo, Transactions};
 use crate::config::Config;
-use crate::persist::Persisted;
+use crate::persist::{Persisted, SaveError};
 use crate::runtime::ApplyError;
 
 /// What the API needs from the data plane: validate a configuration and take it live, all or
@@ -53,8 +53,8 @@ pub enum StoreError {
     #[error(transparent)]
     Apply(#[from] ApplyError),
     /// Applied, but not saved, so undone: a restart must not change what runs.
-    #[error("the configuration could not be saved: {0:#}")]
-    Persist(anyhow::Error),
+    #[error("the configuration could not be saved: {0}")]
+    Persist(#[from] SaveError),
 }
 
 /// How a change was carried out; the handlers turn it into the status codes of §3.
@@ -74,16 +74,26 @@ pub struct Store {
 
 struct State {
     config: Arc<Config>,
+    /// What was wrong with the persisted configuration at start ([`Persisted::restore`]),
+    /// until a commit replaces what was restored.
+    problem: Option<String>,
     transactions: Transactions,
     reloads: Reloads,
 }
 
 impl Store {
-    /// A store serving `config` (already restored from `persisted` and running in `plane`).
-    pub fn new(config: Config, persisted: Persisted, plane: Arc<dyn DataPlane>) -> Self {
+    /// A store serving `config` (already restored from `persisted` and running in `plane`);
+    /// `problem` is what restoring it found wrong.
+    pub fn new(
+        config: Config,
+        problem: Option<String>,
+        persisted: Persisted,
+        plane: Arc<dyn DataPlane>,
+    ) -> Self {
         Store {
             state: Mutex::new(State {
                 config: Arc::new(config),
+                problem,
                 transactions: Transactions::default(),
                 reloads: Reloads::default(),
             }),
@@ -99,6 +109,11 @@ impl Store {
     /// The committed version.
     pub fn version(&self) -> u64 {
         self.lock().config.version
+    }
+
+    /// What was wrong with the persisted configuration at start, until the next commit.
+    pub fn problem(&self) -> Option<String> {
+        self.lock().problem.clone()
     }
 
     /// The committed configuration, or a transaction's copy; with the version to report.
@@ -256,14 +271,21 @@ impl Store {
                 "management API: saving version {} failed: {e:#}",
                 next.version
             );
-            // Keep running what is persisted, so that a restart changes nothing.
+            // Keep running what is persisted, so that a restart changes nothing; and if the
+            // new file may be in place already, put the old one back.
             if let Err(undo) = self.plane.apply(&state.config) {
                 tracing::error!("restoring the previous configuration failed: {undo}");
+            }
+            if e.replaced() {
+                if let Err(undo) = self.persisted.save(&state.config) {
+                    tracing::error!("saving the previous configuration again failed: {undo}");
+                }
             }
             return Err(StoreError::Persist(e));
         }
         let took = started.elapsed();
         state.config = Arc::new(next);
+        state.problem = None;
         let reload_id = state.reloads.succeeded(took);
         Ok(Outcome::Committed { reload_id, forced })
     }
@@ -286,10 +308,10 @@ mod tests {
     use super::*;
     use crate::config::Frontend;
 
-    /// Validates and counts applies, as the data plane does; refuses configurations with a
-    /// frontend called "refused" as if its bind failed.
+    /// Validates and counts applies, as the data plane does, and keeps the configuration
+    /// it runs; refuses configurations with a frontend called "refused" as if its bind failed.
     #[derive(Default)]
-    struct Plane(AtomicUsize);
+    struct Plane(AtomicUsize, Mutex<Option<Config>>);
 
     impl DataPlane for Plane {
         fn apply(&self, config: &Config) -> Result<(), ApplyError> {
@@ -301,6 +323,7 @@ mod tests {
                 });
             }
             self.0.fetch_add(1, Ordering::SeqCst);
+            *self.1.lock().unwrap() = Some(config.clone());
             Ok(())
         }
 
@@ -316,7 +339,7 @@ mod tests {
     fn store(dir: &std::path::Path) -> (Store, Arc<Plane>) {
         let plane = Arc::new(Plane::default());
         (
-            Store::new(Config::default(), Persisted::new(dir), plane.clone()),
+            Store::new(Config::default(), None, Persisted::new(dir), plane.clone()),
             plane,
         )
     }
@@ -450,5 +473,64 @@ mod tests {
         );
         assert_eq!(store.transaction(&t.id).unwrap().status, Status::Failed);
         assert_eq!(store.version(), 0);
+    }
+
+    /// A save that fails at any step (a full disk, an I/O error) fails the commit and undoes
+    /// it: the version, the running configuration and the file all stay as they were, and
+    /// the next commit works.
+    #[test]
+    fn a_failed_save_rolls_the_commit_back() {
+        use crate::persist::tests::Faulty;
+        use crate::persist::Step;
+        let steps = [
+            (Step::Write, libc::ENOSPC),
+            (Step::SyncFile, libc::ENOSPC),
+            (Step::Rename, libc::EIO),
+            (Step::SyncDir, libc::EIO),
+        ];
+        for (step, errno) in steps {
+            let dir = tempfile::tempdir().unwrap();
+            let (healthy, plane) = store(dir.path());
+            healthy.change(&at(0), add("a")).unwrap();
+            let disk = Faulty::new(step, 0, errno);
+            let persisted = Persisted::with_disk(dir.path(), disk);
+            let running = (*healthy.snapshot(None).unwrap()).clone();
+            let store = Store::new(running, None, persisted, plane.clone());
+            let err = store.change(&at(1), add("b")).unwrap_err();
+            assert!(
+                matches!(&err, StoreError::Persist(e) if e.step == step),
+                "{step:?}: {err:?}"
+            );
+            assert_eq!(store.version(), 1, "{step:?}");
+            assert_eq!(store.snapshot(None).unwrap().frontends.len(), 1);
+            let live = plane.1.lock().unwrap().clone().unwrap();
+            assert_eq!((live.version, live.frontends.len()), (1, 1), "{step:?}");
+            let restarted = Persisted::new(dir.path()).restore();
+            assert_eq!(restarted.problem, None, "{step:?}");
+            let saved = restarted.config.unwrap();
+            assert_eq!((saved.version, saved.frontends.len()), (1, 1), "{step:?}");
+            // The fault was one-off: the same change now commits.
+            store.change(&at(1), add("b")).unwrap();
+            assert_eq!(store.version(), 2);
+            assert_eq!(plane.1.lock().unwrap().as_ref().unwrap().version, 2);
+            let saved = Persisted::new(dir.path()).load().unwrap().unwrap();
+            assert_eq!(saved.version, 2, "{step:?}");
+        }
+    }
+
+    #[test]
+    fn a_restore_problem_is_reported_until_the_next_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let plane = Arc::new(Plane::default());
+        let problem = Some("lb-config.json was damaged".to_owned());
+        let store = Store::new(
+            Config::default(),
+            problem.clone(),
+            Persisted::new(dir.path()),
+            plane,
+        );
+        assert_eq!(store.problem(), problem);
+        store.change(&at(0), add("a")).unwrap();
+        assert_eq!(store.problem(), None);
     }
 }

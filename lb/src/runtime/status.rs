@@ -13,6 +13,11 @@ pub struct Status {
     /// The version of the configuration being served; the management API reports its
     /// committed version here.
     pub version: u64,
+    /// What was wrong with the persisted configuration when `lb` started (a damaged file
+    /// moved aside, the last good copy served), until the next commit; the management API
+    /// fills it in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_problem: Option<String>,
     pub connections: Connections,
     pub frontends: Vec<FrontendStatus>,
     pub backends: Vec<BackendStatus>,
@@ -96,6 +101,7 @@ pub fn of(plan: &Plan, process: &Counters) -> Status {
     };
     Status {
         version: plan.config.version,
+        config_problem: None,
         connections: process.into(),
         frontends: plan
             .frontends

@@ -4,10 +4,12 @@
 //! recorded answers against the served specification by a maintained OpenAPI validator.
 #![allow(dead_code)] // each test binary uses a different part of this module
 
-use std::net::SocketAddr;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use lb::api::{ApiSettings, DataPlane, DataplaneSettings, Settings, Timeouts};
 use lb::config::Config;
@@ -27,6 +29,73 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// Starts the `lb` binary with `--settings settings_file` and waits until its API accepts
+/// connections on `addr`. lb's log is appended to `lb.log` beside the settings file.
+pub fn start_lb(settings_file: &Path, addr: SocketAddr) -> Child {
+    start_lb_in(&[], settings_file, addr)
+}
+
+/// [`start_lb`] through `wrapper` (a program and its first arguments, as `unshare …`),
+/// which ends by running the command it is given.
+pub fn start_lb_in(wrapper: &[&str], settings_file: &Path, addr: SocketAddr) -> Child {
+    let child = spawn_lb_in(wrapper, settings_file);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(addr).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "lb did not open the API on {addr}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+/// Spawns [`start_lb_in`]'s command without waiting for anything.
+pub fn spawn_lb_in(wrapper: &[&str], settings_file: &Path) -> Child {
+    let lb = env!("CARGO_BIN_EXE_lb");
+    let mut command = match wrapper.split_first() {
+        None => Command::new(lb),
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(lb);
+            c
+        }
+    };
+    let log = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(settings_file.with_file_name("lb.log"))
+        .unwrap();
+    command
+        .arg("--settings")
+        .arg(settings_file)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+/// A backend that answers every connection with `name\n`, on a thread for the test's life.
+pub fn greeter(name: &'static str) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for mut s in listener.incoming().flatten() {
+            let _ = writeln!(s, "{name}");
+        }
+    });
+    addr
+}
+
+/// The first line a connection to `addr` receives.
+pub fn greeting(addr: SocketAddr) -> std::io::Result<String> {
+    let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line)?;
+    Ok(line)
 }
 
 /// A test PKI: the CA the client trusts and the server's chain and key, as PEM files.
@@ -131,12 +200,20 @@ impl Api {
         plane: Arc<dyn DataPlane>,
         timeouts: Timeouts,
     ) -> Api {
-        let config = lb::api::restore(settings).unwrap().unwrap_or_default();
+        let restored = lb::api::restore(settings);
+        let config = restored.config.unwrap_or_default();
         plane.apply(&config).unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let running = lb::api::spawn(settings, config, plane, timeouts, async move {
-            let _ = stopped.await;
-        })
+        let running = lb::api::spawn(
+            settings,
+            config,
+            restored.problem,
+            plane,
+            timeouts,
+            async move {
+                let _ = stopped.await;
+            },
+        )
         .unwrap();
         let (addr, task) = (running.addr, running.task);
         Api {

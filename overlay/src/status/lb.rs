@@ -16,6 +16,11 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Dataplane {
     pub version: u64,
+    /// What was wrong with lb's persisted configuration when it started (a damaged file
+    /// moved aside, the last good copy served), until the next commit; lb omits it when
+    /// nothing was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_problem: Option<String>,
     pub frontends: Vec<Frontend>,
     pub backends: Vec<Backend>,
 }

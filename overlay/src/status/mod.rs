@@ -99,6 +99,9 @@ impl Report {
             )));
         }
         if let Some(plane) = &self.dataplane {
+            if let Some(problem) = &plane.config_problem {
+                out.push(error(format!("lb's committed configuration: {problem}")));
+            }
             for (backend, server) in plane.down_servers() {
                 out.push(error(format!(
                     "server {server} of backend {backend} is down"

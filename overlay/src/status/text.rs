@@ -181,6 +181,7 @@ mod tests {
             api_address: Some("10.13.10.199:5556".into()),
             dataplane: Some(Dataplane {
                 version: 3,
+                config_problem: None,
                 frontends: vec![Frontend {
                     name: "fe".into(),
                     binds: vec!["10.13.201.33:443".into()],
@@ -241,7 +242,10 @@ Backends:
         r.policy_routes[0].in_place = false;
         r.time.synchronized = false;
         r.lb.state = "failed".into();
-        r.dataplane.as_mut().unwrap().backends[0].servers[0].health = "down".into();
+        let plane = r.dataplane.as_mut().unwrap();
+        plane.backends[0].servers[0].health = "down".into();
+        plane.config_problem =
+            Some("parsing lb-config.json: EOF; serving the last good copy, version 2".into());
         r.boot_problems.push(Problem::error(
             "network.management_ip",
             "10.13.10.300/24",
@@ -258,13 +262,14 @@ Backends:
   error: lb.service is failed
   error: AnyIP route for 10.13.201.32/27 is missing
   error: policy routing entry missing: rule from 10.13.201.10 lookup 200
+  error: lb's committed configuration: parsing lb-config.json: EOF; serving the last good copy, version 2
   error: server s1 of backend be is down
   warning: the clock is not synchronized (NTP)
   error: boot: error: network.management_ip = \"10.13.10.300/24\": not an IPv4 address. Fix: write A.B.C.D/N
 "
         );
         assert!(
-            text.contains("Health: FAILING: 6 error(s), 1 warning(s)\n"),
+            text.contains("Health: FAILING: 7 error(s), 1 warning(s)\n"),
             "{text}"
         );
         assert!(text.contains("  10.13.201.32/27  MISSING\n"), "{text}");

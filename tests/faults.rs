@@ -1,0 +1,160 @@
+//! Faults injected into a running appliance. [`lb_killed`]: `lb` is killed with SIGKILL
+//! while a client keeps connecting through a VIP; systemd must start it again, serving the
+//! committed configuration. The outage (the longest time without a successful connection)
+//! is reported, not asserted: its target (under 1 s) is a figure in docs/reliability.md.
+
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context, Result};
+
+use crate::site::{sock, Site, MGMT_IP};
+use crate::supervisor::{Api, Service};
+use crate::traffic;
+
+/// How long the VIP may stay unserved after the kill before the check fails: the
+/// restart's target is under a second; this bounds a TCG guest under load.
+const RECOVERY: Duration = Duration::from_secs(10);
+
+/// The client's pause between connections.
+const PACE: Duration = Duration::from_millis(20);
+
+/// `properties` with root login over SSH permitted (`appliance.permit_root_login`), which
+/// [`lb_killed`] needs to reach the guest, and root's password (`appliance.root_pwd`).
+pub fn with_root_login(
+    mut properties: Vec<(String, String)>,
+) -> Result<(Vec<(String, String)>, String)> {
+    let password = properties
+        .iter()
+        .find(|(k, _)| k == "appliance.root_pwd")
+        .map(|(_, v)| v.clone())
+        .context("the properties set no appliance.root_pwd")?;
+    properties.push(("appliance.permit_root_login".into(), "True".into()));
+    Ok((properties, password))
+}
+
+/// Runs `script` as root on the appliance over SSH (password authentication, from the
+/// management namespace); its standard output.
+pub fn ssh(site: &Site, workdir: &Path, password: &str, script: &str) -> Result<String> {
+    // OpenSSH reads a password only from a terminal or SSH_ASKPASS.
+    let askpass = workdir.join("askpass.sh");
+    std::fs::write(&askpass, format!("#!/bin/sh\necho '{password}'\n"))?;
+    std::fs::set_permissions(&askpass, std::fs::Permissions::from_mode(0o700))?;
+    let out = site
+        .lab
+        .ns(site.mgmt)
+        .command("ssh")
+        .args([
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "PubkeyAuthentication=no",
+            "-o",
+            "PreferredAuthentications=password,keyboard-interactive",
+            "-o",
+            "ConnectTimeout=20",
+            "-o",
+            "LogLevel=ERROR",
+        ])
+        .arg(format!("root@{MGMT_IP}"))
+        .arg(script)
+        .env("SSH_ASKPASS", &askpass)
+        .env("SSH_ASKPASS_REQUIRE", "force")
+        .stdin(Stdio::null())
+        .output()
+        .context("running ssh")?;
+    ensure!(
+        out.status.success(),
+        "ssh root@{MGMT_IP} {script:?}: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Kills `lb` with SIGKILL while a client connects through `svc`'s first port every
+/// [`PACE`]; waits (up to [`RECOVERY`]) for the VIP to serve again, checks that systemd
+/// restarted lb once and that it serves the committed configuration at the same version,
+/// and returns the outage: the longest gap between two successful connections.
+pub fn lb_killed(
+    site: &Site,
+    api: &Api,
+    svc: &Service,
+    workdir: &Path,
+    root_password: &str,
+) -> Result<Duration> {
+    let version = api.version()?;
+    let to: SocketAddr = sock(svc.vip, svc.ports[0].port);
+    let client = site.lab.ns(site.client);
+    let served = Mutex::new(Vec::<Instant>::new());
+    let stop = AtomicBool::new(false);
+    let killed = std::thread::scope(|s| -> Result<Instant> {
+        s.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                if traffic::fetch(client, to).is_ok() {
+                    served.lock().unwrap().push(Instant::now());
+                }
+                std::thread::sleep(PACE);
+            }
+        });
+        let run = (|| {
+            let before = ssh(site, workdir, root_password, "pidof lb")?;
+            ssh(
+                site,
+                workdir,
+                root_password,
+                "kill -9 $(pidof lb) && echo killed",
+            )?;
+            let killed = Instant::now();
+            let deadline = killed + RECOVERY;
+            while served.lock().unwrap().last().is_none_or(|t| *t < killed) {
+                ensure!(
+                    Instant::now() < deadline,
+                    "{to} not served again within {RECOVERY:?} of killing lb ({})",
+                    before.trim()
+                );
+                std::thread::sleep(PACE);
+            }
+            Ok(killed)
+        })();
+        // Keep counting a little after recovery, so the last gap is closed.
+        std::thread::sleep(Duration::from_millis(200));
+        stop.store(true, Ordering::Relaxed);
+        run
+    })?;
+    let served = served.into_inner().unwrap();
+    let outage = served
+        .windows(2)
+        .filter(|w| w[1] > killed - Duration::from_secs(5))
+        .map(|w| w[1] - w[0])
+        .max()
+        .context("no connection was served around the kill")?;
+    let restarts = ssh(
+        site,
+        workdir,
+        root_password,
+        "systemctl show -p NRestarts --value lb.service",
+    )?;
+    ensure!(
+        restarts.trim() == "1",
+        "lb.service NRestarts is {restarts:?}, 1 expected"
+    );
+    ensure!(
+        api.version()? == version,
+        "the configuration version changed across the restart"
+    );
+    eprintln!(
+        "lb killed with SIGKILL: {to} without a successful connection for {:.0} ms \
+         ({} connections served)",
+        outage.as_secs_f64() * 1000.0,
+        served.len()
+    );
+    Ok(outage)
+}
