@@ -10,6 +10,7 @@ use anyhow::{ensure, Context, Result};
 use crate::console::{self, BootCheck};
 use crate::guest::Guest;
 use crate::site::{self, sock, Site, Topology, Transport, ENDPOINTS, MGMT_IP, WORKLOAD_IP};
+use crate::ssh::Ssh;
 use crate::supervisor::{Api, Port, Service};
 use crate::traffic::{self, Backends, Probe};
 
@@ -288,11 +289,13 @@ const HEALTH_WINDOW: Duration = Duration::from_secs(25);
 /// promptly (a request the balancer sends to the silent server waits for the
 /// connect timeout). Then the others must share the traffic evenly, and once
 /// the address is back the health checks must return the server to rotation.
+/// `while_out` runs while the server is out of rotation, before its address returns.
 pub fn backend_removal(
     site: &Site,
     svc: &Service,
     endpoints: &[Ipv4Addr],
     endpoint: Ipv4Addr,
+    while_out: impl FnOnce() -> Result<()>,
 ) -> Result<Duration> {
     let wl = site.lab.ns(site.workload);
     let client = site.lab.ns(site.client);
@@ -329,7 +332,9 @@ pub fn backend_removal(
         seen == want,
         "without {endpoint}: served {seen:?}, wanted {want:?}"
     );
+    let checked = while_out();
     wl.ip(&["addr", "add", &cidr, "dev", "eth0"])?;
+    checked?;
     let back = Instant::now();
     while balanced(site, svc, endpoints).is_err() {
         ensure!(
@@ -338,4 +343,160 @@ pub fn backend_removal(
         );
     }
     Ok(took)
+}
+
+/// `appliancectl status` while `endpoint` is out of rotation: each of its servers (one per
+/// port) is shown `down` on its line and named as a warning under the problems, and the
+/// status still exits 0 — a server failing its health checks is the workload's trouble,
+/// which the appliance handles, not the appliance failing.
+pub fn status_names_down_server(ssh: &Ssh, svc: &Service, endpoint: Ipv4Addr) -> Result<()> {
+    let out = ssh.run("appliancectl status")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    ensure!(
+        out.status.success() && text.contains("\nHealth: OK, "),
+        "appliancectl status with a server down: {}\n{text}",
+        out.status
+    );
+    for p in &svc.ports {
+        let server = format!("{}-{endpoint}:{}", svc.backend(p), p.target_port);
+        let line = format!("    {server}  {endpoint}:{}  down  ", p.target_port);
+        ensure!(text.contains(&line), "no {line:?} in:\n{text}");
+        let warning = format!(
+            "  warning: server {server} of backend {} is down",
+            svc.backend(p)
+        );
+        ensure!(text.contains(&warning), "no {warning:?} in:\n{text}");
+    }
+    Ok(())
+}
+
+/// What `appliancectl support` produced.
+#[derive(Debug)]
+pub struct Bundle {
+    /// Its path on the guest.
+    pub path: String,
+    pub bytes: usize,
+    /// The command's own account (members, bytes, time, secrets replaced).
+    pub summary: String,
+    /// Unpacked on the host: member name → contents.
+    pub members: BTreeMap<String, Vec<u8>>,
+}
+
+/// Runs `appliancectl support` on the guest, fetches the bundle over SSH and unpacks it
+/// into `workdir` with the host's tar; checks it is root's only on the guest, holds the
+/// rendered files, the journal and lb's state, and that none of `secrets` (nor the guest's
+/// CA private key, nor its root password hash, both read over SSH) is in any member.
+pub fn support_bundle(ssh: &Ssh, workdir: &std::path::Path, secrets: &[&str]) -> Result<Bundle> {
+    let out = ssh.run("appliancectl support")?;
+    let summary = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    ensure!(out.status.success(), "appliancectl support: {summary}");
+    let path = String::from_utf8(out.stdout)?.trim().to_string();
+    ensure!(
+        path.starts_with("/var/lib/lb-appliance/support/support-") && path.ends_with(".tar.gz"),
+        "appliancectl support printed {path:?}"
+    );
+    let modes = String::from_utf8(ssh.ok(&format!(
+        "stat -c '%a %U' /var/lib/lb-appliance/support {path}"
+    ))?)?;
+    ensure!(
+        modes.lines().collect::<Vec<_>>() == ["700 root", "600 root"],
+        "the bundle and its directory are not root's only: {modes}"
+    );
+    let bytes = ssh.ok(&format!("cat {path}"))?;
+    let local = workdir.join("support.tar.gz");
+    std::fs::write(&local, &bytes)?;
+    let dir = workdir.join("support");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    crate::netlab::run(
+        "tar",
+        &[
+            "-xzf",
+            &local.display().to_string(),
+            "-C",
+            &dir.display().to_string(),
+        ],
+    )?;
+    let mut members = BTreeMap::new();
+    for entry in walk(&dir)? {
+        let name = entry
+            .strip_prefix(&dir)?
+            .components()
+            .skip(1)
+            .collect::<std::path::PathBuf>();
+        members.insert(name.display().to_string(), std::fs::read(&entry)?);
+    }
+    let bundle = Bundle {
+        path,
+        bytes: bytes.len(),
+        summary,
+        members,
+    };
+    let mut secrets: Vec<String> = secrets.iter().map(|s| s.to_string()).collect();
+    let ca_key = String::from_utf8(ssh.ok("cat /var/lib/lb-appliance/tls/ca.key")?)?;
+    let body: Vec<&str> = ca_key.lines().filter(|l| !l.starts_with("-----")).collect();
+    ensure!(body.len() > 1, "no CA key body: {ca_key:?}");
+    secrets.push(body.concat());
+    secrets.extend(body.iter().filter(|l| l.len() >= 16).map(|l| l.to_string()));
+    let shadow = String::from_utf8(ssh.ok("cat /etc/shadow")?)?;
+    let root_hash = shadow
+        .lines()
+        .find_map(|l| l.strip_prefix("root:"))
+        .and_then(|l| l.split(':').next())
+        .filter(|h| h.starts_with('$'))
+        .with_context(|| format!("no root password hash in /etc/shadow: {shadow:?}"))?;
+    secrets.push(root_hash.to_string());
+    for (name, data) in &bundle.members {
+        let text = String::from_utf8_lossy(data);
+        for s in &secrets {
+            ensure!(
+                !text.contains(s.as_str()),
+                "the support bundle's {name} holds the secret {s:?}"
+            );
+        }
+    }
+    let member = |name: &str| -> Result<String> {
+        let data = bundle
+            .members
+            .get(name)
+            .with_context(|| format!("no {name} in the bundle: {:?}", bundle.members.keys()))?;
+        Ok(String::from_utf8_lossy(data).into_owned())
+    };
+    let network = member("rendered/run/systemd/network/20-lb-management.network")?;
+    ensure!(network.contains(&format!("{MGMT_IP}/24")), "{network}");
+    let settings = member("rendered/run/lb-appliance/lb/settings.toml")?;
+    ensure!(
+        settings.contains("password_hash = \"<redacted>\""),
+        "{settings}"
+    );
+    ensure!(member("rendered/run/lb-appliance/nftables.conf")?.contains("table"));
+    ensure!(member("rendered/run/lb-appliance/etc/shadow")?.contains("left out"));
+    let env = member("ovf-env.xml")?;
+    ensure!(
+        env.contains("oe:key=\"loadbalance.haproxy_pwd\" oe:value=\"&lt;redacted&gt;\""),
+        "{env}"
+    );
+    ensure!(member("journal/boot-0.txt")?.contains("appliancectl"));
+    ensure!(member("lb/lb-config.json")?.contains("\"frontends\""));
+    ensure!(member("lb/status.json")?.contains("\"backends\""));
+    ensure!(member("lb/metrics.txt")?.contains("# TYPE"));
+    ensure!(member("network/ip-rule.txt")?.contains("lookup"));
+    ensure!(member("status.json")?.contains("\"healthy\""));
+    ensure!(member("versions.txt")?.contains("Linux"));
+    member("journal/boot-previous.txt")?;
+    Ok(bundle)
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            out.extend(walk(&path)?);
+        } else {
+            out.push(path);
+        }
+    }
+    Ok(out)
 }

@@ -9,6 +9,7 @@ pub mod guest;
 pub mod netlab;
 pub mod ntp;
 pub mod site;
+pub mod ssh;
 pub mod supervisor;
 pub mod traffic;
 
@@ -138,6 +139,15 @@ mod tests {
         assert_eq!(
             builder::vm::boot::FW_CFG_NAME,
             overlay::transport::fwcfg::FW_CFG_NAME
+        );
+    }
+
+    /// The support bundle reads lb's committed configuration where lb writes it.
+    #[test]
+    fn support_bundle_reads_lbs_committed_configuration() {
+        assert_eq!(
+            overlay::paths::LB_CONFIG,
+            format!("{}/{}", overlay::paths::LB_STATE_DIR, lb::persist::FILE)
         );
     }
 }

@@ -32,6 +32,8 @@ pub const REMOTE_SRC: Ipv4Addr = Ipv4Addr::new(100, 64, 20, 1);
 pub const API_USER: &str = "wcp";
 pub const API_PASSWORD: &str = "e2e-dataplane-pw";
 pub const API_PORT: u16 = 5556;
+/// `appliance.root_pwd`: the tests log in over SSH with it.
+pub const ROOT_PASSWORD: &str = "e2e-root-pw";
 
 /// The two deployment options.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,7 +92,7 @@ impl Topology {
             ("loadbalance.service_ip_range", self.vip_range().into()),
             ("loadbalance.haproxy_user", API_USER.into()),
             ("loadbalance.haproxy_pwd", API_PASSWORD.into()),
-            ("appliance.root_pwd", "e2e-root-pw".into()),
+            ("appliance.root_pwd", ROOT_PASSWORD.into()),
         ];
         if self == Topology::Frontend {
             p.push(("network.frontend_ip", format!("{FRONTEND_IP}/24")));

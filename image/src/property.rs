@@ -86,6 +86,12 @@ impl Property {
         format!("{}.{}", self.class, self.key)
     }
 
+    /// Passwords and private keys: shown only by length in messages, redacted from
+    /// support bundles, never logged.
+    pub fn is_secret(&self) -> bool {
+        self.password || self.format == Some(Format::PemKey)
+    }
+
     /// The `ovf:qualifiers` attribute, e.g. `MinLen(6),MaxLen(128)`.
     pub fn qualifiers(&self) -> Option<String> {
         let parts: Vec<String> = [

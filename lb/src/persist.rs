@@ -19,8 +19,9 @@ use anyhow::{Context, Result};
 
 use crate::config::Config;
 
-/// File name of the committed configuration inside the state directory.
-const FILE: &str = "lb-config.json";
+/// File name of the committed configuration inside the state directory (the appliance's
+/// support bundle reads it: `overlay::paths::LB_CONFIG`).
+pub const FILE: &str = "lb-config.json";
 /// Where a new version is written before it replaces [`FILE`].
 const TEMP: &str = "lb-config.json.tmp";
 /// A copy of the last configuration that was committed or loaded successfully, served

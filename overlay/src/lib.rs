@@ -21,6 +21,7 @@ pub mod routes;
 pub mod secrets;
 pub mod sshd;
 pub mod status;
+pub mod support;
 pub mod sysfs;
 pub mod transport;
 pub mod validate;

@@ -40,6 +40,10 @@ pub const TLS_DIR: &str = "var/lib/lb-appliance/tls";
 pub const SSH_DIR: &str = "var/lib/lb-appliance/ssh";
 /// The load balancer's own persisted configuration.
 pub const LB_STATE_DIR: &str = "var/lib/lb-appliance/lb";
+/// The configuration lb last committed (`lb::persist::FILE` in [`LB_STATE_DIR`]).
+pub const LB_CONFIG: &str = "var/lib/lb-appliance/lb/lb-config.json";
+/// Support bundles (`appliancectl support`), root's only.
+pub const SUPPORT_DIR: &str = "var/lib/lb-appliance/support";
 
 /// The absolute guest path of a root-relative path.
 pub fn guest(rel: &str) -> String {

@@ -115,7 +115,7 @@ fn keys() -> Vec<String> {
 fn is_secret(key: &str) -> bool {
     schema()
         .property(key)
-        .is_some_and(|p| p.password || p.format == Some(appliance_image::Format::PemKey))
+        .is_some_and(appliance_image::Property::is_secret)
 }
 
 /// The boot agent's pure path: validation, rendering, the banner.

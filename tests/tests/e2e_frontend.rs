@@ -1,6 +1,7 @@
 //! The frontend topology end to end: deploy the OVA with three vmxnet3 NICs
 //! at vSphere's PCI addresses, program it as the Supervisor does, serve a
-//! client through a VIP (and port 22 of another VIP); power cycles with the
+//! client through a VIP (and port 22 of another VIP), with `appliancectl status` naming a
+//! stopped backend and a support bundle fetched over SSH; power cycles with the
 //! environment on the ISO and then on fw_cfg, the journal kept across them,
 //! and a vApp property edit (a VIP range, an NTP server) applied by a reboot.
 
@@ -11,7 +12,10 @@ use anyhow::Context;
 use builder::vm::qemu::{DiskBus, Firmware};
 use e2e::checks::{self, nth};
 use e2e::ntp::NtpServer;
-use e2e::site::{Site, Topology, Transport, Vm, ENDPOINTS, MGMT_GW};
+use e2e::site::{
+    Site, Topology, Transport, Vm, API_PASSWORD, ENDPOINTS, MGMT_GW, MGMT_IP, ROOT_PASSWORD,
+};
+use e2e::ssh::Ssh;
 
 const TOPOLOGY: Topology = Topology::Frontend;
 
@@ -35,7 +39,10 @@ fn frontend_topology() -> anyhow::Result<()> {
     let ssh_svc = checks::ssh_service(nth(TOPOLOGY.vip_base(), 3));
     api.program(&ssh_svc)?;
     checks::balanced(&site, &ssh_svc, &ENDPOINTS)?;
-    let removal = checks::backend_removal(&site, &svc, &ENDPOINTS, ENDPOINTS[1])?;
+    let ssh = Ssh::new(site.lab.ns(site.mgmt), MGMT_IP, ROOT_PASSWORD, &vm.workdir)?;
+    let removal = checks::backend_removal(&site, &svc, &ENDPOINTS, ENDPOINTS[1], || {
+        checks::status_names_down_server(&ssh, &svc, ENDPOINTS[1])
+    })?;
     eprintln!(
         "stopped backend out of rotation after {:.1} s",
         removal.as_secs_f64()
@@ -44,6 +51,18 @@ fn frontend_topology() -> anyhow::Result<()> {
     let report = checks::boot_report(&mut guest)?;
     checks::time_service(&report)?;
     checks::status_healthy(&mut guest)?;
+    // A support bundle, fetched over SSH: the rendered files and lb's state are in it, no
+    // password of the properties, nor the CA's private key.
+    let started = Instant::now();
+    let bundle = checks::support_bundle(&ssh, &vm.workdir, &[API_PASSWORD, ROOT_PASSWORD])?;
+    eprintln!(
+        "support bundle {} ({} bytes, {} members; ssh round trip with the download {:.1} s): {}",
+        bundle.path,
+        bundle.bytes,
+        bundle.members.len(),
+        started.elapsed().as_secs_f64(),
+        bundle.summary
+    );
     // This boot's ID, synced to the journal on the data partition.
     let (_, first_boot) = report
         .journal_boots()

@@ -10,7 +10,7 @@ use appliance_image::Appliance;
 use clap::{Parser, Subcommand};
 use overlay::routes::{self, Service};
 use overlay::{
-    atomic, banner, boot, crypt, install, ip, ovfenv, paths, render, secrets, sshd, status,
+    atomic, banner, boot, crypt, install, ip, ovfenv, paths, render, secrets, sshd, status, support,
 };
 
 #[derive(Parser)]
@@ -41,6 +41,12 @@ enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Write a support bundle (.tar.gz: journal, rendered files, network, lb; secrets redacted) and print its path.
+    Support {
+        /// Where to write it (default: /var/lib/lb-appliance/support, keeping the 3 newest).
+        #[arg(long)]
+        dir: Option<PathBuf>,
     },
     /// (Re)issue the API server certificate when the addresses, hostname or CA changed or it expires within 30 days (lb.service).
     Tls,
@@ -109,6 +115,25 @@ fn run(command: Command) -> Result<ExitCode> {
             if !report.healthy() {
                 return Ok(ExitCode::FAILURE);
             }
+        }
+        Command::Support { dir } => {
+            // SAFETY: geteuid has no preconditions.
+            if unsafe { libc::geteuid() } != 0 {
+                return Err(anyhow!(
+                    "run appliancectl support as root: it reads the journal, lb's status socket and the secrets it keeps out of the bundle"
+                ));
+            }
+            let dir = dir.unwrap_or_else(|| root.join(paths::SUPPORT_DIR));
+            let started = std::time::Instant::now();
+            let written = support::create(root, &dir)?;
+            eprintln!(
+                "{} members, {} bytes, {:.1} s; {} occurrence(s) of known secrets replaced",
+                written.members,
+                written.bytes,
+                started.elapsed().as_secs_f64(),
+                written.scrubbed
+            );
+            println!("{}", written.path.display());
         }
         Command::Tls => {
             let hostname = std::fs::read_to_string(root.join(paths::HOSTNAME))?;

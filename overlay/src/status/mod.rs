@@ -79,7 +79,8 @@ pub struct Finding {
 }
 
 impl Report {
-    /// Everything wrong: an `Error` fails the health check, a `Warning` does not.
+    /// Everything wrong: an `Error` (the appliance itself is broken) fails the health
+    /// check, a `Warning` (degraded, or trouble around it) does not.
     pub fn findings(&self) -> Vec<Finding> {
         let error = |what: String| Finding {
             severity: Severity::Error,
@@ -98,21 +99,26 @@ impl Report {
                 entry.entry
             )));
         }
+        let warning = |what: String| Finding {
+            severity: Severity::Warning,
+            what,
+        };
+        // A server failing its health checks is the workload's trouble, which the
+        // appliance handles by taking it out of rotation: named, but the appliance is
+        // healthy. Otherwise a Kubernetes node going away would fail the appliance's own
+        // health check (and the monitoring that watches it) while it does its job.
         if let Some(plane) = &self.dataplane {
             if let Some(problem) = &plane.config_problem {
                 out.push(error(format!("lb's committed configuration: {problem}")));
             }
             for (backend, server) in plane.down_servers() {
-                out.push(error(format!(
-                    "server {server} of backend {backend} is down"
+                out.push(warning(format!(
+                    "server {server} of backend {backend} is down (failing its health checks)"
                 )));
             }
         }
         if !self.time.synchronized {
-            out.push(Finding {
-                severity: Severity::Warning,
-                what: "the clock is not synchronized (NTP)".into(),
-            });
+            out.push(warning("the clock is not synchronized (NTP)".into()));
         }
         out.extend(self.boot_problems.iter().map(|p| Finding {
             severity: p.severity,

@@ -263,13 +263,13 @@ Backends:
   error: AnyIP route for 10.13.201.32/27 is missing
   error: policy routing entry missing: rule from 10.13.201.10 lookup 200
   error: lb's committed configuration: parsing lb-config.json: EOF; serving the last good copy, version 2
-  error: server s1 of backend be is down
+  warning: server s1 of backend be is down (failing its health checks)
   warning: the clock is not synchronized (NTP)
   error: boot: error: network.management_ip = \"10.13.10.300/24\": not an IPv4 address. Fix: write A.B.C.D/N
 "
         );
         assert!(
-            text.contains("Health: FAILING: 7 error(s), 1 warning(s)\n"),
+            text.contains("Health: FAILING: 6 error(s), 2 warning(s)\n"),
             "{text}"
         );
         assert!(text.contains("  10.13.201.32/27  MISSING\n"), "{text}");
@@ -282,5 +282,23 @@ Backends:
         r.time.synchronized = false;
         assert!(r.healthy());
         assert!(render(&r).contains("Health: OK, 1 warning(s)\n"));
+    }
+
+    /// A server out of rotation is named on its line and in the problems, as a warning:
+    /// the appliance does its job by not sending it connections.
+    #[test]
+    fn a_down_server_is_a_named_warning() {
+        let mut r = report();
+        r.dataplane.as_mut().unwrap().backends[0].servers[0].health = "down".into();
+        assert!(r.healthy());
+        let text = render(&r);
+        assert!(text.contains("Health: OK, 1 warning(s)\n"), "{text}");
+        assert!(text.contains("    s1  10.13.202.10:6443  down  "), "{text}");
+        assert!(
+            text.ends_with(
+                "  warning: server s1 of backend be is down (failing its health checks)\n"
+            ),
+            "{text}"
+        );
     }
 }

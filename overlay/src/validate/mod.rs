@@ -242,8 +242,7 @@ impl Reader<'_> {
 
 /// How a value is shown in messages: secrets never appear.
 fn shown(p: &Property, value: &str) -> String {
-    let secret = p.password || p.format == Some(appliance_image::Format::PemKey);
-    if secret {
+    if p.is_secret() {
         format!("(hidden, {} characters)", value.chars().count())
     } else {
         value.to_string()
