@@ -4,16 +4,14 @@
 //! is reported, not asserted: its target (under 1 s) is a figure in docs/reliability.md.
 
 use std::net::SocketAddr;
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
 
-use crate::site::{sock, Site, MGMT_IP};
+use crate::site::{sock, Site};
+use crate::ssh::Ssh;
 use crate::supervisor::{Api, Service};
 use crate::traffic;
 
@@ -24,72 +22,11 @@ const RECOVERY: Duration = Duration::from_secs(10);
 /// The client's pause between connections.
 const PACE: Duration = Duration::from_millis(20);
 
-/// `properties` with root login over SSH permitted (`appliance.permit_root_login`), which
-/// [`lb_killed`] needs to reach the guest, and root's password (`appliance.root_pwd`).
-pub fn with_root_login(
-    mut properties: Vec<(String, String)>,
-) -> Result<(Vec<(String, String)>, String)> {
-    let password = properties
-        .iter()
-        .find(|(k, _)| k == "appliance.root_pwd")
-        .map(|(_, v)| v.clone())
-        .context("the properties set no appliance.root_pwd")?;
-    properties.push(("appliance.permit_root_login".into(), "True".into()));
-    Ok((properties, password))
-}
-
-/// Runs `script` as root on the appliance over SSH (password authentication, from the
-/// management namespace); its standard output.
-pub fn ssh(site: &Site, workdir: &Path, password: &str, script: &str) -> Result<String> {
-    // OpenSSH reads a password only from a terminal or SSH_ASKPASS.
-    let askpass = workdir.join("askpass.sh");
-    std::fs::write(&askpass, format!("#!/bin/sh\necho '{password}'\n"))?;
-    std::fs::set_permissions(&askpass, std::fs::Permissions::from_mode(0o700))?;
-    let out = site
-        .lab
-        .ns(site.mgmt)
-        .command("ssh")
-        .args([
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-            "-o",
-            "PubkeyAuthentication=no",
-            "-o",
-            "PreferredAuthentications=password,keyboard-interactive",
-            "-o",
-            "ConnectTimeout=20",
-            "-o",
-            "LogLevel=ERROR",
-        ])
-        .arg(format!("root@{MGMT_IP}"))
-        .arg(script)
-        .env("SSH_ASKPASS", &askpass)
-        .env("SSH_ASKPASS_REQUIRE", "force")
-        .stdin(Stdio::null())
-        .output()
-        .context("running ssh")?;
-    ensure!(
-        out.status.success(),
-        "ssh root@{MGMT_IP} {script:?}: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
 /// Kills `lb` with SIGKILL while a client connects through `svc`'s first port every
 /// [`PACE`]; waits (up to [`RECOVERY`]) for the VIP to serve again, checks that systemd
 /// restarted lb once and that it serves the committed configuration at the same version,
 /// and returns the outage: the longest gap between two successful connections.
-pub fn lb_killed(
-    site: &Site,
-    api: &Api,
-    svc: &Service,
-    workdir: &Path,
-    root_password: &str,
-) -> Result<Duration> {
+pub fn lb_killed(site: &Site, ssh: &Ssh, api: &Api, svc: &Service) -> Result<Duration> {
     let version = api.version()?;
     let to: SocketAddr = sock(svc.vip, svc.ports[0].port);
     let client = site.lab.ns(site.client);
@@ -105,13 +42,8 @@ pub fn lb_killed(
             }
         });
         let run = (|| {
-            let before = ssh(site, workdir, root_password, "pidof lb")?;
-            ssh(
-                site,
-                workdir,
-                root_password,
-                "kill -9 $(pidof lb) && echo killed",
-            )?;
+            let before = String::from_utf8_lossy(&ssh.ok("pidof lb")?).into_owned();
+            ssh.ok("kill -9 $(pidof lb)")?;
             let killed = Instant::now();
             let deadline = killed + RECOVERY;
             while served.lock().unwrap().last().is_none_or(|t| *t < killed) {
@@ -136,12 +68,8 @@ pub fn lb_killed(
         .map(|w| w[1] - w[0])
         .max()
         .context("no connection was served around the kill")?;
-    let restarts = ssh(
-        site,
-        workdir,
-        root_password,
-        "systemctl show -p NRestarts --value lb.service",
-    )?;
+    let restarts = ssh.ok("systemctl show -p NRestarts --value lb.service")?;
+    let restarts = String::from_utf8_lossy(&restarts);
     ensure!(
         restarts.trim() == "1",
         "lb.service NRestarts is {restarts:?}, 1 expected"

@@ -107,7 +107,6 @@ fn frontend_topology() -> anyhow::Result<()> {
         }
     }
     edited.push(("network.ntp_servers".into(), MGMT_GW.into()));
-    let (edited, root_pw) = e2e::faults::with_root_login(edited)?;
     let ahead = Duration::from_secs(3600);
     let _ntp = NtpServer::start(
         site.lab.ns(site.mgmt),
@@ -126,7 +125,7 @@ fn frontend_topology() -> anyhow::Result<()> {
     let svc2 = checks::service("ingress-lb-svc", "203.0.113.66".parse()?);
     api.program(&svc2)?;
     checks::balanced(&site, &svc2, &ENDPOINTS)?;
-    e2e::faults::lb_killed(&site, &api, &svc, &vm.workdir, &root_pw)?;
+    e2e::faults::lb_killed(&site, &ssh, &api, &svc)?;
     checks::balanced(&site, &svc, &ENDPOINTS)?;
     drop(guest);
     eprintln!(
