@@ -46,6 +46,11 @@ pub struct Base {
     pub variant: String,
     pub kernel: String,
     pub packages: Vec<String>,
+    /// Packages purged after the installation: needed to install, not to run.
+    pub purge_packages: Vec<String>,
+    /// The only kernel modules the image keeps (their dependencies follow).
+    pub kernel_modules: Vec<String>,
+    /// The modules in the initramfs; a subset of `kernel_modules`.
     pub initramfs_modules: Vec<String>,
     pub exclude_paths: Vec<String>,
     pub cmdline: String,

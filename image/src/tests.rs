@@ -150,6 +150,16 @@ fn a_first_partition_other_than_the_esp_is_rejected() {
 }
 
 #[test]
+fn an_initramfs_module_outside_the_kept_modules_is_rejected() {
+    let e = err_of(&shipped_with(
+        "initramfs_modules = [\"vmw_pvscsi\",",
+        "initramfs_modules = [\"nvme\", \"vmw_pvscsi\",",
+    ));
+    assert_eq!(e.key, "base.initramfs_modules[0]", "{e}");
+    assert!(e.reason.contains("not in base.kernel_modules"), "{e}");
+}
+
+#[test]
 fn qualifiers_of_wrong_type_are_rejected() {
     let e = err_of(&shipped_with(
         "key = \"permit_root_login\"\ntype = \"boolean\"",

@@ -10,6 +10,7 @@ type Failure = (String, String);
 
 pub(crate) fn check(a: &Appliance) -> Result<(), Failure> {
     check_identity(a)?;
+    check_modules(a)?;
     check_deployments(a)?;
     check_nics(a)?;
     check_partitions(a)?;
@@ -100,6 +101,21 @@ fn check_nics(a: &Appliance) -> Result<(), Failure> {
             "nics[0]",
             "the first NIC must be the management NIC, present in every deployment",
         );
+    }
+    Ok(())
+}
+
+/// The initramfs takes its modules from the image's, so each must be kept.
+fn check_modules(a: &Appliance) -> Result<(), Failure> {
+    let norm = |m: &String| m.replace('-', "_");
+    let kept: HashSet<String> = a.base.kernel_modules.iter().map(norm).collect();
+    for (i, m) in a.base.initramfs_modules.iter().enumerate() {
+        if !kept.contains(&norm(m)) {
+            return fail(
+                format!("base.initramfs_modules[{i}]"),
+                format!("{m:?} is not in base.kernel_modules; add it there too"),
+            );
+        }
     }
     Ok(())
 }

@@ -3,8 +3,10 @@
 //! frontend deployment), with the OVF environment on the CD-ROM and fw_cfg.
 //! The image's boot check must report `/` read-only on erofs, the data
 //! partition read-write, both static binaries running and a boot with no
-//! failed unit; `inspect` must accept the OVA and its root filesystem must
-//! carry no host identity and the troubleshooting tools. With the same inputs
+//! failed unit, and the disk, NIC, root filesystem and firewall modules
+//! loaded; `inspect` must accept the OVA and its root filesystem must carry
+//! no host identity, the troubleshooting tools, and exactly the kernel
+//! modules the definition lists with their dependencies. With the same inputs
 //! (commit, timestamp, cached root filesystem) a second build gives a
 //! byte-identical OVA. All in one test binary so the OVA is built once.
 
@@ -108,6 +110,34 @@ fn boot(name: &str, firmware: Firmware, disk_bus: DiskBus, deployment: &str) -> 
         check.state,
         check.after
     );
+    // The image keeps only the modules the definition lists: the drivers of
+    // this VM's disk and NICs, the root filesystem's and the firewall's must
+    // be among them and loaded.
+    let loaded: Vec<&str> = check
+        .lines
+        .iter()
+        .find_map(|l| l.strip_prefix("loaded modules:"))
+        .expect("the boot check lists the loaded modules")
+        .split_whitespace()
+        .collect();
+    let disk_driver = match disk_bus {
+        DiskBus::VirtioBlk => "virtio_blk",
+        DiskBus::Pvscsi => "vmw_pvscsi",
+        other => panic!("no expected driver for {other:?}"),
+    };
+    for module in [
+        disk_driver,
+        "vmxnet3",
+        "erofs",
+        "nf_tables",
+        "nft_ct",
+        "nft_reject_inet",
+    ] {
+        assert!(
+            loaded.contains(&module),
+            "{module} is not loaded: {loaded:?}"
+        );
+    }
     // The NICs sit at the PCI addresses vSphere gives their slots.
     for nic in appliance.nics_for(deployment) {
         assert!(
@@ -215,6 +245,30 @@ fn image_has_the_troubleshooting_tools() -> anyhow::Result<()> {
         "not executable files in the image: {missing:?}"
     );
     Ok(())
+}
+
+/// The root filesystem inside the OVA has every kernel module the
+/// definition lists with its dependencies (by the image's own
+/// `modules.dep`), and no other module.
+#[test]
+fn image_has_exactly_the_listed_kernel_modules() -> anyhow::Result<()> {
+    let appliance = appliance_image::Appliance::embedded();
+    let dir = builder::host::paths::output_dir().join("e2e-modules");
+    let root = root_filesystem(&dir)?;
+    let tree = dir.join("tree");
+    let out = std::process::Command::new("fsck.erofs")
+        .arg(format!("--extract={}", tree.display()))
+        .arg("--overwrite")
+        .arg(&root)
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "fsck.erofs --extract: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let checked = builder::steps::kmods::check(&tree, &appliance.base.kernel_modules);
+    std::fs::remove_dir_all(&dir)?;
+    checked
 }
 
 /// The OVA's root filesystem image, taken out into `dir`.

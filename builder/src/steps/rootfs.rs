@@ -22,11 +22,22 @@ use crate::steps::{kmods, manifest, tree};
 
 /// Bump when the way the tree is produced changes in a way the arguments
 /// below do not show (it invalidates every cache entry).
-const RECIPE_VERSION: &str = "3";
+const RECIPE_VERSION: &str = "4";
 
 /// udev's hardware database: names and quirks of physical input devices and
-/// USB gadgets, ~20 MiB the appliance has no use for.
-const OTHER_EXCLUDES: &[&str] = &["/lib/udev/hwdb.d/*", "/usr/lib/udev/hwdb.d/*"];
+/// USB gadgets, ~20 MiB the appliance has no use for. glibc's gconv modules:
+/// conversions between legacy character sets (~8 MiB); UTF-8, ASCII and
+/// Latin-1 are built into glibc, and nothing on the appliance converts others.
+const OTHER_EXCLUDES: &[&str] = &[
+    "/lib/udev/hwdb.d/*",
+    "/usr/lib/udev/hwdb.d/*",
+    "/usr/lib/*/gconv/*",
+];
+
+/// initramfs-tools' settings: only the modules of `/etc/initramfs-tools/modules`
+/// (not `most`, which copies every storage and network driver), compressed
+/// harder than the default level 9 (decompression is as fast).
+const INITRAMFS_CONF: &str = "MODULES=list\nCOMPRESS=zstd\nCOMPRESSLEVEL=19\n";
 
 /// mmdebstrap's own hooks that set up merged /usr without `usrmerge`.
 const MERGED_USR_HOOKS: &str = "/usr/share/mmdebstrap/hooks/merged-usr";
@@ -50,6 +61,10 @@ pub struct Recipe {
     pub dpkg_excludes: Vec<String>,
     /// Files placed before the packages are configured (path relative to `/`, content).
     pub early_files: Vec<(String, String)>,
+    /// Packages purged once everything is installed: needed to install, not to run.
+    pub purge: Vec<String>,
+    /// The kernel modules kept (see [`kmods`]).
+    pub kernel_modules: Vec<String>,
     /// `/dir/*` patterns removed from the finished tree.
     pub sweep: Vec<String>,
 }
@@ -60,7 +75,6 @@ impl Recipe {
         let mut packages = base.packages.clone();
         packages.push(base.kernel.clone());
         let mut dpkg_excludes = base.exclude_paths.clone();
-        dpkg_excludes.extend(kmods::dpkg_excludes());
         dpkg_excludes.extend(OTHER_EXCLUDES.iter().map(|s| s.to_string()));
         let modules: String = base
             .initramfs_modules
@@ -79,9 +93,17 @@ impl Recipe {
             variant: base.variant.clone(),
             packages,
             dpkg_excludes,
-            // initramfs-tools' MODULES=most leaves erofs out; the kernel's
-            // postinst builds the initramfs, so the list must exist first.
-            early_files: vec![("etc/initramfs-tools/modules".into(), modules)],
+            // The kernel's postinst builds the initramfs, so its settings
+            // must exist first.
+            early_files: vec![
+                ("etc/initramfs-tools/modules".into(), modules),
+                (
+                    "etc/initramfs-tools/conf.d/appliance.conf".into(),
+                    INITRAMFS_CONF.into(),
+                ),
+            ],
+            purge: base.purge_packages.clone(),
+            kernel_modules: base.kernel_modules.clone(),
             sweep: base.exclude_paths.clone(),
         }
     }
@@ -106,6 +128,19 @@ impl Recipe {
         // conversion a fresh tree never needs.
         args.push(format!("--hook-dir={MERGED_USR_HOOKS}").into());
         args.push(format!("--essential-hook=sync-in {} /", early_dir.display()).into());
+        if !self.purge.is_empty() {
+            // --force-depends: what depends on them (debconf on perl, say)
+            // is only ever run by a package installation, which an
+            // immutable image never has.
+            args.push(
+                format!(
+                    "--customize-hook=chroot \"$1\" dpkg --purge --force-depends \
+                     --force-remove-essential {}",
+                    self.purge.join(" ")
+                )
+                .into(),
+            );
+        }
         args.push(self.suite.clone().into());
         args.push(target.into());
         args.extend(
@@ -138,7 +173,7 @@ impl Recipe {
             h.update(content);
             h.update([0]);
         }
-        for p in &self.sweep {
+        for p in self.sweep.iter().chain(&self.kernel_modules) {
             h.update(p);
             h.update([0]);
         }
@@ -282,6 +317,7 @@ fn build(recipe: &Recipe, entry: &Path) -> Result<()> {
     }
     let tree = tmp.join(TREE);
     cmd::run(Command::new("mmdebstrap").args(recipe.mmdebstrap_args(&early, &tree)))?;
+    kmods::prune(&tree, &recipe.kernel_modules)?;
     // Before the sweep: the licences come from the copyright files.
     let packages = installed_packages(&tree)?;
     // The copyright files, and what apt left behind (its caches).
@@ -377,7 +413,16 @@ mod tests {
                 "http://deb.debian.org/debian-security/dists/bookworm-security/InRelease",
             ]
         );
-        assert_eq!(r.early_files[0].1, "erofs\n");
+        assert!(r.early_files[0].1.lines().any(|m| m == "erofs"));
+        assert!(r.early_files[1].1.contains("MODULES=list\n"));
+        let purge = args
+            .iter()
+            .find(|a| a.starts_with("--customize-hook="))
+            .unwrap();
+        assert!(
+            purge.contains("dpkg --purge") && purge.contains(" apt "),
+            "{purge}"
+        );
     }
 
     #[test]
@@ -389,6 +434,12 @@ mod tests {
         assert_ne!(r.cache_key(), other.cache_key());
         let mut other = recipe();
         other.early_files[0].1.push_str("nvme\n");
+        assert_ne!(r.cache_key(), other.cache_key());
+        let mut other = recipe();
+        other.kernel_modules.push("nvme".into());
+        assert_ne!(r.cache_key(), other.cache_key());
+        let mut other = recipe();
+        other.purge.push("dpkg".into());
         assert_ne!(r.cache_key(), other.cache_key());
     }
 
