@@ -213,7 +213,7 @@ fn invalid_configuration_keeps_management_and_starts_no_lb() {
     let props = with(
         with(seed(), "network.workload_ip", "10.13.201.10"),
         "loadbalance.dataplane_port",
-        "0",
+        "70000",
     );
     let (v, files) = rendered("frontend", &props, &[]);
     assert!(!v.is_valid());

@@ -196,6 +196,7 @@ mod tests {
                         connections: c(1, 7),
                     }],
                 }],
+                vips_outside_ranges: vec![],
             }),
             ca_fingerprint: Some("AB:CD".into()),
             boot_problems: vec![],
@@ -277,5 +278,22 @@ Backends:
         r.time.synchronized = false;
         assert!(r.healthy());
         assert!(render(&r).contains("Health: OK, 1 warning(s)\n"));
+    }
+
+    /// A VIP outside the configured ranges is served, so only a warning names it.
+    #[test]
+    fn a_vip_outside_the_ranges_is_a_warning() {
+        let mut r = report();
+        r.dataplane.as_mut().unwrap().vips_outside_ranges = vec![crate::status::lb::OutsideVip {
+            frontend: "fe".into(),
+            address: "203.0.113.5".into(),
+        }];
+        assert!(r.healthy());
+        let text = render(&r);
+        assert!(text.contains("Health: OK, 1 warning(s)\n"), "{text}");
+        assert!(
+            text.contains("  warning: frontend fe binds 203.0.113.5, outside the VIP ranges [10.13.201.32/27] (loadbalance.service_ip_range)"),
+            "{text}"
+        );
     }
 }
