@@ -66,6 +66,11 @@ pub struct Property {
     pub min_len: Option<u32>,
     #[serde(default)]
     pub max_len: Option<u32>,
+    /// A length below which the boot agent warns (a weak password works, so
+    /// it is no qualifier: the vSphere Client would refuse shorter values,
+    /// the blank default included).
+    #[serde(default)]
+    pub advised_min_len: Option<u32>,
     #[serde(default)]
     pub min_value: Option<i64>,
     #[serde(default)]
@@ -113,6 +118,13 @@ impl Property {
         if value.is_empty() {
             return Ok(());
         }
+        self.check_qualifiers(value)
+    }
+
+    /// Checks a value as the vSphere Client does before it deploys: the
+    /// empty string included, so a qualifier that refuses a blank default
+    /// (or a blank the description gives a meaning) is caught.
+    pub fn check_qualifiers(&self, value: &str) -> Result<(), String> {
         match self.kind {
             PropertyType::Boolean => {
                 if !value.eq_ignore_ascii_case("true") && !value.eq_ignore_ascii_case("false") {

@@ -22,7 +22,14 @@ impl Appliance {
                 (Some(d), _) => format!("`{d}`"),
             };
             let deployment = p.deployment.as_deref().unwrap_or("all");
-            let constraints = p.qualifiers().unwrap_or_default();
+            let advised = p
+                .advised_min_len
+                .map(|n| format!("{n}+ characters advised (a warning, not a qualifier)"));
+            let constraints = [p.qualifiers(), advised]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join("; ");
             let description = p.description.replace('|', "\\|");
             out.push_str(&format!(
                 "| `{}` | {ty} | {default} | {constraints} | {deployment} | {description} |\n",

@@ -149,6 +149,26 @@ fn a_first_partition_other_than_the_esp_is_rejected() {
     );
 }
 
+/// The vSphere Client refuses a value its qualifiers forbid, the blank one
+/// too: a blank default under MinLen(6) could never be deployed as is.
+#[test]
+fn a_blank_default_or_meaning_the_qualifiers_forbid_is_rejected() {
+    let e = err_of(&shipped_with(
+        "advised_min_len = 6\ndefault = \"\"\nlabel = \"1.1.",
+        "min_len = 6\ndefault = \"\"\nlabel = \"1.1.",
+    ));
+    assert!(e.key.contains("appliance.root_pwd).default"), "{e}");
+    assert!(e.reason.contains("at least 6 are needed"), "{e}");
+
+    // haproxy_user: blank means admin, so MinLen(1) hides a documented value.
+    let e = err_of(&shipped_with(
+        "format = \"username\"\ndefault = \"\"",
+        "format = \"username\"\nmin_len = 1",
+    ));
+    assert!(e.key.contains("loadbalance.haproxy_user).min_len"), "{e}");
+    assert!(e.reason.contains("blank means \"admin\""), "{e}");
+}
+
 #[test]
 fn an_initramfs_module_outside_the_kept_modules_is_rejected() {
     let e = err_of(&shipped_with(

@@ -212,9 +212,29 @@ fn check_properties(a: &Appliance) -> Result<(), Failure> {
         if p.format.is_some() && p.kind != PropertyType::String {
             return fail(at("format"), "format applies to type = \"string\" only");
         }
+        if p.advised_min_len.is_some() && p.kind != PropertyType::String {
+            return fail(
+                at("advised_min_len"),
+                "advised_min_len applies to type = \"string\" only",
+            );
+        }
+        // The vSphere Client enforces the qualifiers on every value, the
+        // blank one too: a default or a documented blank it refuses makes
+        // the documented behaviour unreachable.
         if let Some(default) = &p.default {
-            p.check_value(default)
+            p.check_qualifiers(default)
                 .map_err(|reason| (at("default"), format!("{default:?} {reason}")))?;
+        }
+        if p.empty_means.is_some() {
+            p.check_qualifiers("").map_err(|reason| {
+                (
+                    at("min_len"),
+                    format!(
+                        "blank means {:?}, yet \"\" {reason}: drop the qualifier",
+                        p.empty_means.as_deref().unwrap_or_default()
+                    ),
+                )
+            })?;
         }
     }
     Ok(())

@@ -135,6 +135,7 @@ fn serve(path: Option<&Path>, cli: &Cli) -> Result<()> {
             Mode::Copy => Forwarding::Copy,
             Mode::Splice => Forwarding::Splice,
         },
+        vip_ranges: api.as_ref().map(|s| s.dataplane.vip_ranges.clone()),
     };
     let served = rt.block_on(async {
         let runtime = Arc::new(Runtime::start(&config, options).await?);

@@ -44,7 +44,10 @@ async fn one_server(server: SocketAddr, forwarding: Forwarding) -> (Runtime, Soc
     let text = format!(
         "frontend f\n  bind {vip} name v\n  default_backend b\nbackend b\n  server a {server}\n"
     );
-    let options = Options { forwarding };
+    let options = Options {
+        forwarding,
+        ..Options::default()
+    };
     let rt = Runtime::start(&config(&text), options)
         .await
         .expect("runtime starts");

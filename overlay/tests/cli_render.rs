@@ -224,3 +224,41 @@ fn blank_api_password_is_a_warning_on_stderr_and_the_banner() {
         "the load balancer still starts"
     );
 }
+
+/// A password the HAProxy appliance accepted (1-5 characters) works: it is applied, the
+/// load balancer starts, and a warning says so in the journal and on the banner.
+#[test]
+fn short_passwords_are_applied_with_a_warning() {
+    let out = tempfile::tempdir().unwrap();
+    let env = seed_with(
+        out.path(),
+        // Punctuation, so no random temporary path can contain them by chance.
+        &[
+            ("loadbalance.haproxy_pwd", "q;z"),
+            ("appliance.root_pwd", "w;4k"),
+        ],
+    );
+    let (code, err) = render(&env, out.path());
+    assert_eq!(code, 0, "warnings are not errors: {err}");
+    let issue = read(out.path(), ISSUE);
+    for warning in [
+        "warning: loadbalance.haproxy_pwd = \"(hidden, 3 characters)\": the Data Plane API password has 3 characters, fewer than the advised 6",
+        "warning: appliance.root_pwd = \"(hidden, 4 characters)\": root's password has 4 characters, fewer than the advised 6",
+    ] {
+        assert!(err.contains(warning), "{err}");
+        assert!(issue.contains(warning), "{issue}");
+    }
+    assert!(issue.contains("Configuration warnings:"), "{issue}");
+    assert!(
+        !err.contains("q;z") && !err.contains("w;4k"),
+        "secrets stay hidden"
+    );
+    assert!(
+        !issue.contains("q;z") && !issue.contains("w;4k"),
+        "secrets stay hidden"
+    );
+    assert!(
+        read(out.path(), SETTINGS).contains("password_hash"),
+        "the load balancer starts"
+    );
+}

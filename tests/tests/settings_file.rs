@@ -89,7 +89,10 @@ fn lb_reads_every_field_the_boot_agent_renders() {
                 status_socket: Some("/run/lb-appliance/lb-status/status.sock".into()),
             },
             dataplane: DataplaneSettings {
-                vip_ranges: vec!["10.13.200.32/27".into(), "10.13.200.64/27".into()],
+                vip_ranges: vec![
+                    "10.13.200.32/27".parse().unwrap(),
+                    "10.13.200.64/27".parse().unwrap()
+                ],
                 state_dir: "/var/lib/lb-appliance/lb".into(),
             },
         }
@@ -114,4 +117,14 @@ fn dhcp_management_leaves_the_address_to_lb() {
     let settings = rendered_and_loaded(&props);
     assert_eq!(settings.api.bind_address, None);
     assert_eq!(settings.api.bind_interface, "management");
+}
+
+/// The boot agent refuses an API user and password that `lb` would never let log in,
+/// so both must use the same limit.
+#[test]
+fn the_boot_agent_knows_lbs_login_limit() {
+    assert_eq!(
+        overlay::validate::MAX_API_CREDENTIALS,
+        lb::api::MAX_CREDENTIALS
+    );
 }

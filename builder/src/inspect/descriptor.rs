@@ -42,6 +42,7 @@ pub struct PropertyDecl {
     pub user_configurable: bool,
     pub configuration: Option<String>,
     pub label: String,
+    pub description: String,
 }
 
 /// The parts of a descriptor that `inspect` reports and cross-checks.
@@ -94,6 +95,9 @@ pub fn parse(xml: &str) -> Result<Descriptor> {
                     }
                     ("Property", "Label") => {
                         last(&mut d.properties, "Property")?.label = text.clone()
+                    }
+                    ("Property", "Description") => {
+                        last(&mut d.properties, "Property")?.description = text.clone()
                     }
                     ("ProductSection", "Product") => product.0 = text.clone(),
                     ("ProductSection", "Version") => product.1 = text.clone(),
@@ -172,6 +176,7 @@ fn element(
                 user_configurable: a.get("userConfigurable").is_some_and(|v| v == "true"),
                 configuration: a.get("configuration"),
                 label: String::new(),
+                description: String::new(),
             });
         }
         (_, "VirtualHardwareSection") => d.transports = a.get("transport"),
@@ -200,7 +205,7 @@ fn local(name: &[u8]) -> String {
 fn last<'a, T>(items: &'a mut [T], what: &str) -> Result<&'a mut T> {
     items
         .last_mut()
-        .with_context(|| format!("Label outside a {what}"))
+        .with_context(|| format!("Label or Description outside a {what}"))
 }
 
 /// The attributes of one element by local name.

@@ -7,6 +7,7 @@
 //! against what was read. Any inconsistency is an error naming the member.
 
 pub(crate) mod descriptor;
+pub(crate) mod qualifiers;
 mod report;
 
 use std::collections::BTreeMap;
@@ -130,6 +131,7 @@ pub fn inspect(path: &Path) -> Result<Report> {
     check_references(&members, &descriptor)?;
     check_disks(&descriptor, &disks)?;
     check_options(&descriptor)?;
+    check_defaults(&descriptor)?;
     Ok(Report {
         path: path.to_path_buf(),
         size,
@@ -267,6 +269,18 @@ fn check_options(d: &Descriptor) -> Result<()> {
                 d.options.iter().any(|o| &o.id == c),
                 "{what} is tied to deployment option {c}, which is not declared"
             );
+        }
+    }
+    Ok(())
+}
+
+/// Every default passes its own qualifiers: the vSphere Client enforces them
+/// on the wizard's values, so a default they refuse cannot be deployed as is.
+fn check_defaults(d: &Descriptor) -> Result<()> {
+    for p in d.properties.iter().filter(|p| p.user_configurable) {
+        if let Some(default) = &p.default {
+            qualifiers::check(&p.kind, p.qualifiers.as_deref(), default)
+                .with_context(|| format!("property {}: its default", p.key))?;
         }
     }
     Ok(())

@@ -190,6 +190,30 @@ fn capacity_must_match_the_vmdk_header() {
     expect_error(&wrong.ova, &[DISK, "ovf:populatedSize says 1"]);
 }
 
+/// The vSphere Client refuses a default its own qualifiers forbid (the
+/// blank root password under MinLen(6) was one): `inspect` does too.
+#[test]
+fn a_default_its_qualifiers_refuse_is_rejected() {
+    let key = "ovf:key=\"root_pwd\" ovf:type=\"string\"";
+    let wrong = build(|x| {
+        assert!(
+            x.contains(key),
+            "the descriptor's root_pwd attributes moved"
+        );
+        x.replace(
+            key,
+            &format!("{key} ovf:qualifiers=\"MinLen(6),MaxLen(128)\""),
+        )
+    });
+    expect_error(
+        &wrong.ova,
+        &[
+            "property appliance.root_pwd: its default",
+            "\"\" is 0 characters long, MinLen(6) refuses it",
+        ],
+    );
+}
+
 #[test]
 fn truncated_ovas_are_rejected() {
     let b = build(|x| x);

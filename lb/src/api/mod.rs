@@ -31,6 +31,7 @@ mod tls;
 mod transactions;
 mod validate;
 
+pub use auth::MAX_CREDENTIALS;
 pub use local::{MODE as STATUS_SOCKET_MODE, STATUS_PATH};
 pub use server::Timeouts;
 pub use settings::{ApiSettings, DataplaneSettings, Settings};

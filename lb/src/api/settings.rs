@@ -22,6 +22,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
 use super::iface;
@@ -68,9 +69,10 @@ pub struct ApiSettings {
 #[serde(deny_unknown_fields)]
 pub struct DataplaneSettings {
     /// The VIP ranges the boot agent routes to the host (AnyIP). `lb` binds VIPs with
-    /// `IP_FREEBIND` and needs no list; it is part of the rendered file all the same.
+    /// `IP_FREEBIND` whatever they are; binds outside these ranges are reported
+    /// (`runtime::vip_ranges`), as the appliance routes nothing to them.
     #[serde(default)]
-    pub vip_ranges: Vec<String>,
+    pub vip_ranges: Vec<Ipv4Net>,
     /// Where the committed configuration persists (on the data partition).
     pub state_dir: PathBuf,
 }
@@ -133,7 +135,7 @@ mod tests {
                 status_socket: None,
             },
             dataplane: DataplaneSettings {
-                vip_ranges: vec![],
+                vip_ranges: vec!["10.13.201.32/27".parse().unwrap()],
                 state_dir: "/var/lib/lb-appliance/lb".into(),
             },
         }
@@ -148,6 +150,19 @@ mod tests {
             settings.listen_address().unwrap(),
             "127.0.0.1:5556".parse().unwrap()
         );
+    }
+
+    #[test]
+    fn vip_ranges_are_networks() {
+        let text = toml::to_string(&rendered()).unwrap();
+        assert!(
+            text.contains("vip_ranges = [\"10.13.201.32/27\"]"),
+            "{text}"
+        );
+        assert_eq!(toml::from_str::<Settings>(&text).unwrap(), rendered());
+        let bad = text.replace("10.13.201.32/27", "10.13.201.32");
+        let e = toml::from_str::<Settings>(&bad).unwrap_err().to_string();
+        assert!(e.contains("vip_ranges"), "{e}");
     }
 
     #[test]

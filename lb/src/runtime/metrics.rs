@@ -14,14 +14,26 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// Label pairs of one sample.
 type Labels<'a> = Vec<(&'a str, &'a str)>;
 
-/// Renders every frontend, backend and server of `plan`, the process totals, the applies
-/// and, when it could be read, the process's figures.
-pub fn render(plan: &Plan, process: &Counters, applies: &Applies, os: Option<&Process>) -> String {
+/// Renders every frontend, backend and server of `plan`, the process totals, the applies,
+/// how many binds lie `outside_vips` the VIP ranges and, when it could be read, the
+/// process's figures.
+pub fn render(
+    plan: &Plan,
+    process: &Counters,
+    applies: &Applies,
+    os: Option<&Process>,
+    outside_vips: usize,
+) -> String {
     let mut out = Text::default();
     if let Some(os) = os {
         out.process(os);
     }
     out.applies(applies);
+    out.gauge(
+        "lb_vips_outside_ranges",
+        "Frontend addresses outside the appliance's VIP ranges (served, but not routed to the appliance by AnyIP).",
+        outside_vips,
+    );
     out.gauge(
         "lb_process_current_connections",
         "Connections being served.",
@@ -261,7 +273,7 @@ mod tests {
             open_fds: 9,
             max_fds: 1024,
         };
-        let out = render(&plan, &Counters::default(), &applies, Some(&os));
+        let out = render(&plan, &Counters::default(), &applies, Some(&os), 2);
         well_formed(&out);
         for line in [
             "process_start_time_seconds 1700000000.5",
@@ -276,10 +288,11 @@ mod tests {
             "lb_frontend_connections_total{frontend=\"f\"} 1",
             "lb_backend_queue_current{backend=\"web\"} 0",
             "lb_server_up{backend=\"web\",server=\"w1\"} 1",
+            "lb_vips_outside_ranges 2",
         ] {
             assert!(out.lines().any(|l| l == line), "no `{line}` in\n{out}");
         }
-        let without = render(&plan, &Counters::default(), &applies, None);
+        let without = render(&plan, &Counters::default(), &applies, None, 0);
         well_formed(&without);
         let process_family =
             |l: &&str| l.starts_with("process_") || l.starts_with("# HELP process_");

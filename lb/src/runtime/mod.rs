@@ -22,12 +22,14 @@ mod splice;
 mod stats;
 mod status;
 mod tcplog;
+mod vip_ranges;
 
 pub use forward::Forwarding;
 pub(crate) use limits::API_CONNECTIONS;
 pub(crate) use listener::freebind_socket;
 pub use metrics::CONTENT_TYPE as METRICS_CONTENT_TYPE;
 pub use status::{BackendStatus, Connections, FrontendStatus, Health, ServerStatus, Status};
+pub use vip_ranges::OutsideVip;
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
@@ -45,6 +47,7 @@ use plan::Registry;
 use process::Process;
 use shared::Shared;
 use stats::Applies;
+use vip_ranges::VipRanges;
 
 /// Listen backlog of every bind: as HAProxy's default (the connection limit), so that a
 /// burst of connects waits in the kernel instead of losing SYNs; the kernel caps it at
@@ -57,6 +60,9 @@ fn backlog(maxconn: u64) -> i32 {
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     pub forwarding: Forwarding,
+    /// The appliance's VIP ranges (settings `[dataplane] vip_ranges`); binds outside them
+    /// are served and reported (`vip_ranges`). `None`: not told, nothing reported.
+    pub vip_ranges: Option<Vec<ipnet::Ipv4Net>>,
 }
 
 /// What an apply changed and how long it took.
@@ -119,6 +125,7 @@ pub struct Runtime {
     shared: Arc<Shared>,
     control: Mutex<Control>,
     applies: Applies,
+    vip_ranges: VipRanges,
 }
 
 impl Runtime {
@@ -141,6 +148,7 @@ impl Runtime {
                 stopping: false,
             }),
             applies: Applies::default(),
+            vip_ranges: VipRanges::new(options.vip_ranges),
         };
         runtime.apply(config)?;
         Ok(runtime)
@@ -212,6 +220,7 @@ impl Runtime {
         }
         self.sync_checkers(&mut control);
         let plan = self.shared.plan.load();
+        self.vip_ranges.observe(&plan);
         let report = ApplyReport {
             version: config.version,
             binds_added: added,
@@ -323,12 +332,21 @@ impl Runtime {
             .inspect_err(|e| tracing::debug!("process metrics unavailable: {e}"))
             .ok();
         let plan = self.shared.plan.load();
-        metrics::render(&plan, &self.shared.counters, &self.applies, os.as_ref())
+        let outside = self.vip_ranges.outside().len();
+        metrics::render(
+            &plan,
+            &self.shared.counters,
+            &self.applies,
+            os.as_ref(),
+            outside,
+        )
     }
 
     /// What is being served, with health and connection counts.
     pub fn status(&self) -> Status {
-        status::of(&self.shared.plan.load(), &self.shared.counters)
+        let mut status = status::of(&self.shared.plan.load(), &self.shared.counters);
+        status.vips_outside_ranges = self.vip_ranges.outside();
+        status
     }
 
     /// Connections being served now.

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::plan::Plan;
 use super::stats::Counters;
+use super::vip_ranges::OutsideVip;
 
 /// The whole data plane.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,6 +22,9 @@ pub struct Status {
     pub connections: Connections,
     pub frontends: Vec<FrontendStatus>,
     pub backends: Vec<BackendStatus>,
+    /// Frontend binds outside the appliance's VIP ranges (served all the same).
+    #[serde(default)]
+    pub vips_outside_ranges: Vec<OutsideVip>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,6 +138,7 @@ pub fn of(plan: &Plan, process: &Counters) -> Status {
                     .collect(),
             })
             .collect(),
+        vips_outside_ranges: Vec::new(),
     }
 }
 

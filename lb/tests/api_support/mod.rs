@@ -180,7 +180,7 @@ pub fn settings(state_dir: &Path, pki: &Pki) -> Settings {
             status_socket: None,
         },
         dataplane: DataplaneSettings {
-            vip_ranges: vec!["127.77.0.0/16".into()],
+            vip_ranges: vec!["127.77.0.0/16".parse().unwrap()],
             state_dir: state_dir.to_owned(),
         },
     }
@@ -439,4 +439,13 @@ pub async fn runtime() -> Arc<Runtime> {
             .await
             .unwrap(),
     )
+}
+
+/// A data plane told the VIP ranges of `settings`, as `lb --settings` starts it.
+pub async fn runtime_for(settings: &Settings) -> Arc<Runtime> {
+    let options = Options {
+        vip_ranges: Some(settings.dataplane.vip_ranges.clone()),
+        ..Options::default()
+    };
+    Arc::new(Runtime::start(&Config::default(), options).await.unwrap())
 }

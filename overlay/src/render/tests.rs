@@ -213,7 +213,7 @@ fn invalid_configuration_keeps_management_and_starts_no_lb() {
     let props = with(
         with(seed(), "network.workload_ip", "10.13.201.10"),
         "loadbalance.dataplane_port",
-        "0",
+        "70000",
     );
     let (v, files) = rendered("frontend", &props, &[]);
     assert!(!v.is_valid());
@@ -268,7 +268,8 @@ fn rendering_is_deterministic() {
 
 #[test]
 fn banner_lists_problems_and_escapes_backslashes() {
-    let props = with(seed(), "network.hostname", "a\\b");
+    // An error (a hostname would only be a warning), with a backslash in its value.
+    let props = with(seed(), "network.management_ip", "a\\b");
     let v = validate(&appliance_image::Appliance::embedded(), "frontend", &props);
     let ca = crate::secrets::Ca {
         cert_pem: "-----BEGIN CERTIFICATE-----\n".into(),
@@ -276,7 +277,7 @@ fn banner_lists_problems_and_escapes_backslashes() {
     };
     let text = crate::banner::compose("fw_cfg", &v, Some(&ca));
     assert!(text.contains("CONFIGURATION ERRORS"), "{text}");
-    assert!(text.contains("network.hostname = \"a\\\\\\\\b\""), "{text}");
+    assert!(text.contains("network.management_ip = \"a\\\\\\\\b\""), "{text}");
     assert!(text.contains("SHA-256 fingerprint AB:CD"));
     assert!(
         text.contains("\\4{management}"),

@@ -23,6 +23,16 @@ pub struct Dataplane {
     pub config_problem: Option<String>,
     pub frontends: Vec<Frontend>,
     pub backends: Vec<Backend>,
+    /// Frontend addresses outside `loadbalance.service_ip_range` (served, not routed).
+    #[serde(default)]
+    pub vips_outside_ranges: Vec<OutsideVip>,
+}
+
+/// A frontend bound outside the appliance's VIP ranges.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutsideVip {
+    pub frontend: String,
+    pub address: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -116,6 +116,19 @@ impl Report {
                     "server {server} of backend {backend} is down (failing its health checks)"
                 )));
             }
+            // Served, as the HAProxy appliance did, but no AnyIP route leads there.
+            let ranges: Vec<&str> = self.vip_ranges.iter().map(|c| c.entry.as_str()).collect();
+            for vip in &plane.vips_outside_ranges {
+                out.push(Finding {
+                    severity: Severity::Warning,
+                    what: format!(
+                        "frontend {} binds {}, outside the VIP ranges [{}] (loadbalance.service_ip_range): clients reach it only if it is an interface address",
+                        vip.frontend,
+                        vip.address,
+                        ranges.join(", ")
+                    ),
+                });
+            }
         }
         if !self.time.synchronized {
             out.push(warning("the clock is not synchronized (NTP)".into()));

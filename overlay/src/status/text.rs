@@ -197,6 +197,7 @@ mod tests {
                         connections: c(1, 7),
                     }],
                 }],
+                vips_outside_ranges: vec![],
             }),
             ca_fingerprint: Some("AB:CD".into()),
             boot_problems: vec![],
@@ -298,6 +299,23 @@ Backends:
             text.ends_with(
                 "  warning: server s1 of backend be is down (failing its health checks)\n"
             ),
+            "{text}"
+        );
+    }
+
+    /// A VIP outside the configured ranges is served, so only a warning names it.
+    #[test]
+    fn a_vip_outside_the_ranges_is_a_warning() {
+        let mut r = report();
+        r.dataplane.as_mut().unwrap().vips_outside_ranges = vec![crate::status::lb::OutsideVip {
+            frontend: "fe".into(),
+            address: "203.0.113.5".into(),
+        }];
+        assert!(r.healthy());
+        let text = render(&r);
+        assert!(text.contains("Health: OK, 1 warning(s)\n"), "{text}");
+        assert!(
+            text.contains("  warning: frontend fe binds 203.0.113.5, outside the VIP ranges [10.13.201.32/27] (loadbalance.service_ip_range)"),
             "{text}"
         );
     }

@@ -4,9 +4,15 @@
 //! Validation never gives up half-way: an invalid value is reported and
 //! treated as unset (DHCP for an address, the schema default for a name), so
 //! the management NIC still gets whatever was valid.
+//!
+//! Errors are kept for what cannot work (the load balancer is then not
+//! started); what the HAProxy appliance accepted and still works, however
+//! unwise, is a warning, applied as the message says. README.md, "vApp
+//! property checks", lists which is which.
 
 mod formats;
 mod network;
+mod passwords;
 mod tls;
 
 use std::collections::BTreeMap;
@@ -16,6 +22,7 @@ use appliance_image::{Appliance, Property};
 use crate::config::{Config, Interface, WORKLOAD};
 use crate::problem::{Problem, Severity};
 pub use formats::Rejection;
+pub use passwords::MAX_API_CREDENTIALS;
 
 /// The outcome: a configuration to render, and what was wrong with the input.
 #[derive(Debug, Clone)]
@@ -62,17 +69,24 @@ pub fn validate(
     let api_user = r
         .parse("loadbalance.haproxy_user", formats::username)
         .unwrap_or_else(|| r.empty_means("loadbalance.haproxy_user"));
-    let api_password = api_password(&mut r, &api_user);
+    let api_password = passwords::api(&mut r, &api_user);
+    let default_hostname = r.default_of("network.hostname");
     let mut config = Config {
         deployment: deployment.to_string(),
         hostname: r
-            .parse("network.hostname", formats::hostname)
-            .unwrap_or_else(|| r.default_of("network.hostname")),
-        nameservers: r
-            .parse("network.nameservers", formats::ip_list)
-            .unwrap_or_default(),
+            .parse_or_warn(
+                "network.hostname",
+                formats::hostname,
+                &format!("{default_hostname} is used instead"),
+            )
+            .unwrap_or(default_hostname),
+        nameservers: nameservers(&mut r),
         ntp_servers: r
-            .parse("network.ntp_servers", formats::host_list)
+            .parse_or_warn(
+                "network.ntp_servers",
+                formats::host_list,
+                "ignored: the NTP servers DHCP offers are used, else the host's time through VMware Tools",
+            )
             .unwrap_or_default(),
         interfaces,
         additional_workload_networks: r
@@ -81,21 +95,10 @@ pub fn validate(
         vip_ranges: r
             .parse("loadbalance.service_ip_range", formats::cidr_list)
             .unwrap_or_default(),
-        dataplane_port: r
-            .parse("loadbalance.dataplane_port", |v| {
-                v.parse::<u16>().map_err(|e| Rejection {
-                    reason: e.to_string(),
-                    fix: "write a port number".into(),
-                })
-            })
-            .unwrap_or_else(|| {
-                r.default_of("loadbalance.dataplane_port")
-                    .parse()
-                    .unwrap_or(5556)
-            }),
+        dataplane_port: dataplane_port(&mut r),
         api_user,
         api_password,
-        root_password: Some(r.raw("appliance.root_pwd")).filter(|v| !v.is_empty()),
+        root_password: passwords::root(&mut r),
         permit_root_login: r
             .raw("appliance.permit_root_login")
             .eq_ignore_ascii_case("true"),
@@ -141,32 +144,64 @@ fn ntp_names_need_dns(config: &Config, r: &mut Reader<'_>) {
     }
 }
 
-const API_PASSWORD: &str = "loadbalance.haproxy_pwd";
-
-/// The API password. Blank means the HAProxy appliance's well-known
-/// `haproxy`, kept so the appliance is a drop-in replacement; a warning (not
-/// an error: the load balancer still starts) says so on the console and in
-/// the journal. An invalid value is an error already and gets no warning.
-fn api_password(r: &mut Reader<'_>, user: &str) -> String {
-    let blank = r.props.get(API_PASSWORD).is_none_or(|v| v.is_empty());
-    let value = r.raw(API_PASSWORD);
-    if !value.is_empty() {
-        return value;
-    }
-    let default = r.empty_means(API_PASSWORD);
-    if blank {
-        let p = r.property(API_PASSWORD);
-        let (min, max) = (p.min_len.unwrap_or(1), p.max_len.unwrap_or(u32::MAX));
+/// DNS servers. Resolution is for NTP names and the admin's tools, not the
+/// load balancer: a value that cannot be used is a warning (DHCP's servers,
+/// if any, apply), and beyond the resolver's three the rest are dropped, as
+/// glibc would ignore them.
+fn nameservers(r: &mut Reader<'_>) -> Vec<std::net::Ipv4Addr> {
+    const KEY: &str = "network.nameservers";
+    let Some(mut list) = r.parse_or_warn(
+        KEY,
+        formats::ip_list,
+        "ignored: the DNS servers DHCP offers are used, if any",
+    ) else {
+        return Vec::new();
+    };
+    if list.len() > formats::MAX_NAMESERVERS {
+        let value = r.raw(KEY);
+        let kept = &list[..formats::MAX_NAMESERVERS];
         r.problems.push(Problem::warning(
-            API_PASSWORD,
-            "",
+            KEY,
+            &value,
             format!(
-                "blank, so the Data Plane API accepts user {user:?} with the published default password {default:?} (as the HAProxy appliance did): anyone who reaches the management address can reconfigure the load balancer"
+                "{} addresses given, the resolver uses the first {}: {} only",
+                list.len(),
+                formats::MAX_NAMESERVERS,
+                kept.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
-            format!("set {API_PASSWORD} to a password of {min} to {max} characters and reboot"),
+            format!("keep the {} servers you want", formats::MAX_NAMESERVERS),
         ));
+        list.truncate(formats::MAX_NAMESERVERS);
     }
-    default
+    list
+}
+
+const PORT: &str = "loadbalance.dataplane_port";
+
+/// The API port. `0` meant the default 5556 to the HAProxy appliance (as
+/// blank does): kept, with a warning; any other value outside 1-65535 is an
+/// error (the vSphere Client refuses it already).
+fn dataplane_port(r: &mut Reader<'_>) -> u16 {
+    let default = r.default_of(PORT).parse().unwrap_or(5556);
+    if r.props.get(PORT).is_some_and(|v| v.trim() == "0") {
+        r.problems.push(Problem::warning(
+            PORT,
+            "0",
+            format!("not a port; {default} is used, as the HAProxy appliance did"),
+            format!("write {default}, or another port from 1 to 65535"),
+        ));
+        return default;
+    }
+    r.parse(PORT, |v| {
+        v.parse::<u16>().map_err(|e| Rejection {
+            reason: e.to_string(),
+            fix: "write a port number".into(),
+        })
+    })
+    .unwrap_or(default)
 }
 
 /// Reads property values through the schema, recording problems.
@@ -209,14 +244,48 @@ impl Reader<'_> {
         if let Err(reason) = p.check_value(&value) {
             let shown = shown(p, &value);
             let fix = fix_for_type(p);
-            self.problems.push(Problem::error(key, &shown, reason, fix));
+            // The HAProxy appliance read anything but true as false; the
+            // vSphere Client sends only true or false, so this comes from
+            // a hand-written environment: applied as it was, with a warning.
+            let problem = if p.kind == appliance_image::PropertyType::Boolean {
+                Problem::warning(
+                    key,
+                    &shown,
+                    format!("{reason}; taken as false, as the HAProxy appliance did"),
+                    fix,
+                )
+            } else {
+                Problem::error(key, &shown, reason, fix)
+            };
+            self.problems.push(problem);
             return String::new();
         }
         value
     }
 
-    /// Parses a non-empty value with its format parser; `None` if unset or invalid.
+    /// Parses a non-empty value with its format parser; `None` if unset or
+    /// invalid, which is an error: the value was needed.
     fn parse<T>(&mut self, key: &str, f: impl Fn(&str) -> Result<T, Rejection>) -> Option<T> {
+        self.parse_as(key, f, None)
+    }
+
+    /// As [`Reader::parse`], for a value the appliance works without: an
+    /// invalid one is a warning, saying what applies `instead`.
+    fn parse_or_warn<T>(
+        &mut self,
+        key: &str,
+        f: impl Fn(&str) -> Result<T, Rejection>,
+        instead: &str,
+    ) -> Option<T> {
+        self.parse_as(key, f, Some(instead))
+    }
+
+    fn parse_as<T>(
+        &mut self,
+        key: &str,
+        f: impl Fn(&str) -> Result<T, Rejection>,
+        instead: Option<&str>,
+    ) -> Option<T> {
         let value = self.raw(key);
         if value.is_empty() {
             return None;
@@ -225,7 +294,12 @@ impl Reader<'_> {
             Ok(v) => Some(v),
             Err(Rejection { reason, fix }) => {
                 let shown = shown(self.property(key), &value);
-                self.problems.push(Problem::error(key, &shown, reason, fix));
+                self.problems.push(match instead {
+                    None => Problem::error(key, &shown, reason, fix),
+                    Some(instead) => {
+                        Problem::warning(key, &shown, format!("{reason}; {instead}"), fix)
+                    }
+                });
                 None
             }
         }

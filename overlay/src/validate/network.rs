@@ -1,7 +1,8 @@
 //! Cross-field checks of the addressing: gateways inside their subnet, and
-//! VIP ranges that leave the appliance's own addresses alone. A failing
-//! gateway is dropped (the address still applies); overlapping VIP ranges
-//! only make the configuration invalid.
+//! VIP ranges that neither overlap nor take the appliance's own addresses.
+//! A failing gateway is dropped (the address still applies); a gateway with
+//! a DHCP address is only a warning (DHCP's gateway applies); VIP ranges
+//! that fail make the configuration invalid.
 
 use std::net::Ipv4Addr;
 
@@ -14,10 +15,16 @@ pub(super) fn check(config: &mut Config, problems: &mut Vec<Problem>) {
         let key = format!("network.{}_gateway", iface.role);
         let ip_key = format!("network.{}_ip", iface.role);
         let reason = match iface.address {
-            None => Some((
-                format!("{ip_key} is not set (DHCP), so a static gateway cannot apply"),
-                format!("set {ip_key} as well, or clear {key}"),
-            )),
+            None => {
+                problems.push(Problem::warning(
+                    &key,
+                    &gw.to_string(),
+                    format!("ignored: {ip_key} is not set, so the NIC uses DHCP and the gateway DHCP gives"),
+                    format!("set {ip_key} as well, or clear {key}"),
+                ));
+                iface.gateway = None;
+                continue;
+            }
             Some(net) if !net.contains(&gw) => Some((
                 format!("{gw} is outside {ip_key}'s subnet {}", net.trunc()),
                 format!(
@@ -55,6 +62,24 @@ pub(super) fn check(config: &mut Config, problems: &mut Vec<Problem>) {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(",");
+    // Overlapping ranges: the AnyIP routes of the same addresses collide, and
+    // which range a VIP belongs to is ambiguous.
+    for (i, a) in config.vip_ranges.iter().enumerate() {
+        for b in config.vip_ranges[i + 1..]
+            .iter()
+            .filter(|b| a.contains(*b) || b.contains(a))
+        {
+            problems.push(Problem::error(
+                "loadbalance.service_ip_range",
+                &ranges,
+                format!("{a} and {b} overlap"),
+                format!(
+                    "list each address once: keep {} only, or split the ranges",
+                    if a.contains(b) { a } else { b }
+                ),
+            ));
+        }
+    }
     for range in &config.vip_ranges {
         for (key, ip) in own.iter().filter(|(_, ip)| range.contains(ip)) {
             problems.push(Problem::error(

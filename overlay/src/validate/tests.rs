@@ -36,12 +36,12 @@ pub(crate) fn with(
     props
 }
 
-fn run(deployment: &str, props: &BTreeMap<String, String>) -> Validated {
+pub(super) fn run(deployment: &str, props: &BTreeMap<String, String>) -> Validated {
     validate(&Appliance::embedded(), deployment, props)
 }
 
 /// The single problem reported, which must be about `key`.
-fn only_problem(v: &Validated, key: &str) -> Problem {
+pub(super) fn only_problem(v: &Validated, key: &str) -> Problem {
     assert_eq!(v.problems.len(), 1, "{:#?}", v.problems);
     assert_eq!(v.problems[0].key, key);
     v.problems[0].clone()
@@ -108,8 +108,9 @@ fn bare_management_address_is_rejected_with_the_cidr_hint_and_falls_back_to_dhcp
     assert!(p.fix.contains("write 10.13.10.199/24"), "{p}");
     assert!(p.to_string().contains("Fix: write 10.13.10.199/24"));
     assert_eq!(v.config.management().address, None);
-    // The gateway can no longer apply, which is reported too.
+    // The gateway can no longer apply (DHCP's does), which is reported too.
     assert_eq!(v.problems[1].key, "network.management_gateway");
+    assert_eq!(v.problems[1].severity, Severity::Warning);
 }
 
 #[test]
@@ -128,11 +129,16 @@ fn gateway_outside_its_subnet() {
 }
 
 #[test]
-fn gateway_without_a_static_address() {
+fn gateway_without_a_static_address_is_ignored_with_a_warning() {
     let mut props = seed();
     props.remove("network.workload_ip");
-    let p = only_problem(&run("frontend", &props), "network.workload_gateway");
+    let v = run("frontend", &props);
+    let p = only_problem(&v, "network.workload_gateway");
+    assert_eq!(p.severity, Severity::Warning);
+    assert!(p.reason.starts_with("ignored: "), "{p}");
     assert!(p.fix.contains("set network.workload_ip"), "{p}");
+    assert!(v.is_valid());
+    assert_eq!(v.config.interface("workload").unwrap().gateway, None);
 }
 
 #[test]
@@ -144,6 +150,7 @@ fn gateway_in_cidr_form_is_rejected() {
         ),
         "network.management_gateway",
     );
+    assert_eq!(p.severity, Severity::Error);
     assert!(p.fix.contains("write 10.13.10.1"), "{p}");
 }
 
@@ -177,6 +184,7 @@ fn vip_range_needs_cidr_and_host_bits_are_cleared() {
         ),
         "loadbalance.service_ip_range",
     );
+    assert_eq!(p.severity, Severity::Error);
     assert!(p.fix.contains("10.13.200.40/32"));
     let v = run(
         "frontend",
@@ -205,7 +213,7 @@ fn frontend_keys_are_ignored_with_a_warning_in_the_default_deployment() {
 }
 
 #[test]
-fn booleans_are_case_insensitive_and_checked() {
+fn booleans_are_case_insensitive_and_anything_else_is_false_with_a_warning() {
     for (value, expected) in [
         ("true", true),
         ("TRUE", true),
@@ -219,14 +227,16 @@ fn booleans_are_case_insensitive_and_checked() {
         assert!(v.is_valid());
         assert_eq!(v.config.permit_root_login, expected, "{value}");
     }
-    let p = only_problem(
-        &run(
-            "frontend",
-            &with(seed(), "appliance.permit_root_login", "yes"),
-        ),
-        "appliance.permit_root_login",
+    let v = run(
+        "frontend",
+        &with(seed(), "appliance.permit_root_login", "yes"),
     );
+    let p = only_problem(&v, "appliance.permit_root_login");
+    assert_eq!(p.severity, Severity::Warning);
+    assert!(p.reason.contains("taken as false"), "{p}");
     assert_eq!(p.fix, "write true or false");
+    assert!(v.is_valid());
+    assert!(!v.config.permit_root_login);
 }
 
 #[test]
@@ -242,29 +252,31 @@ fn port_range_and_type() {
         p.reason.contains("above the maximum 65535") && p.fix.contains("1 to 65535"),
         "{p}"
     );
+    assert_eq!(p.severity, Severity::Error);
     let v = run(
         "frontend",
         &with(seed(), "loadbalance.dataplane_port", "http"),
     );
-    assert_eq!(only_problem(&v, "loadbalance.dataplane_port").value, "http");
+    let p = only_problem(&v, "loadbalance.dataplane_port");
+    assert_eq!((p.value.as_str(), p.severity), ("http", Severity::Error));
     assert_eq!(v.config.dataplane_port, 5556, "falls back to the default");
 }
 
 #[test]
-fn password_lengths_are_checked_and_never_shown() {
+fn short_passwords_are_applied_with_a_warning_and_never_shown() {
     let v = run("frontend", &with(seed(), "appliance.root_pwd", "abc"));
     let p = only_problem(&v, "appliance.root_pwd");
+    assert_eq!(p.severity, Severity::Warning);
     assert_eq!(p.value, "(hidden, 3 characters)");
     assert!(!p.to_string().contains("abc"));
-    assert_eq!(v.config.root_password, None);
-    let p = only_problem(
-        &run(
-            "frontend",
-            &with(seed(), "loadbalance.haproxy_pwd", "x".repeat(129).as_str()),
-        ),
-        "loadbalance.haproxy_pwd",
-    );
-    assert!(p.fix.contains("6 to 128"));
+    assert!(p.fix.contains("6 characters or more"), "{p}");
+    assert!(v.is_valid());
+    assert_eq!(v.config.root_password.as_deref(), Some("abc"));
+    // Long ones work: no length limit of their own (the login limit is lb's).
+    let long = "x".repeat(129);
+    let v = run("frontend", &with(seed(), "loadbalance.haproxy_pwd", &long));
+    assert!(v.problems.is_empty(), "{:#?}", v.problems);
+    assert_eq!(v.config.api_password, long);
 }
 
 #[test]
@@ -288,51 +300,69 @@ fn blank_api_password_means_haproxy_and_warns_without_stopping_the_lb() {
                 && text.contains("\"wcp\"")
                 && text.contains("\"haproxy\"")
                 && p.fix
-                    == "set loadbalance.haproxy_pwd to a password of 6 to 128 characters and reboot",
+                    == "set loadbalance.haproxy_pwd to a password of 6 characters or more and reboot",
             "{text}"
         );
     }
-    // A password that is too short is an error of its own, not a blank one.
+    // A short password is warned about as short, not as blank.
     let v = run("frontend", &with(seed(), "loadbalance.haproxy_pwd", "abc"));
-    assert_eq!(
-        only_problem(&v, "loadbalance.haproxy_pwd").severity,
-        Severity::Error
+    let p = only_problem(&v, "loadbalance.haproxy_pwd");
+    assert!(
+        p.reason.contains("3 characters, fewer than the advised 6"),
+        "{p}"
     );
+    assert_eq!(v.config.api_password, "abc");
 }
 
 #[test]
 fn names_and_lists() {
-    let p = only_problem(
-        &run("frontend", &with(seed(), "network.hostname", "lb_01")),
-        "network.hostname",
-    );
+    let v = run("frontend", &with(seed(), "network.hostname", "lb_01"));
+    let p = only_problem(&v, "network.hostname");
+    assert_eq!(p.severity, Severity::Warning);
+    assert!(p.reason.contains("haproxy.local is used instead"), "{p}");
     assert!(p.fix.contains("letters, digits and hyphens"));
+    assert_eq!(v.config.hostname, "haproxy.local");
+    let v = run(
+        "frontend",
+        &with(
+            seed(),
+            "network.nameservers",
+            "1.1.1.1,1.0.0.1,8.8.8.8,9.9.9.9",
+        ),
+    );
+    let p = only_problem(&v, "network.nameservers");
+    assert_eq!(p.severity, Severity::Warning);
+    assert!(
+        p.reason
+            .contains("the first 3: 1.1.1.1, 1.0.0.1, 8.8.8.8 only"),
+        "{p}"
+    );
+    assert_eq!(v.config.nameservers.len(), 3);
+    let v = run(
+        "frontend",
+        &with(seed(), "network.nameservers", "dns.example.com"),
+    );
+    let p = only_problem(&v, "network.nameservers");
+    assert_eq!(p.severity, Severity::Warning);
+    assert!(v.config.nameservers.is_empty());
     let p = only_problem(
         &run(
             "frontend",
-            &with(
-                seed(),
-                "network.nameservers",
-                "1.1.1.1,1.0.0.1,8.8.8.8,9.9.9.9",
-            ),
-        ),
-        "network.nameservers",
-    );
-    assert!(p.reason.contains("at most 3"));
-    only_problem(
-        &run(
-            "frontend",
-            &with(seed(), "network.nameservers", "dns.example.com"),
-        ),
-        "network.nameservers",
-    );
-    only_problem(
-        &run(
-            "frontend",
-            &with(seed(), "loadbalance.haproxy_user", "wcp admin"),
+            &with(seed(), "loadbalance.haproxy_user", "wcp:admin"),
         ),
         "loadbalance.haproxy_user",
     );
+    assert_eq!(p.severity, Severity::Error);
+    let v = run(
+        "frontend",
+        &with(
+            seed(),
+            "loadbalance.haproxy_user",
+            "wcp admin@vsphere.local",
+        ),
+    );
+    assert!(v.problems.is_empty(), "{:#?}", v.problems);
+    assert_eq!(v.config.api_user, "wcp admin@vsphere.local");
 }
 
 #[test]
@@ -354,7 +384,11 @@ fn ntp_servers() {
         ),
         "network.ntp_servers",
     );
-    assert_eq!(p.severity, Severity::Error);
+    assert_eq!(p.severity, Severity::Warning);
+    assert!(
+        p.reason.contains("ignored: the NTP servers DHCP offers"),
+        "{p:?}"
+    );
     assert!(p.fix.contains("host names"), "{p:?}");
     // Names without any DNS server: a warning naming the key and the fix.
     let props = with(
@@ -391,6 +425,7 @@ fn additional_workload_networks() {
         &run("frontend", &props),
         "network.additional_workload_networks",
     );
+    assert_eq!(p.severity, Severity::Error);
     assert!(p.fix.contains("network.workload_gateway"));
 }
 
@@ -441,23 +476,26 @@ fn an_expired_ca_is_rejected() {
     );
     let v = run("frontend", &props);
     let p = only_problem(&v, "appliance.ca_cert");
+    assert_eq!(p.severity, Severity::Error);
     assert!(p.reason.contains("expired on 2025-01-01"), "{p}");
     assert_eq!(v.config.ca, None, "treated as unset");
 }
 
 #[test]
-fn ca_cert_and_key_come_together() {
+fn half_a_ca_is_ignored_with_a_warning_and_a_ca_generated() {
     let (cert, key) = pasted_ca();
-    let p = only_problem(
-        &run("frontend", &with(seed(), "appliance.ca_cert", &cert)),
-        "appliance.ca_cert_key",
-    );
+    let v = run("frontend", &with(seed(), "appliance.ca_cert", &cert));
+    let p = only_problem(&v, "appliance.ca_cert_key");
     assert!(p.reason.contains("without its private key"), "{p}");
-    let p = only_problem(
-        &run("frontend", &with(seed(), "appliance.ca_cert_key", &key)),
-        "appliance.ca_cert",
-    );
+    assert!(p.reason.contains("a CA of its own"), "{p}");
+    assert_eq!(p.severity, Severity::Warning);
+    assert!(v.is_valid());
+    assert_eq!(v.config.ca, None, "generated on first boot");
+    let v = run("frontend", &with(seed(), "appliance.ca_cert_key", &key));
+    let p = only_problem(&v, "appliance.ca_cert");
     assert!(p.reason.contains("without its certificate"), "{p}");
+    assert_eq!(p.severity, Severity::Warning);
+    assert_eq!(v.config.ca, None);
 }
 
 #[test]
@@ -470,6 +508,7 @@ fn ca_key_must_match_and_parse() {
         &other_key,
     );
     let p = only_problem(&run("frontend", &props), "appliance.ca_cert_key");
+    assert_eq!(p.severity, Severity::Error);
     assert!(p.reason.contains("does not belong"), "{p}");
     assert!(p.value.starts_with("(hidden"), "keys are secrets");
     let props = with(
@@ -488,4 +527,95 @@ fn ca_key_must_match_and_parse() {
     assert!(only_problem(&run("frontend", &props), "appliance.ca_cert")
         .reason
         .contains("no matching"));
+}
+
+#[test]
+fn gateway_equal_to_the_interface_address_is_an_error() {
+    let v = run(
+        "frontend",
+        &with(seed(), "network.workload_gateway", "10.13.201.10"),
+    );
+    let p = only_problem(&v, "network.workload_gateway");
+    assert_eq!(p.severity, Severity::Error);
+    assert!(p.reason.contains("the interface's own address"), "{p}");
+    assert!(!v.is_valid());
+}
+
+#[test]
+fn overlapping_vip_ranges_are_an_error() {
+    let v = run(
+        "frontend",
+        &with(
+            seed(),
+            "loadbalance.service_ip_range",
+            "10.13.200.32/27, 10.13.200.48/28, 10.13.200.64/27",
+        ),
+    );
+    let p = only_problem(&v, "loadbalance.service_ip_range");
+    assert_eq!(p.severity, Severity::Error);
+    assert_eq!(p.reason, "10.13.200.32/27 and 10.13.200.48/28 overlap");
+    assert!(p.fix.contains("keep 10.13.200.32/27 only"), "{p}");
+    assert!(!v.is_valid());
+}
+
+#[test]
+fn an_additional_workload_network_that_is_no_network_is_an_error() {
+    let v = run(
+        "frontend",
+        &with(seed(), "network.additional_workload_networks", "10.14.0.1"),
+    );
+    let p = only_problem(&v, "network.additional_workload_networks");
+    assert_eq!(p.severity, Severity::Error);
+    assert!(p.fix.contains("10.14.0.1/32"), "{p}");
+}
+
+#[test]
+fn credentials_longer_than_a_login_accepts_are_an_error() {
+    // "wcp" + ":" + password: 1024 bytes log in, 1025 never do.
+    let fits = "x".repeat(MAX_API_CREDENTIALS - 4);
+    assert!(
+        run("frontend", &with(seed(), "loadbalance.haproxy_pwd", &fits))
+            .problems
+            .is_empty()
+    );
+    let v = run(
+        "frontend",
+        &with(seed(), "loadbalance.haproxy_pwd", &format!("{fits}x")),
+    );
+    let p = only_problem(&v, "loadbalance.haproxy_pwd");
+    assert_eq!(p.severity, Severity::Error);
+    assert_eq!(p.value, "(hidden, 1021 characters)");
+    assert!(p.fix.contains("at most 1020 bytes"), "{p}");
+    assert!(!v.is_valid());
+}
+
+#[test]
+fn port_zero_means_the_default_with_a_warning() {
+    let v = run("frontend", &with(seed(), "loadbalance.dataplane_port", "0"));
+    let p = only_problem(&v, "loadbalance.dataplane_port");
+    assert_eq!(p.severity, Severity::Warning);
+    assert!(p.reason.contains("5556 is used"), "{p}");
+    assert!(v.is_valid());
+    assert_eq!(v.config.dataplane_port, 5556);
+}
+
+#[test]
+fn a_ca_longer_than_its_qualifier_is_an_error() {
+    let (_, key) = pasted_ca();
+    let v = run(
+        "frontend",
+        &with(
+            with(seed(), "appliance.ca_cert", &"A".repeat(65536)),
+            "appliance.ca_cert_key",
+            &key,
+        ),
+    );
+    let p = v
+        .problems
+        .iter()
+        .find(|p| p.key == "appliance.ca_cert")
+        .expect("the certificate is reported");
+    assert_eq!(p.severity, Severity::Error);
+    assert!(p.reason.contains("at most 65535"), "{p}");
+    assert!(!v.is_valid());
 }

@@ -15,19 +15,23 @@ pub(super) fn ca(r: &mut Reader<'_>) -> Option<CaPem> {
     let cert_raw = r.raw(CERT);
     let key_raw = r.raw(KEY);
     let hidden = format!("(hidden, {} characters)", key_raw.chars().count());
+    // One without the other: the HAProxy appliance generated its own CA
+    // then, and so does this one (the Supervisor is given whichever CA the
+    // appliance publishes), with a warning.
+    let ignored = "both are ignored and the appliance uses a CA of its own (generated on first boot), as the HAProxy appliance did";
     let result = match (cert_raw.is_empty(), key_raw.is_empty()) {
         (true, true) => return None,
-        (false, true) => Err(Problem::error(
+        (false, true) => Err(Problem::warning(
             KEY,
             "",
-            format!("{CERT} is given without its private key"),
-            format!("paste the CA's private key into {KEY}, or clear {CERT} to let the appliance generate a CA"),
+            format!("{CERT} is given without its private key: {ignored}"),
+            format!("paste the CA's private key into {KEY}, or clear {CERT}"),
         )),
-        (true, false) => Err(Problem::error(
+        (true, false) => Err(Problem::warning(
             CERT,
             "",
-            format!("{KEY} is given without its certificate"),
-            format!("paste the CA certificate into {CERT}, or clear {KEY} to let the appliance generate a CA"),
+            format!("{KEY} is given without its certificate: {ignored}"),
+            format!("paste the CA certificate into {CERT}, or clear {KEY}"),
         )),
         (false, false) => pair(&cert_raw, &key_raw, &hidden),
     };

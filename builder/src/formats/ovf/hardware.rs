@@ -178,11 +178,16 @@ pub(super) fn section(x: &mut Xml, appliance: &Appliance, disk_id: &str) -> Resu
     for (i, item) in items.into_iter().enumerate() {
         item.write(x, i as u32 + 1);
     }
-    let firmware = match hw.firmware {
-        Firmware::Efi => "efi",
-        Firmware::Bios => "bios",
-    };
-    vmw_config(x, "firmware", firmware);
+    match hw.firmware {
+        Firmware::Efi => {
+            // The boot loader (systemd-boot) and the kernel path carry no
+            // signature a Secure Boot firmware accepts (README, "Secure
+            // Boot"): off, in the HAProxy appliance's form.
+            vmw_config(x, "bootOptions.efiSecureBootEnabled", "false");
+            vmw_config(x, "firmware", "efi");
+        }
+        Firmware::Bios => vmw_config(x, "firmware", "bios"),
+    }
     x.close();
     Ok(())
 }

@@ -152,6 +152,82 @@ fn properties_match_the_appliance_definition() {
     );
 }
 
+/// The values a property's description gives a meaning to: its default,
+/// the blank value when the description says what blank does ("Leave
+/// blank …", "Blank means admin", "Blank: …"), and the value blank stands
+/// for ("Blank means haproxy" → `haproxy`).
+fn meaningful_values(p: &crate::inspect::PropertyDecl) -> Vec<String> {
+    let mut values: Vec<String> = p.default.iter().cloned().collect();
+    let text = p.description.to_ascii_lowercase();
+    if text.contains("blank") {
+        values.push(String::new());
+    }
+    if let Some((_, after)) = p.description.split_once("Blank means ") {
+        let word: String = after
+            .chars()
+            .take_while(|c| !c.is_whitespace() && *c != '.' && *c != ',')
+            .collect();
+        values.push(word);
+    }
+    values
+}
+
+/// The vSphere Client refuses whatever a property's qualifiers forbid, so
+/// no qualifier may forbid the default or a value the description gives a
+/// meaning to (a blank root password locks root; a blank API password means
+/// `haproxy`). Read from the generated OVF, with the qualifiers parsed from
+/// its text, not from the appliance definition that produced it.
+#[test]
+fn qualifiers_allow_every_default_and_every_documented_value() {
+    let (_, d) = generated();
+    let mut blank_documented = Vec::new();
+    for p in d.properties.iter().filter(|p| p.user_configurable) {
+        assert!(!p.description.is_empty(), "{}: no description read", p.key);
+        for value in meaningful_values(p) {
+            if value.is_empty() {
+                blank_documented.push(p.key.as_str());
+            }
+            if let Err(e) =
+                crate::inspect::qualifiers::check(&p.kind, p.qualifiers.as_deref(), &value)
+            {
+                panic!(
+                    "{}: the value {value:?} its description gives a meaning to is refused by {:?}: {e:#}",
+                    p.key, p.qualifiers
+                );
+            }
+        }
+    }
+    // The check above reached the properties whose blank means something.
+    for key in [
+        "appliance.root_pwd",
+        "appliance.ca_cert",
+        "appliance.ca_cert_key",
+        "network.management_ip",
+        "network.ntp_servers",
+        "loadbalance.haproxy_user",
+        "loadbalance.haproxy_pwd",
+    ] {
+        assert!(
+            blank_documented.contains(&key),
+            "{key}: its description no longer says what blank means ({blank_documented:?})"
+        );
+    }
+    // As in the HAProxy appliance: only the CA fields and the port carry qualifiers.
+    let qualified: Vec<_> = d
+        .properties
+        .iter()
+        .filter_map(|p| Some((p.key.as_str(), p.qualifiers.as_deref()?)))
+        .collect();
+    assert_eq!(
+        qualified,
+        [
+            ("appliance.ca_cert", "MinLen(0),MaxLen(65535)"),
+            ("appliance.ca_cert_key", "MinLen(0),MaxLen(65535)"),
+            ("loadbalance.dataplane_port", "MinValue(1),MaxValue(65535)"),
+        ]
+    );
+}
+
 #[test]
 fn sizes_and_capacity_are_exact() {
     let (xml, d) = generated();
@@ -229,6 +305,10 @@ fn virtual_hardware() {
     assert!(
         xml.contains("<vmw:Config ovf:required=\"false\" vmw:key=\"firmware\" vmw:value=\"efi\"/>")
     );
+    assert_eq!(
+        vmw_configs(&xml, "bootOptions.efiSecureBootEnabled"),
+        ["false"]
+    );
 
     let scsi = item(&xml, "ResourceSubType", "VirtualSCSI");
     assert!(scsi.contains("vmw:key=\"slotInfo.pciSlotNumber\" vmw:value=\"128\""));
@@ -263,6 +343,50 @@ fn virtual_hardware() {
     let count = ids.len();
     ids.dedup();
     assert_eq!(ids.len(), count);
+}
+
+/// The `vmw:value`s of the VirtualHardwareSection's own `vmw:Config`s with `key`
+/// (not those of its Items), each checked to be optional (`ovf:required="false"`).
+fn vmw_configs(xml: &str, key: &str) -> Vec<String> {
+    let section = &xml[xml.find("<VirtualHardwareSection").unwrap()
+        ..xml.find("</VirtualHardwareSection>").unwrap()];
+    let own = &section[section.rfind("</Item>").unwrap()..];
+    own.lines()
+        .map(str::trim)
+        .filter(|l| l.contains(&format!("vmw:key=\"{key}\"")))
+        .map(|l| {
+            assert!(l.starts_with("<vmw:Config ovf:required=\"false\" "), "{l}");
+            let at = l.find("vmw:value=\"").unwrap() + "vmw:value=\"".len();
+            l[at..at + l[at..].find('"').unwrap()].to_string()
+        })
+        .collect()
+}
+
+/// The boot loader (systemd-boot) is not signed: with EFI firmware the OVF
+/// states Secure Boot off, in the HAProxy appliance's form, so the VM boots
+/// whatever vSphere would default to. With BIOS firmware the setting does
+/// not apply and is left out.
+#[test]
+fn secure_boot_is_off_with_efi_and_absent_with_bios() {
+    let (xml, _) = generated();
+    assert!(xml.contains(
+        "<vmw:Config ovf:required=\"false\" vmw:key=\"bootOptions.efiSecureBootEnabled\" vmw:value=\"false\"/>"
+    ));
+    assert_eq!(vmw_configs(&xml, "firmware"), ["efi"]);
+    assert_eq!(
+        vmw_configs(&xml, "bootOptions.efiSecureBootEnabled"),
+        ["false"]
+    );
+
+    let mut bios = Appliance::embedded();
+    bios.hardware.firmware = appliance_image::Firmware::Bios;
+    let xml = generate(&bios);
+    assert_eq!(vmw_configs(&xml, "firmware"), ["bios"]);
+    assert!(vmw_configs(&xml, "bootOptions.efiSecureBootEnabled").is_empty());
+    assert!(
+        xmllint(&xml, None).status.success(),
+        "not well-formed:\n{xml}"
+    );
 }
 
 #[test]
