@@ -170,6 +170,7 @@ fn validation_names_duplicates_and_collisions() {
         name: "wild".into(),
         address: "*".into(),
         port: Some(8080),
+        ..Bind::default()
     });
     assert_eq!(
         problems(&c),
