@@ -252,7 +252,10 @@ fn every_served_field_maps_onto_the_model() {
             body.insert(key.clone(), sample(served, schema));
             fields::normalize(table, &mut body);
             if let Some(r) = fields::refusal(table, &body, "") {
-                assert!(!r.why.is_empty(), "{definition}.{key}: refused without a reason");
+                assert!(
+                    !r.why.is_empty(),
+                    "{definition}.{key}: refused without a reason"
+                );
                 continue;
             }
             let item: T = serde_json::from_value(Value::Object(body.clone()))

@@ -46,7 +46,11 @@ fn convert(v2: &'static Value) -> Value {
     let media = |key: &str| -> Vec<String> {
         v2[key]
             .as_array()
-            .map(|a| a.iter().filter_map(|m| m.as_str().map(str::to_owned)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|m| m.as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_else(|| vec!["application/json".into()])
     };
     let (consumes, produces) = (media("consumes"), media("produces"));
@@ -199,7 +203,11 @@ fn operation(op: &'static Value, consumes: &[String], produces: &[String]) -> Va
     let media = |key: &str, default: &[String]| -> Vec<String> {
         op[key]
             .as_array()
-            .map(|a| a.iter().filter_map(|m| m.as_str().map(str::to_owned)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|m| m.as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_else(|| default.to_vec())
     };
     let (consumes, produces) = (media("consumes", consumes), media("produces", produces));

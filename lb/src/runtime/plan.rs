@@ -277,10 +277,7 @@ fn server(c: &Config, b: &Backend, s: &Server, shared: Arc<ServerShared>) -> Ser
         CheckSpec {
             backend: b.name.clone(),
             server: s.name.clone(),
-            target: SocketAddr::new(
-                ip,
-                s.health_check_port.or(ds.port).or(s.port).unwrap_or(0),
-            ),
+            target: SocketAddr::new(ip, s.health_check_port.or(ds.port).or(s.port).unwrap_or(0)),
             inter: Duration::from_millis(inter),
             timeout: Duration::from_millis(timeout),
             rise: ds.rise.unwrap_or(DEFAULT_RISE),

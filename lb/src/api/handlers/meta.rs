@@ -46,7 +46,10 @@ pub async fn defaults(
 ) -> Result<Response, ApiError> {
     let config = store.snapshot(params.transaction_id.as_deref())?;
     let defaults = serde_json::to_value(&config.defaults).map_err(ApiError::internal)?;
-    Ok(versioned(config.version, spec::project("defaults", defaults)))
+    Ok(versioned(
+        config.version,
+        spec::project("defaults", defaults),
+    ))
 }
 
 pub async fn global(

@@ -1,9 +1,9 @@
 //! The `backend` model, in config-parser's backend line order.
 use super::common::*;
+use super::Field;
 use super::Kind::*;
 use super::Syntax::*;
 use super::Use::*;
-use super::Field;
 
 pub static BACKEND: &[Field] = &[
     own("name"),

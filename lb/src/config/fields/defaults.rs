@@ -1,10 +1,10 @@
 //! The `defaults` model, in config-parser's defaults line order. Served read-only
 //! (`GET /services/haproxy/configuration/defaults`); `POST raw` and the TOML file set it.
 use super::common::*;
+use super::Field;
 use super::Kind::*;
 use super::Syntax::*;
 use super::Use::*;
-use super::Field;
 
 pub static DEFAULTS: &[Field] = &[
     MODE,

@@ -193,7 +193,12 @@ pub fn normalize(table: &'static [Field], object: &mut Object) {
 pub fn check(table: &'static [Field], object: &Object, prefix: &str) -> Result<(), Refusal> {
     for (key, value) in object {
         let name = join(prefix, key);
-        let fail = |why: String| Err(Refusal { field: name.clone(), why });
+        let fail = |why: String| {
+            Err(Refusal {
+                field: name.clone(),
+                why,
+            })
+        };
         let Some(row) = field(table, key) else {
             return fail("is not a field of this model".into());
         };
@@ -245,11 +250,9 @@ pub fn plain_ms(ms: u64) -> String {
 fn word(kind: &Kind, value: &Value, times: Times) -> String {
     match (kind, value) {
         (Kind::Time, v) if v.is_u64() => times(v.as_u64().unwrap_or_default()),
-        (Kind::List(_), Value::Array(items)) => items
-            .iter()
-            .map(text)
-            .collect::<Vec<_>>()
-            .join(","),
+        (Kind::List(_), Value::Array(items)) => {
+            items.iter().map(text).collect::<Vec<_>>().join(",")
+        }
         (_, v) => text(v),
     }
 }
@@ -282,16 +285,19 @@ pub fn lines(
             continue;
         };
         match row.syntax {
-            Syntax::Line(keyword) => out.push(format!("{keyword} {}", word(&row.kind, value, times))),
+            Syntax::Line(keyword) => {
+                out.push(format!("{keyword} {}", word(&row.kind, value, times)))
+            }
             Syntax::Option(keyword) => match switch(value) {
                 Some(true) => out.push(format!("option {keyword}")),
                 Some(false) if value.is_string() => out.push(format!("no option {keyword}")),
                 _ => {}
             },
             Syntax::OptionNamed => out.push(format!("option {}", text(value))),
-            Syntax::Timeout(keyword) => {
-                out.push(format!("timeout {keyword} {}", word(&row.kind, value, times)))
-            }
+            Syntax::Timeout(keyword) => out.push(format!(
+                "timeout {keyword} {}",
+                word(&row.kind, value, times)
+            )),
             Syntax::Params(keyword) => {
                 if let (Kind::Object(sub), Value::Object(inner)) = (&row.kind, value) {
                     let words = params(sub, inner, times);

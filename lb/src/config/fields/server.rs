@@ -16,7 +16,8 @@ const fn f(name: &'static str, kind: Kind, syntax: Syntax, usage: Use) -> Field 
 
 const NO_TLS: &str = "TLS to servers is not supported: lb forwards the TCP bytes unchanged";
 const TCP_CHECKS: &str = "health checks are plain TCP connects";
-const NO_PROXY_PROTOCOL: &str = "the PROXY protocol is not sent: lb forwards the TCP bytes unchanged";
+const NO_PROXY_PROTOCOL: &str =
+    "the PROXY protocol is not sent: lb forwards the TCP bytes unchanged";
 
 pub static SERVER: &[Field] = &[
     own("name"),
@@ -48,7 +49,12 @@ pub static SERVER: &[Field] = &[
         },
     ),
     f("alpn", Str, Param("alpn"), Stored),
-    f("tls_tickets", Toggle, Word("tls-tickets", "no-tls-tickets"), Stored),
+    f(
+        "tls_tickets",
+        Toggle,
+        Word("tls-tickets", "no-tls-tickets"),
+        Stored,
+    ),
     f(
         "check-ssl",
         Toggle,
@@ -71,7 +77,12 @@ pub static SERVER: &[Field] = &[
     f("cookie", Str, Param("cookie"), Stored),
     f("ssl_certificate", Str, Param("crt"), Stored),
     f("ssl_cafile", Str, Param("ca-file"), Stored),
-    f("verify", Enum(&["none", "required"]), Param("verify"), Stored),
+    f(
+        "verify",
+        Enum(&["none", "required"]),
+        Param("verify"),
+        Stored,
+    ),
     f(
         "on-error",
         Enum(&["fastinter", "fail-check", "sudden-death", "mark-down"]),

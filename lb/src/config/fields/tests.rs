@@ -46,9 +46,7 @@ fn object(table: &'static [Field]) -> BoxedStrategy<Value> {
         .iter()
         .filter_map(|row| {
             let v = value(row)?;
-            Some(
-                proptest::option::of(v.prop_map(move |v| (row.name.to_owned(), v))).boxed(),
-            )
+            Some(proptest::option::of(v.prop_map(move |v| (row.name.to_owned(), v))).boxed())
         })
         .collect();
     parts
@@ -163,10 +161,17 @@ fn refusals_name_the_field_and_the_reason() {
     assert_eq!(r.field, "ssl");
     assert!(r.why.contains("TLS"), "{}", r.why);
     assert_eq!(refused(SERVER, json!({"ssl": "enabled"})).field, "ssl");
-    assert_eq!(refused(SERVER, json!({"send-proxy": "enabled"})).field, "send-proxy");
+    assert_eq!(
+        refused(SERVER, json!({"send-proxy": "enabled"})).field,
+        "send-proxy"
+    );
     assert_eq!(refused(FRONTEND, json!({"mode": "http"})).field, "mode");
     assert_eq!(
-        refused(BACKEND, json!({"balance": {"algorithm": "hdr", "hdr_name": "Host"}})).field,
+        refused(
+            BACKEND,
+            json!({"balance": {"algorithm": "hdr", "hdr_name": "Host"}})
+        )
+        .field,
         "balance.algorithm"
     );
     assert_eq!(
@@ -175,7 +180,10 @@ fn refusals_name_the_field_and_the_reason() {
     );
     for neutral in [
         (BIND, json!({"ssl": false, "accept_proxy": false})),
-        (SERVER, json!({"ssl": "disabled", "send-proxy": "disabled", "check-ssl": "disabled"})),
+        (
+            SERVER,
+            json!({"ssl": "disabled", "send-proxy": "disabled", "check-ssl": "disabled"}),
+        ),
         (FRONTEND, json!({"mode": "tcp", "httplog": false})),
     ] {
         assert_eq!(refusal(neutral.0, neutral.1.as_object().unwrap(), ""), None);
@@ -200,7 +208,13 @@ fn servers_are_written_in_client_natives_order() {
 fn unknown_and_mistyped_fields_are_named() {
     let e = check(SERVER, json!({"sendproxy": "x"}).as_object().unwrap(), "").unwrap_err();
     assert_eq!(e.field, "sendproxy");
-    let e = check(BACKEND, json!({"default_server": {"rise": "2"}}).as_object().unwrap(), "")
-        .unwrap_err();
+    let e = check(
+        BACKEND,
+        json!({"default_server": {"rise": "2"}})
+            .as_object()
+            .unwrap(),
+        "",
+    )
+    .unwrap_err();
     assert_eq!(e.field, "default_server.rise");
 }

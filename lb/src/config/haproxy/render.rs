@@ -26,24 +26,30 @@ pub fn render(c: &Config) -> String {
     }
     for f in &c.frontends {
         out.section(&format!("frontend {}", f.name));
-        out.lines(section(fields::FRONTEND, f, fields::plain_ms, |row| {
-            match row.name {
+        out.lines(section(
+            fields::FRONTEND,
+            f,
+            fields::plain_ms,
+            |row| match row.name {
                 "binds" => Some(f.binds.iter().map(bind).collect()),
                 "backend_switching_rules" => {
                     Some(f.backend_switching_rules.iter().map(rule).collect())
                 }
                 _ => None,
-            }
-        }));
+            },
+        ));
     }
     for b in &c.backends {
         out.section(&format!("backend {}", b.name));
-        out.lines(section(fields::BACKEND, b, fields::plain_ms, |row| {
-            match row.name {
+        out.lines(section(
+            fields::BACKEND,
+            b,
+            fields::plain_ms,
+            |row| match row.name {
                 "servers" => Some(b.servers.iter().map(server).collect()),
                 _ => None,
-            }
-        }));
+            },
+        ));
     }
     out.text
 }
@@ -100,10 +106,12 @@ fn section(
         let Some(value) = o.get(row.name).and_then(|v| v.as_object()) else {
             return;
         };
-        let text = |key: &str| value.get(key).map(|v| match v {
-            serde_json::Value::String(s) => s.clone(),
-            other => other.to_string(),
-        });
+        let text = |key: &str| {
+            value.get(key).map(|v| match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+        };
         match row.name {
             "balance" => {
                 let mut line = format!("balance {}", text("algorithm").unwrap_or_default());
@@ -117,7 +125,11 @@ fn section(
                     .iter()
                     .filter_map(|k| text(k))
                     .collect();
-                out.push(format!("hash-type {}", words.join(" ")).trim_end().to_owned());
+                out.push(
+                    format!("hash-type {}", words.join(" "))
+                        .trim_end()
+                        .to_owned(),
+                );
             }
             // client-native always writes the interval of an enabled redispatch.
             "redispatch" => match text("enabled").as_deref() {
