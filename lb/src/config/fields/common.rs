@@ -56,7 +56,7 @@ pub const MODE: Field = refused(
     Enum(&["http", "tcp"]),
     Line("mode"),
     &["tcp"],
-    "mode http is not supported: lb is an L4 (TCP) proxy",
+    "http is not supported: lb is an L4 (TCP) proxy",
 );
 pub const MAXCONN: Field = Field {
     name: "maxconn",
