@@ -468,8 +468,8 @@ async fn supervisor_sequence_with_every_optional_field_neutral() {
         "no-ssl",
         "no-check-ssl",
         "no-agent-check",
-        "option redispatch 1000",
-        "default-server fall 1000 no-check-ssl",
+        "option redispatch 2",
+        "default-server fall 2 no-check-ssl",
         "timeout check 1000",
         "bind-process x",
     ] {

@@ -44,7 +44,9 @@ fn value(f: &'static Field) -> Option<Value> {
         Kind::Toggle => "disabled".into(),
         // `false` is dropped as dataplaneapi drops it; `true` is stored and written.
         Kind::Bool => true.into(),
-        Kind::Int | Kind::Time => 1000.into(),
+        // 2: HAProxy's `rise`, a harmless `maxconn` for one client at a time.
+        Kind::Int => 2.into(),
+        Kind::Time => 1000.into(),
         Kind::Str => "x".into(),
         Kind::Enum(values) => values[0].into(),
         Kind::List(values) => vec![values[0]].into(),
