@@ -6,7 +6,15 @@ use serde_json::{Map, Value};
 
 /// Fields whose only neutral value is their absence: they would change where health checks
 /// connect (`health_check_port`, a default-server `port`).
-const ABSENT: &[&str] = &["health_check_port", "port", "index"];
+/// And the model's own fields the reference models do not have (`lb`'s TOML and haproxy.cfg
+/// set them; the API refuses them as unknown).
+const ABSENT: &[&str] = &[
+    "health_check_port",
+    "port",
+    "index",
+    "client_fin_timeout",
+    "tunnel_timeout",
+];
 
 /// `body` with every other field of `table` set to its neutral value (fields `body` sets
 /// are kept); `default_backend` names `backend`.
