@@ -1,11 +1,13 @@
-"""Checks recorded management API answers against the served Swagger 2.0 specification.
+"""Checks recorded management API answers against the full reference Swagger 2.0
+specification of the Data Plane API v2.1 (not the cut-down copy `lb` serves).
 
-Usage: api_conformance.py SPEC.json EXCHANGES.json
+Usage: api_conformance.py REFERENCE.json EXCHANGES.json
 
-The document itself is validated with openapi-spec-validator (Swagger 2.0 rules). Each
-answer's body is validated with jsonschema against the response schema the specification
-gives for its path, method and status (or `default`), with the document's definitions in
-scope; every answer but a 401 must carry the Configuration-Version header (a 401 must not:
+The reference is validated with openapi-spec-validator (Swagger 2.0 rules), and so are the
+documents `lb` served, if recorded: `GET /v2/specification` (Swagger 2.0) and
+`GET /v2/specification_openapiv3` (OpenAPI 3.0). Each answer's body is validated with
+jsonschema against the response schema the reference gives for its path, method and status
+(or `default`), with the reference's definitions in scope; every answer but a 401 must carry the Configuration-Version header (a 401 must not:
 an unauthenticated client learns nothing), and errors must be the `{"code","message"}` model. Exits non-zero listing every mismatch.
 """
 import json
@@ -13,7 +15,13 @@ import re
 import sys
 
 import jsonschema
-from openapi_spec_validator import OpenAPIV2SpecValidator
+from openapi_spec_validator import OpenAPIV2SpecValidator, OpenAPIV30SpecValidator
+
+# Served documents, by path: the validator of their OpenAPI version.
+DOCUMENTS = {
+    "/v2/specification": OpenAPIV2SpecValidator,
+    "/v2/specification_openapiv3": OpenAPIV30SpecValidator,
+}
 
 
 def template_matcher(spec):
@@ -42,8 +50,15 @@ def main():
     matchers = template_matcher(spec)
     problems = []
     checked = 0
+    documents = 0
     for x in exchanges:
         where = f"{x['method'].upper()} {x['path']} -> {x['status']}"
+        if x["status"] == 200 and x["path"] in DOCUMENTS:
+            try:
+                DOCUMENTS[x["path"]](json.loads(x["body"])).validate()
+                documents += 1
+            except Exception as e:  # the validators raise their own error types
+                problems.append(f"{where}: the served document is invalid: {e}")
         headers = {k.lower(): v for k, v in x["headers"]}
         if x["status"] == 401:
             if "configuration-version" in headers:
@@ -81,7 +96,10 @@ def main():
     if problems:
         print("\n".join(problems))
         sys.exit(1)
-    print(f"openapi conformance: {checked} response bodies and {len(exchanges)} answers conform")
+    print(
+        f"openapi conformance: {checked} response bodies and {len(exchanges)} answers conform"
+        f" to the reference; {documents} served documents are valid"
+    )
 
 
 if __name__ == "__main__":

@@ -9,8 +9,10 @@ use std::sync::Arc;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use api_support::neutral;
 use api_support::{check_conformance, free_port, runtime, settings, Accepting, Api, Pki, Reply};
 use lb::api::Timeouts;
+use lb::config::fields::{self, Field};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -83,6 +85,15 @@ impl Service {
 
 /// The calls of `docs/dataplane-api.md` §5.1, in the Supervisor's order, in one transaction.
 async fn program(api: &Api, service: &Service) -> Reply {
+    program_with(api, service, |_, body, _| body).await
+}
+
+/// Completes a body of the model the table describes (the third argument names a backend).
+type Fill = fn(&'static [Field], Value, &str) -> Value;
+
+/// [`program`] with each body passed through `fill` first.
+async fn program_with(api: &Api, service: &Service, fill: Fill) -> Reply {
+    let fill = |table, body| fill(table, body, &service.backends[0].name);
     let version = get(api, &format!("{CFG}/global")).await;
     let version = version.json["_version"].as_u64().unwrap();
     let started = expect(
@@ -104,7 +115,10 @@ async fn program(api: &Api, service: &Service) -> Reply {
         api.call(
             Method::POST,
             &format!("{CFG}/frontends?transaction_id={tx}"),
-            Some(json!({"name": fe, "mode": "tcp", "log_tag": fe, "tcplog": true})),
+            Some(fill(
+                fields::FRONTEND,
+                json!({"name": fe, "mode": "tcp", "log_tag": fe, "tcplog": true}),
+            )),
         )
         .await,
     );
@@ -114,7 +128,10 @@ async fn program(api: &Api, service: &Service) -> Reply {
             api.call(
                 Method::POST,
                 &format!("{CFG}/binds?frontend={fe}&transaction_id={tx}"),
-                Some(json!({"name": format!("{fe}-{vip}:{name}"), "address": vip, "port": port})),
+                Some(fill(
+                    fields::BIND,
+                    json!({"name": format!("{fe}-{vip}:{name}"), "address": vip, "port": port}),
+                )),
             )
             .await,
         );
@@ -125,10 +142,11 @@ async fn program(api: &Api, service: &Service) -> Reply {
             api.call(
                 Method::POST,
                 &format!("{CFG}/backends?transaction_id={tx}"),
-                Some(
+                Some(fill(
+                    fields::BACKEND,
                     json!({"name": be, "mode": "tcp", "balance": {"algorithm": "roundrobin"},
                             "adv_check": "tcp-check", "log_tag": be}),
-                ),
+                )),
             )
             .await,
         );
@@ -137,10 +155,11 @@ async fn program(api: &Api, service: &Service) -> Reply {
                 api.call(
                     Method::POST,
                     &format!("{CFG}/servers?backend={be}&transaction_id={tx}"),
-                    Some(
+                    Some(fill(
+                        fields::SERVER,
                         json!({"name": name, "address": ip, "port": port, "check": "enabled",
                                 "weight": 100, "verify": "none"}),
-                    ),
+                    )),
                 )
                 .await,
             );
@@ -345,7 +364,7 @@ async fn supervisor_sequence_serves_traffic_persists_and_survives_a_restart() {
     .await;
     assert_eq!(stale.header("configuration-version"), Some("1"));
 
-    let spec = get(&api, "/specification").await.json;
+    served_documents(&api).await;
     let mut exchanges = api.stop().await;
     plane.shutdown(Duration::from_secs(1)).await;
 
@@ -367,12 +386,219 @@ async fn supervisor_sequence_serves_traffic_persists_and_survives_a_restart() {
     exchanges.extend(api.stop().await);
     plane.shutdown(Duration::from_secs(1)).await;
     endpoints.iter().for_each(|e| e.abort());
-    check_conformance(&spec, &exchanges);
+    check_conformance(&exchanges);
 }
 
 /// `lb` stops the API after the data plane has begun to stop, so a commit can still reach
 /// a stopping data plane: that is 503 (retry elsewhere or later), not the client's fault,
 /// and nothing is committed.
+/// The Supervisor's sequence with every optional field of every model set to a neutral
+/// value (`check-ssl: disabled`, `send-proxy: disabled`, `inter`, `maxconn`, …): accepted,
+/// committed, served, and every field read back as sent and written into haproxy.cfg.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn supervisor_sequence_with_every_optional_field_neutral() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path());
+    let settings = settings(&dir.path().join("state"), &pki);
+    let service = test_service();
+    let endpoints = start_endpoints(&service).await;
+    let api = Api::start(&settings, &pki.ca_pem, runtime().await).await;
+
+    let committed = program_with(&api, &service, neutral::complete).await;
+    assert_eq!(
+        committed.status,
+        StatusCode::ACCEPTED,
+        "{:?}",
+        committed.json
+    );
+    assert_traffic(&service).await;
+
+    // Every field comes back as sent.
+    let be = &service.backends[0];
+    // With the fields the Supervisor's own bodies set.
+    let reads = [
+        (
+            fields::FRONTEND,
+            format!("{CFG}/frontends/{}", service.frontend),
+            &["tcplog", "log_tag", "mode"][..],
+        ),
+        (
+            fields::BACKEND,
+            format!("{CFG}/backends/{}", be.name),
+            &["balance", "adv_check", "log_tag", "mode"][..],
+        ),
+        (
+            fields::SERVER,
+            format!("{CFG}/servers/{}?backend={}", be.servers[0].0, be.name),
+            &["check", "verify", "weight"][..],
+        ),
+    ];
+    for (table, path, own) in reads {
+        let data = get(&api, &path).await.json["data"].clone();
+        for (name, value) in neutral::neutral(table) {
+            let value = if name == "default_backend" {
+                Value::from(be.name.as_str())
+            } else {
+                value
+            };
+            if own.contains(&name.as_str()) {
+                continue;
+            }
+            // `false` is not kept, as dataplaneapi's `omitempty` does not keep it.
+            let value = if value == false { Value::Null } else { value };
+            assert_eq!(data[&name], value, "{path}: {name}");
+        }
+    }
+    let bind_name = format!(
+        "{}-{}:{}",
+        service.frontend, service.vip, service.ports[0].1
+    );
+    let bind = get(
+        &api,
+        &format!("{CFG}/binds/{bind_name}?frontend={}", service.frontend),
+    )
+    .await;
+    assert_eq!(bind.json["data"]["v4v6"], true, "{:?}", bind.json);
+
+    // haproxy.cfg carries them as dataplaneapi writes them, and reads back the same.
+    let raw = get(&api, &format!("{CFG}/raw")).await.json["data"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for word in [
+        "no-send-proxy no-send-proxy-v2",
+        "no-ssl",
+        "no-check-ssl",
+        "no-agent-check",
+        "option redispatch 2",
+        "default-server fall 2 no-check-ssl",
+        "timeout check 1000",
+        "bind-process x",
+    ] {
+        assert!(raw.contains(word), "{word} not in:\n{raw}");
+    }
+    let reposted = api
+        .call(
+            Method::POST,
+            &format!("{CFG}/raw?version=1"),
+            Some(Value::from(raw.as_str())),
+        )
+        .await;
+    assert_eq!(reposted.status, StatusCode::ACCEPTED, "{:?}", reposted.json);
+    let again = get(&api, &format!("{CFG}/raw")).await.json["data"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(proxies(&again), proxies(&raw));
+
+    served_documents(&api).await;
+    check_conformance(&api.stop().await);
+    for task in endpoints {
+        task.abort();
+    }
+}
+
+/// A value `lb` cannot honour at L4 is a 400 naming the field and saying why, before
+/// anything is staged; the same field with its neutral value is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_an_l4_proxy_cannot_honour_are_400_naming_the_field() {
+    let (_dir, api) = accepting_api().await;
+    let api = &api;
+    let post = |path: String, body: Value| async move {
+        api.call(Method::POST, &format!("{CFG}/{path}"), Some(body))
+            .await
+    };
+    let version = || async { get(api, &format!("{CFG}/global")).await.json["_version"].clone() };
+    let v = version().await;
+    assert_eq!(
+        post(format!("frontends?version={v}"), json!({"name": "fe"}))
+            .await
+            .status,
+        StatusCode::ACCEPTED
+    );
+    let v = version().await;
+    assert_eq!(
+        post(format!("backends?version={v}"), json!({"name": "be"}))
+            .await
+            .status,
+        StatusCode::ACCEPTED
+    );
+    let refused = [
+        (
+            "binds?frontend=fe",
+            json!({"name": "b", "address": "127.0.0.1", "port": 8443, "ssl": true}),
+            "ssl",
+        ),
+        (
+            "servers?backend=be",
+            json!({"name": "s", "address": "127.0.0.1", "port": 443, "ssl": "enabled"}),
+            "ssl",
+        ),
+        (
+            "servers?backend=be",
+            json!({"name": "s", "address": "127.0.0.1", "port": 443, "send-proxy-v2": "enabled"}),
+            "send-proxy-v2",
+        ),
+        ("frontends", json!({"name": "h", "mode": "http"}), "mode"),
+        (
+            "backends",
+            json!({"name": "h", "balance": {"algorithm": "uri"}}),
+            "balance.algorithm",
+        ),
+        (
+            "backends",
+            json!({"name": "h", "default_server": {"check-ssl": "enabled"}}),
+            "default_server.check-ssl",
+        ),
+    ];
+    for (path, body, field) in refused {
+        let v = version().await;
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let reply = post(format!("{path}{sep}version={v}"), body.clone()).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{body}: {:?}",
+            reply.json
+        );
+        let message = reply.json["message"].as_str().unwrap();
+        assert!(
+            message.starts_with(&format!("{field} in body: ")),
+            "{message}"
+        );
+        assert!(
+            message.len() > field.len() + 20,
+            "no reason given: {message}"
+        );
+        assert_eq!(version().await, v, "a refused change moved the version");
+    }
+    let accepted = [
+        (
+            "binds?frontend=fe",
+            json!({"name": "b", "address": "127.0.0.1", "port": 8443, "ssl": false}),
+        ),
+        (
+            "servers?backend=be",
+            json!({"name": "s", "address": "127.0.0.1", "port": 443, "ssl": "disabled",
+                                      "send-proxy": "disabled", "send-proxy-v2": "disabled"}),
+        ),
+        ("frontends", json!({"name": "t", "mode": "tcp"})),
+    ];
+    for (path, body) in accepted {
+        let v = version().await;
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let reply = post(format!("{path}{sep}version={v}"), body.clone()).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::ACCEPTED,
+            "{body}: {:?}",
+            reply.json
+        );
+    }
+    let server = get(api, &format!("{CFG}/servers/s?backend=be")).await;
+    assert_eq!(server.json["data"]["send-proxy"], "disabled");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_commit_to_a_stopping_data_plane_is_503() {
     let dir = tempfile::tempdir().unwrap();
@@ -396,8 +622,8 @@ async fn a_commit_to_a_stopping_data_plane_is_503() {
     let raw = get(&api, &format!("{CFG}/raw")).await;
     assert_eq!(raw.json["_version"], 0);
     assert!(lb::api::restore(&settings).config.is_none());
-    let spec = get(&api, "/specification").await.json;
-    check_conformance(&spec, &api.stop().await);
+    served_documents(&api).await;
+    check_conformance(&api.stop().await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -448,11 +674,19 @@ async fn concurrent_transactions_one_wins_the_other_fails_for_good() {
     let frontends = get(&api, &format!("{CFG}/frontends")).await;
     assert_eq!(frontends.json["_version"], 1);
     assert_eq!(frontends.json["data"].as_array().unwrap().len(), 1);
-    let spec = get(&api, "/specification").await.json;
-    check_conformance(&spec, &api.stop().await);
+    served_documents(&api).await;
+    check_conformance(&api.stop().await);
 }
 
 /// Every specified path and method, with path parameters filled in.
+/// Asks for both served specification documents, so that the conformance check validates
+/// them (Swagger 2.0 and OpenAPI 3.0) along with the answers.
+async fn served_documents(api: &Api) {
+    for path in ["/specification", "/specification_openapiv3"] {
+        assert_eq!(get(api, path).await.status, StatusCode::OK, "{path}");
+    }
+}
+
 fn every_operation(spec: &Value) -> Vec<(Method, String)> {
     let mut out = Vec::new();
     for (path, item) in spec["paths"].as_object().unwrap() {
@@ -497,7 +731,7 @@ async fn wrong_or_missing_credentials_get_401_on_every_path() {
             assert_eq!(reply.header("configuration-version"), None);
         }
     }
-    check_conformance(&spec, &api.stop().await);
+    check_conformance(&api.stop().await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -730,6 +964,6 @@ async fn status_codes_validation_and_runtime_changes() {
     let frontends = format!("{CFG}/frontends");
     expect(api, PATCH, &frontends, None, StatusCode::METHOD_NOT_ALLOWED).await;
 
-    let spec = get(api, "/specification").await.json;
-    check_conformance(&spec, &server.stop().await);
+    served_documents(api).await;
+    check_conformance(&server.stop().await);
 }

@@ -13,10 +13,12 @@ const OPERATIONS: &[(&str, &[&str])] = &[
     ("/", &["get"]),
     ("/info", &["get"]),
     ("/specification", &["get"]),
+    ("/specification_openapiv3", &["get"]),
     ("/services", &["get"]),
     ("/services/haproxy", &["get"]),
     ("/services/haproxy/configuration", &["get"]),
     ("/services/haproxy/configuration/global", &["get"]),
+    ("/services/haproxy/configuration/defaults", &["get"]),
     ("/services/haproxy/configuration/raw", &["get", "post"]),
     (
         "/services/haproxy/configuration/frontends",
@@ -75,80 +77,12 @@ const DROPPED_PARAMETERS: &[(&str, &str, &str)] = &[
     ),
 ];
 
-/// The model fields `lb` implements, per definition; the others are removed (and, since the
-/// models forbid additional properties, rejected in requests).
-const PROPERTIES: &[(&str, &[&str])] = &[
-    (
-        "frontend",
-        &[
-            "name",
-            "mode",
-            "maxconn",
-            "log_tag",
-            "tcplog",
-            "dontlognull",
-            "client_timeout",
-            "default_backend",
-        ],
-    ),
-    ("bind", &["name", "address", "port"]),
-    (
-        "backend",
-        &[
-            "name",
-            "mode",
-            "balance",
-            "adv_check",
-            "log_tag",
-            "default_server",
-            "connect_timeout",
-            "server_timeout",
-            "check_timeout",
-            "queue_timeout",
-            "retries",
-        ],
-    ),
-    ("balance", &["algorithm"]),
-    ("default_server", &["inter", "rise", "fall"]),
-    (
-        "server",
-        &[
-            "name",
-            "address",
-            "port",
-            "check",
-            "backup",
-            "maintenance",
-            "inter",
-            "maxconn",
-            "health_check_port",
-            "weight",
-            "verify",
-        ],
-    ),
-    (
-        "backend_switching_rule",
-        &["index", "name", "cond", "cond_test"],
-    ),
-    ("global", &["maxconn", "nbthread"]),
-];
-
-/// Enums narrowed to the values the L4 data plane implements.
-const ENUMS: &[(&str, &str, &[&str])] = &[
-    (
-        "balance",
-        "algorithm",
-        &[
-            "roundrobin",
-            "static-rr",
-            "leastconn",
-            "first",
-            "source",
-            "random",
-        ],
-    ),
-    ("backend", "adv_check", &["tcp-check"]),
-];
+/// The model fields `lb` serves, for the definitions it does not serve whole; the others are
+/// removed (and, since the models forbid additional properties, rejected in requests).
+/// Frontends, binds, backends, servers, switching rules and defaults keep every field of the
+/// reference: `lb::config::fields` says which are honoured, stored or refused, and a refused
+/// value is a 400 naming the field rather than a 422 for a field the reference has.
+const PROPERTIES: &[(&str, &[&str])] = &[("global", &["maxconn", "nbthread"])];
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -201,10 +135,6 @@ fn derive(reference: &Value) -> Value {
         if let Some(example) = definition.get_mut("example").and_then(Value::as_object_mut) {
             example.retain(|key, _| keep.contains(&key.as_str()));
         }
-    }
-    for (name, property, values) in ENUMS {
-        spec["definitions"][*name]["properties"][*property]["enum"] =
-            values.iter().map(|v| Value::from(*v)).collect();
     }
     // Keep only what the kept paths reach.
     let reached = references(&spec);
@@ -297,26 +227,49 @@ fn sample(spec: &Value, schema: &Value) -> Value {
     }
 }
 
-/// Every field the served models declare is one the `lb` model takes: nothing the API
-/// accepts can be lost between the request and the configuration.
+/// Every field the served models declare is one the `lb` model takes and gives back
+/// unchanged, or one whose value it refuses with a reason: nothing the API accepts can be
+/// lost between the request and the configuration.
 #[test]
 fn every_served_field_maps_onto_the_model() {
+    use lb::config::fields::{self, Field};
     let served: Value = serde_json::from_str(include_str!("../src/api/spec.json")).unwrap();
-    let body = |name: &str| {
-        let mut value = sample(&served, &served["definitions"][name]);
-        // The switching rule's index is its position in the list, not a model field.
-        value.as_object_mut().unwrap().remove("index");
-        value
-    };
-    fn takes<T: serde::de::DeserializeOwned>(name: &str, value: Value) {
-        if let Err(e) = serde_json::from_value::<T>(value.clone()) {
-            panic!("{name} {value}: {e}");
+    fn takes<T: serde::Serialize + serde::de::DeserializeOwned>(
+        served: &Value,
+        definition: &str,
+        table: &'static [Field],
+    ) {
+        let properties = served["definitions"][definition]["properties"]
+            .as_object()
+            .unwrap();
+        for (key, schema) in properties {
+            // The switching rule's index is its position in the list, not a model field.
+            if key == "index" {
+                continue;
+            }
+            let mut body = serde_json::Map::new();
+            body.insert("name".into(), "x".into());
+            body.insert(key.clone(), sample(served, schema));
+            fields::normalize(table, &mut body);
+            if let Some(r) = fields::refusal(table, &body, "") {
+                assert!(
+                    !r.why.is_empty(),
+                    "{definition}.{key}: refused without a reason"
+                );
+                continue;
+            }
+            let item: T = serde_json::from_value(Value::Object(body.clone()))
+                .unwrap_or_else(|e| panic!("{definition}.{key}: {e}"));
+            assert_eq!(
+                fields::object(&item),
+                body,
+                "{definition}.{key} does not come back unchanged"
+            );
         }
     }
-    takes::<lb::config::Frontend>("frontend", body("frontend"));
-    takes::<lb::config::Bind>("bind", body("bind"));
-    takes::<lb::config::Backend>("backend", body("backend"));
-    takes::<lb::config::Server>("server", body("server"));
-    takes::<lb::config::SwitchingRule>("backend_switching_rule", body("backend_switching_rule"));
-    takes::<lb::config::Global>("global", body("global"));
+    takes::<lb::config::Frontend>(&served, "frontend", fields::FRONTEND);
+    takes::<lb::config::Bind>(&served, "bind", fields::BIND);
+    takes::<lb::config::Backend>(&served, "backend", fields::BACKEND);
+    takes::<lb::config::Server>(&served, "server", fields::SERVER);
+    takes::<lb::config::SwitchingRule>(&served, "backend_switching_rule", fields::SWITCHING_RULE);
 }

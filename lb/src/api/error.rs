@@ -78,6 +78,12 @@ impl ApiError {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, text)
     }
 
+    /// A valid field whose value `lb` cannot honour (`ssl: enabled`, `mode: http`…): 400,
+    /// naming the field and saying why, so that the client learns it before committing.
+    pub fn refused(field: &str, why: impl std::fmt::Display) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, format!("{field} in body: {why}"))
+    }
+
     /// Like [`ApiError::invalid`], for a query or path parameter.
     pub fn invalid_param(name: &str, location: &str, message: impl std::fmt::Display) -> Self {
         ApiError::new(

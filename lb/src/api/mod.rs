@@ -14,6 +14,7 @@ mod handlers;
 mod iface;
 mod local;
 mod metrics;
+mod openapi3;
 mod params;
 mod plane;
 mod reloads;

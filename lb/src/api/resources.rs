@@ -1,6 +1,7 @@
 //! The five kinds of configuration object the API edits, described once each so that one set
 //! of generic handlers serves them all: where their list lives in the model, which query
 //! parameter names the parent section, how an item is addressed.
+use crate::config::fields::{self, Field};
 use crate::config::{Backend, Bind, Config, Frontend, Server, SwitchingRule};
 
 use super::error::{ApiError, ConfCode};
@@ -9,6 +10,8 @@ use super::error::{ApiError, ConfCode};
 pub trait Resource: Send + Sync + 'static {
     /// Its model definition in the specification (`frontend`, `bind`, …).
     const DEFINITION: &'static str;
+    /// Its field table: what is refused, and what a body keeps.
+    const FIELDS: &'static [Field];
     /// Its name in messages, as dataplaneapi words them.
     const NOUN: &'static str;
     /// The query parameter naming the parent section (`frontend=`, `backend=`), if any.
@@ -59,6 +62,7 @@ pub struct SwitchingRules;
 
 impl Resource for Frontends {
     const DEFINITION: &'static str = "frontend";
+    const FIELDS: &'static [Field] = fields::FRONTEND;
     const NOUN: &'static str = "Frontend";
     const RUNTIME_FIELDS: &'static [&'static str] = &["maxconn"];
     type Item = Frontend;
@@ -74,6 +78,7 @@ impl Resource for Frontends {
 
 impl Resource for Binds {
     const DEFINITION: &'static str = "bind";
+    const FIELDS: &'static [Field] = fields::BIND;
     const NOUN: &'static str = "Bind";
     const PARENT: Option<&'static str> = Some("frontend");
     type Item = Bind;
@@ -89,6 +94,7 @@ impl Resource for Binds {
 
 impl Resource for Backends {
     const DEFINITION: &'static str = "backend";
+    const FIELDS: &'static [Field] = fields::BACKEND;
     const NOUN: &'static str = "Backend";
     type Item = Backend;
 
@@ -103,6 +109,7 @@ impl Resource for Backends {
 
 impl Resource for Servers {
     const DEFINITION: &'static str = "server";
+    const FIELDS: &'static [Field] = fields::SERVER;
     const NOUN: &'static str = "Server";
     const PARENT: Option<&'static str> = Some("backend");
     const RUNTIME_FIELDS: &'static [&'static str] = &[
@@ -125,6 +132,7 @@ impl Resource for Servers {
 
 impl Resource for SwitchingRules {
     const DEFINITION: &'static str = "backend_switching_rule";
+    const FIELDS: &'static [Field] = fields::SWITCHING_RULE;
     const NOUN: &'static str = "Backend switching rule";
     const PARENT: Option<&'static str> = Some("frontend");
     const BY_INDEX: bool = true;

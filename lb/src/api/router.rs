@@ -54,9 +54,19 @@ fn table() -> Vec<Route> {
             on(MethodFilter::GET, meta::specification),
         ),
         (
+            "/specification_openapiv3".into(),
+            Method::GET,
+            on(MethodFilter::GET, meta::specification_openapiv3),
+        ),
+        (
             format!("{CONFIGURATION}/global"),
             Method::GET,
             on(MethodFilter::GET, meta::global),
+        ),
+        (
+            format!("{CONFIGURATION}/defaults"),
+            Method::GET,
+            on(MethodFilter::GET, meta::defaults),
         ),
         (
             format!("{CONFIGURATION}/raw"),

@@ -179,7 +179,7 @@ mod tests {
         let e = frontend(json!({"name": "fe", "ssl": true})).unwrap_err();
         assert_eq!(e.message, "is not a supported field");
         let e = check(
-            &json!({"name": "be", "balance": {"algorithm": "uri"}}),
+            &json!({"name": "be", "balance": {"algorithm": "round-robin"}}),
             definition("backend"),
             "",
         )

@@ -1,6 +1,7 @@
 //! The configuration: model, validation, the haproxy.cfg subset and file loading.
 //! Pure: nothing here touches sockets, and only [`load`] reads files.
 pub mod addr;
+pub mod fields;
 pub mod haproxy;
 pub mod load;
 mod model;

@@ -6,7 +6,14 @@
 //! (binds and switching rules in their frontend, servers in their backend) because the data
 //! plane consumes them that way; the API addresses them by parent name and name or index.
 //! Timeouts are integers in milliseconds, as in the Data Plane API.
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The fields of a model that `lb` stores without acting on them, by their Data Plane API
+/// name (`crate::config::fields` says which they are, how each is typed and written).
+pub type Stored = BTreeMap<String, Value>;
 
 /// A complete load balancer configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -41,7 +48,7 @@ pub struct Global {
 
 /// The `defaults` section: values inherited by every frontend and backend.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct Defaults {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mode: Option<Mode>,
@@ -74,6 +81,9 @@ pub struct Defaults {
     pub tunnel_timeout: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_fin_timeout: Option<u64>,
+    /// Accepted and written back; not acted on.
+    #[serde(flatten)]
+    pub stored: Stored,
 }
 
 /// A user list; the management API authenticates against `userlist controller`.
@@ -96,7 +106,7 @@ pub struct User {
 
 /// A frontend: a set of listeners and the rules choosing a backend.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct Frontend {
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -120,17 +130,23 @@ pub struct Frontend {
     /// Evaluated in order; the position is the Data Plane API `index`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub backend_switching_rules: Vec<SwitchingRule>,
+    /// Accepted and written back; not acted on.
+    #[serde(flatten)]
+    pub stored: Stored,
 }
 
 /// One listening address of a frontend.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct Bind {
     pub name: String,
     /// An IPv4 or IPv6 literal, or `*` for every address.
     pub address: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
+    /// Accepted and written back; not acted on.
+    #[serde(flatten)]
+    pub stored: Stored,
 }
 
 /// `use_backend <name> [if|unless <cond_test>]`.
@@ -148,7 +164,7 @@ pub struct SwitchingRule {
 
 /// A pool of servers and how to spread connections over it.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct Backend {
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -175,11 +191,14 @@ pub struct Backend {
     pub retries: Option<u32>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub servers: Vec<Server>,
+    /// Accepted and written back; not acted on.
+    #[serde(flatten)]
+    pub stored: Stored,
 }
 
 /// `default-server` settings: health-check cadence for every server of a backend.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct DefaultServer {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub inter: Option<u64>,
@@ -187,11 +206,17 @@ pub struct DefaultServer {
     pub rise: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fall: Option<u32>,
+    /// The health-check port of servers that set no `health_check_port`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// Accepted and written back; not acted on.
+    #[serde(flatten)]
+    pub stored: Stored,
 }
 
 /// One upstream server.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct Server {
     pub name: String,
     /// An IP literal: the static binary resolves no names.
@@ -216,6 +241,9 @@ pub struct Server {
     /// Kept for fidelity (WCP sends `verify none`); it has no meaning at L4.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verify: Option<Verify>,
+    /// Accepted and written back; not acted on.
+    #[serde(flatten)]
+    pub stored: Stored,
 }
 
 /// The Data Plane API's `"enabled"|"disabled"` switches.
@@ -239,6 +267,9 @@ pub enum Mode {
 #[serde(deny_unknown_fields)]
 pub struct Balance {
     pub algorithm: Algorithm,
+    /// `balance random(<draws>)`: stored; `lb`'s random balancing makes one draw.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub random_draws: Option<u64>,
 }
 
 /// The L4 balancing algorithms.

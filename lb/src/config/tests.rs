@@ -73,7 +73,7 @@ fn capv_config_is_rejected_line_by_line() {
     assert_eq!(lines, [5, 13, 14, 26, 27, 28]);
     assert!(err
         .to_string()
-        .contains("line 13: mode http is not supported"));
+        .contains("line 13: mode: http is not supported"));
 }
 
 #[test]
@@ -170,6 +170,7 @@ fn validation_names_duplicates_and_collisions() {
         name: "wild".into(),
         address: "*".into(),
         port: Some(8080),
+        ..Bind::default()
     });
     assert_eq!(
         problems(&c),
@@ -191,7 +192,7 @@ fn validation_checks_ranges_and_addresses() {
     assert_eq!(
         problems(&c),
         [
-            "frontend 'f1': mode http is not supported (L4 only)",
+            "frontend 'f1': mode: http is not supported: lb is an L4 (TCP) proxy",
             "backend 'b1' server 's1': weight 257 is out of range 0-256",
             "backend 'b1' server 'dns': 'db.example.com' is not an IP address (host names are not resolved)",
             "backend 'b1' server 'dns': port is required (1-65535)",

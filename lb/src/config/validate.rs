@@ -5,7 +5,10 @@ use std::fmt;
 use std::net::SocketAddr;
 
 use super::addr::{bind_socket, binds_overlap, dst_port_test, ip_literal};
-use super::model::{Config, Mode};
+use serde::Serialize;
+
+use super::fields;
+use super::model::Config;
 
 /// Highest server weight HAProxy accepts.
 pub const MAX_WEIGHT: u32 = 256;
@@ -64,9 +67,7 @@ impl Validator {
     }
 
     fn config(&mut self, c: &Config) {
-        if c.defaults.mode == Some(Mode::Http) {
-            self.push("defaults", "mode http is not supported (L4 only)");
-        }
+        self.fields("defaults", fields::DEFAULTS, &c.defaults);
         self.unique("frontend", c.frontends.iter().map(|f| f.name.as_str()));
         self.unique("backend", c.backends.iter().map(|b| b.name.as_str()));
         self.unique("userlist", c.userlists.iter().map(|u| u.name.as_str()));
@@ -75,9 +76,7 @@ impl Validator {
         for fe in &c.frontends {
             let obj = format!("frontend '{}'", fe.name);
             self.proxy_name(&obj, &fe.name);
-            if fe.mode == Some(Mode::Http) {
-                self.push(&obj, "mode http is not supported (L4 only)");
-            }
+            self.fields(&obj, fields::FRONTEND, fe);
             if let Some(tag) = &fe.log_tag {
                 self.proxy_name(&format!("{obj} log_tag"), tag);
             }
@@ -93,6 +92,7 @@ impl Validator {
             for bind in &fe.binds {
                 let bobj = format!("{obj} bind '{}'", bind.name);
                 self.item_name(&bobj, &bind.name);
+                self.fields(&bobj, fields::BIND, bind);
                 let Some(port) = bind.port.filter(|p| *p != 0) else {
                     self.push(&bobj, "port is required (1-65535)");
                     continue;
@@ -128,9 +128,7 @@ impl Validator {
         for be in &c.backends {
             let obj = format!("backend '{}'", be.name);
             self.proxy_name(&obj, &be.name);
-            if be.mode == Some(Mode::Http) {
-                self.push(&obj, "mode http is not supported (L4 only)");
-            }
+            self.fields(&obj, fields::BACKEND, be);
             for ds in be
                 .default_server
                 .iter()
@@ -150,6 +148,7 @@ impl Validator {
             for s in &be.servers {
                 let sobj = format!("{obj} server '{}'", s.name);
                 self.item_name(&sobj, &s.name);
+                self.fields(&sobj, fields::SERVER, s);
                 if let Err(e) = ip_literal(&s.address) {
                     self.push(&sobj, e);
                 }
@@ -166,6 +165,14 @@ impl Validator {
                     self.push(&sobj, "health_check_port must be 1-65535");
                 }
             }
+        }
+    }
+
+    /// Reports a field of the wrong type or a value `lb` refuses (`mode http`, `ssl`…),
+    /// whatever the configuration came from (the API refuses them earlier).
+    fn fields(&mut self, obj: &str, table: &'static [fields::Field], item: &impl Serialize) {
+        if let Err(r) = fields::verify(table, &fields::object(item)) {
+            self.push(obj, format!("{}: {}", r.field, r.why));
         }
     }
 

@@ -262,7 +262,8 @@ fn server(c: &Config, b: &Backend, s: &Server, shared: Arc<ServerShared>) -> Ser
     let addr = SocketAddr::new(ip, s.port.unwrap_or(0));
     let ds: DefaultServer = b
         .default_server
-        .or(c.defaults.default_server)
+        .clone()
+        .or_else(|| c.defaults.default_server.clone())
         .unwrap_or_default();
     let check = Toggle::on(s.check).then(|| {
         let inter = s.inter.or(ds.inter).unwrap_or(DEFAULT_INTER);
@@ -276,7 +277,7 @@ fn server(c: &Config, b: &Backend, s: &Server, shared: Arc<ServerShared>) -> Ser
         CheckSpec {
             backend: b.name.clone(),
             server: s.name.clone(),
-            target: SocketAddr::new(ip, s.health_check_port.or(s.port).unwrap_or(0)),
+            target: SocketAddr::new(ip, s.health_check_port.or(ds.port).or(s.port).unwrap_or(0)),
             inter: Duration::from_millis(inter),
             timeout: Duration::from_millis(timeout),
             rise: ds.rise.unwrap_or(DEFAULT_RISE),

@@ -277,7 +277,10 @@ fn banner_lists_problems_and_escapes_backslashes() {
     };
     let text = crate::banner::compose("fw_cfg", &v, Some(&ca));
     assert!(text.contains("CONFIGURATION ERRORS"), "{text}");
-    assert!(text.contains("network.management_ip = \"a\\\\\\\\b\""), "{text}");
+    assert!(
+        text.contains("network.management_ip = \"a\\\\\\\\b\""),
+        "{text}"
+    );
     assert!(text.contains("SHA-256 fingerprint AB:CD"));
     assert!(
         text.contains("\\4{management}"),

@@ -1,5 +1,6 @@
 //! Discovery, information and read-only endpoints: `/`, `/services…`, `/info`,
-//! `/specification`, `configuration/global`, `reloads`.
+//! `/specification`, `/specification_openapiv3`, `configuration/global`,
+//! `configuration/defaults`, `reloads`.
 use axum::extract::{MatchedPath, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -9,7 +10,7 @@ use serde_json::json;
 use super::{versioned, App};
 use crate::api::error::ApiError;
 use crate::api::params::Params;
-use crate::api::spec;
+use crate::api::{openapi3, spec};
 
 /// The endpoints below the requested discovery path, from the served specification.
 pub async fn discovery(matched: MatchedPath) -> Response {
@@ -31,6 +32,21 @@ pub async fn info() -> Response {
 
 pub async fn specification() -> Response {
     Json(spec::document()).into_response()
+}
+
+/// The served document converted to OpenAPI 3.0, as dataplaneapi serves it.
+pub async fn specification_openapiv3() -> Response {
+    Json(openapi3::document()).into_response()
+}
+
+/// The defaults section, as the `defaults` model (what `lb` keeps of it).
+pub async fn defaults(State(store): State<App>, params: Params) -> Result<Response, ApiError> {
+    let config = store.snapshot(params.transaction_id.as_deref())?;
+    let defaults = serde_json::to_value(&config.defaults).map_err(ApiError::internal)?;
+    Ok(versioned(
+        config.version,
+        spec::project("defaults", defaults),
+    ))
 }
 
 pub async fn global(State(store): State<App>, params: Params) -> Result<Response, ApiError> {

@@ -15,6 +15,7 @@ use crate::api::resources::Resource;
 use crate::api::spec;
 use crate::api::store::Outcome;
 use crate::api::validate::Body;
+use crate::config::fields;
 
 fn parent<R: Resource>(params: &Params) -> &str {
     R::PARENT.map(|key| params.parent(key)).unwrap_or_default()
@@ -39,6 +40,12 @@ fn parse<R: Resource>(
     let Body::Json(Value::Object(mut fields)) = body else {
         return Err(ApiError::invalid("", "must be of type object"));
     };
+    // What dataplaneapi would not keep (nulls, `false`, `""`) is dropped; a value `lb`
+    // cannot honour is refused before anything is staged.
+    fields::normalize(R::FIELDS, &mut fields);
+    if let Some(r) = fields::refusal(R::FIELDS, &fields, "") {
+        return Err(ApiError::refused(&r.field, r.why));
+    }
     let index = if R::BY_INDEX {
         fields
             .remove("index")
@@ -51,7 +58,7 @@ fn parse<R: Resource>(
         Some(Ok(Value::Object(old))) => hidden_fields::<R>(old),
         _ => Map::new(),
     };
-    merged.extend(fields.into_iter().filter(|(_, v)| !v.is_null()));
+    merged.extend(fields);
     let item = serde_path_to_error::deserialize(Value::Object(merged))
         .map_err(|e| ApiError::invalid(&e.path().to_string(), e.inner()))?;
     Ok((item, index))

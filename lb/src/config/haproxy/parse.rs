@@ -3,10 +3,15 @@
 //! (honouring it is impossible here: HTTP mode, ACLs other than `dst_port`, TLS binds…).
 use std::str::FromStr;
 
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{json, Value};
+
 use super::duration::parse_ms;
 use super::lexer::{version_comment, words};
 use super::{Diagnostic, Imported, ParseError};
 use crate::config::addr::{dst_port_test, split_host_port};
+use crate::config::fields::{self, object, Field, Object, NEEDS_HTTP};
 use crate::config::model::*;
 
 /// Imports haproxy.cfg text. Fails if any line was rejected, listing them all.
@@ -182,36 +187,17 @@ fn global(g: &mut Global, args: &[&str]) -> Outcome {
 }
 
 fn defaults(d: &mut Defaults, args: &[&str]) -> Outcome {
-    match args {
-        ["mode", m] => d.mode = Some(mode(m)?),
-        ["maxconn", n] => d.maxconn = Some(number(n)?),
-        ["retries", n] => d.retries = Some(number(n)?),
-        ["balance", alg] => d.balance = Some(balance(alg)?),
-        ["option", "tcplog"] => d.tcplog = true,
-        ["option", "dontlognull"] => d.dontlognull = Some(Toggle::Enabled),
-        ["no", "option", "dontlognull"] => d.dontlognull = Some(Toggle::Disabled),
-        ["option", opt, ..] => d.adv_check = check_option(opt)?,
-        ["timeout", kind, t] => {
-            let ms = Some(time(t)?);
-            match *kind {
-                "check" => d.check_timeout = ms,
-                "connect" => d.connect_timeout = ms,
-                "client" => d.client_timeout = ms,
-                "queue" => d.queue_timeout = ms,
-                "server" => d.server_timeout = ms,
-                "tunnel" => d.tunnel_timeout = ms,
-                "client-fin" => d.client_fin_timeout = ms,
-                _ => return ignore("timeout not used by the L4 data plane"),
-            }
-        }
-        ["default-server", params @ ..] => default_server(
-            d.default_server.get_or_insert_with(Default::default),
-            params,
-        )?,
-        ["log", ..] => return ignore("logging goes to stdout, one tcplog line per connection"),
-        _ => return ignore("setting not used by the L4 data plane"),
+    if let Some(outcome) = table_line(d, fields::DEFAULTS, args) {
+        return outcome;
     }
-    Ok(())
+    match args {
+        ["balance", alg] => set(d, fields::DEFAULTS, "balance", balance(alg)),
+        ["option", "redispatch", ..] | ["no", "option", "redispatch"] => {
+            set(d, fields::DEFAULTS, "redispatch", redispatch(args))
+        }
+        ["log", ..] => ignore("logging goes to stdout, one tcplog line per connection"),
+        _ => ignore("setting not used by the L4 data plane"),
+    }
 }
 
 fn userlist(u: &mut Userlist, args: &[&str]) -> Outcome {
@@ -234,20 +220,17 @@ fn userlist(u: &mut Userlist, args: &[&str]) -> Outcome {
 }
 
 fn frontend(f: &mut Frontend, args: &[&str]) -> Outcome {
+    if let Some(outcome) = table_line(f, fields::FRONTEND, args) {
+        return outcome;
+    }
     match args {
-        ["mode", m] => f.mode = Some(mode(m)?),
-        ["maxconn", n] => f.maxconn = Some(number(n)?),
         ["bind", addr, params @ ..] => f.binds.push(bind(addr, params)?),
-        ["log-tag", tag] => f.log_tag = Some(tag.to_string()),
-        ["option", "tcplog"] => f.tcplog = true,
-        ["option", "dontlognull"] => f.dontlognull = Some(Toggle::Enabled),
-        ["no", "option", "dontlognull"] => f.dontlognull = Some(Toggle::Disabled),
-        ["timeout", "client", t] => f.client_timeout = Some(time(t)?),
-        ["timeout", "client-fin", t] => f.client_fin_timeout = Some(time(t)?),
         ["use_backend", name, rest @ ..] => f.backend_switching_rules.push(rule(name, rest)?),
-        ["default_backend", name] => f.default_backend = Some(name.to_string()),
+        ["option", "forwardfor", ..] => return reject(format!("forwardfor {NEEDS_HTTP}")),
         ["log", ..] => return ignore("logging goes to stdout, one tcplog line per connection"),
-        ["option", ..] => return ignore("option not used by the L4 data plane"),
+        ["option", ..] | ["no", "option", ..] => {
+            return ignore("option not used by the L4 data plane")
+        }
         ["description", ..] => return ignore("descriptions are not kept"),
         _ => return reject("frontend directive not supported by the L4 data plane"),
     }
@@ -255,47 +238,108 @@ fn frontend(f: &mut Frontend, args: &[&str]) -> Outcome {
 }
 
 fn backend(b: &mut Backend, args: &[&str]) -> Outcome {
+    if let Some(outcome) = table_line(b, fields::BACKEND, args) {
+        return outcome;
+    }
     match args {
-        ["mode", m] => b.mode = Some(mode(m)?),
-        ["balance", alg] => b.balance = Some(balance(alg)?),
-        ["option", "redispatch"] => {
-            return ignore("failed connects are always retried on another server")
+        ["balance", alg] => set(b, fields::BACKEND, "balance", balance(alg))?,
+        ["hash-type", words @ ..] => set(b, fields::BACKEND, "hash_type", hash_type(words)?)?,
+        ["option", "redispatch", ..] | ["no", "option", "redispatch"] => {
+            set(b, fields::BACKEND, "redispatch", redispatch(args))?
         }
-        ["option", opt, ..] => b.adv_check = check_option(opt)?,
+        ["option", "httpchk", ..] | ["http-check", ..] | ["option", "forwardfor", ..] => {
+            return reject(format!("HTTP checks and headers: {NEEDS_HTTP}"))
+        }
         ["tcp-check", "connect"] => return ignore("a plain TCP connect is the default check"),
-        ["log-tag", tag] => b.log_tag = Some(tag.to_string()),
-        ["default-server", params @ ..] => default_server(
-            b.default_server.get_or_insert_with(Default::default),
-            params,
-        )?,
-        ["timeout", kind, t] => {
-            let ms = Some(time(t)?);
-            match *kind {
-                "connect" => b.connect_timeout = ms,
-                "server" => b.server_timeout = ms,
-                "tunnel" => b.tunnel_timeout = ms,
-                "check" => b.check_timeout = ms,
-                "queue" => b.queue_timeout = ms,
-                _ => return reject("backend timeout not supported by the L4 data plane"),
-            }
-        }
-        ["retries", n] => b.retries = Some(number(n)?),
         ["server", name, addr, params @ ..] => b.servers.push(server(name, addr, params)?),
         ["log", ..] => return ignore("logging goes to stdout, one tcplog line per connection"),
+        ["option", ..] | ["no", "option", ..] => {
+            return ignore("option not used by the L4 data plane")
+        }
         _ => return reject("backend directive not supported by the L4 data plane"),
     }
     Ok(())
 }
 
-/// `option X` in defaults or a backend: only `tcp-check` selects a health check we run;
-/// other check types cannot be honoured, other options do not change L4 forwarding.
-fn check_option(option: &str) -> Result<Option<AdvCheck>, Verdict> {
-    match option {
-        "tcp-check" => Ok(Some(AdvCheck::TcpCheck)),
-        o if o.ends_with("chk") || o.ends_with("-check") => {
-            reject("only TCP connect health checks are supported")
-        }
-        _ => ignore("option not used by the L4 data plane"),
+/// A line one of the table's generic rows reads: `Some` with the outcome, `None` if the
+/// line is the section's own business.
+fn table_line<T: Serialize + DeserializeOwned>(
+    item: &mut T,
+    table: &'static [Field],
+    args: &[&str],
+) -> Option<Outcome> {
+    let (row, mut value) = match fields::parse_line(table, args)? {
+        Ok(found) => found,
+        Err(e) => return Some(reject(e)),
+    };
+    // Several `default-server` lines add up, as in HAProxy.
+    if let (Some(Value::Object(old)), Value::Object(new)) = (object(item).get(row.name), &value) {
+        let mut merged = old.clone();
+        merged.extend(new.clone());
+        value = Value::Object(merged);
+    }
+    Some(set(item, table, row.name, value))
+}
+
+/// Sets field `key` of a model (its typed and its stored fields alike, through its JSON
+/// form), refusing what `lb` refuses.
+fn set<T: Serialize + DeserializeOwned>(
+    item: &mut T,
+    table: &'static [Field],
+    key: &str,
+    value: Value,
+) -> Outcome {
+    let mut o = object(item);
+    o.insert(key.to_owned(), value);
+    *item = from_object(table, o)?;
+    Ok(())
+}
+
+/// A model from its JSON form, refusing what `lb` refuses.
+fn from_object<T: DeserializeOwned>(table: &'static [Field], mut o: Object) -> Result<T, Verdict> {
+    fields::normalize(table, &mut o);
+    if let Some(r) = fields::refusal(table, &o, "") {
+        return reject(format!("{}: {}", r.field, r.why));
+    }
+    serde_json::from_value(Value::Object(o)).map_err(|e| Verdict::Reject(e.to_string()))
+}
+
+/// `balance <algorithm>[(<draws>)]`.
+fn balance(keyword: &str) -> Value {
+    match keyword.strip_suffix(')').and_then(|k| k.split_once('(')) {
+        Some((algorithm, draws)) => match draws.parse::<u64>() {
+            Ok(n) => json!({"algorithm": algorithm, "random_draws": n}),
+            Err(_) => json!({ "algorithm": keyword }),
+        },
+        None => json!({ "algorithm": keyword }),
+    }
+}
+
+/// `hash-type [<method>] [<function>] [<modifier>]`: each word is the part whose values
+/// it belongs to.
+fn hash_type(words: &[&str]) -> Result<Value, Verdict> {
+    let mut o = Object::new();
+    for w in words {
+        let part = match *w {
+            "map-based" | "consistent" => "method",
+            "sdbm" | "djb2" | "wt6" | "crc32" => "function",
+            "avalanche" => "modifier",
+            other => return reject(format!("unknown hash-type word '{other}'")),
+        };
+        o.insert(part.into(), Value::from(*w));
+    }
+    Ok(Value::Object(o))
+}
+
+/// `option redispatch [<interval>]` / `no option redispatch`.
+fn redispatch(args: &[&str]) -> Value {
+    match args {
+        ["no", ..] => json!({"enabled": "disabled"}),
+        [_, _, interval] => match interval.parse::<i64>() {
+            Ok(n) if n != 0 => json!({"enabled": "enabled", "interval": n}),
+            _ => json!({"enabled": "enabled"}),
+        },
+        _ => json!({"enabled": "enabled"}),
     }
 }
 
@@ -306,17 +350,26 @@ fn bind(addr: &str, params: &[&str]) -> Result<Bind, Verdict> {
     let Some((address, port)) = split_host_port(addr) else {
         return reject("bind needs ADDR:PORT");
     };
-    let mut b = Bind {
-        name: addr.to_string(),
-        address: address.to_string(),
-        port: Some(number(port)?),
-    };
-    match params {
-        [] => {}
-        ["name", name] => b.name = name.to_string(),
-        _ => return reject("bind options other than 'name' are not supported"),
+    let port: u16 = number(port)?;
+    // `name` is the bind's key, written first by client-native; the rest is the table's.
+    let mut name = addr.to_string();
+    let mut rest = Vec::new();
+    let mut words = params.iter();
+    while let Some(w) = words.next() {
+        match (*w, words.as_slice().first()) {
+            ("name", Some(n)) => {
+                name = n.to_string();
+                words.next();
+            }
+            _ => rest.push(*w),
+        }
     }
-    Ok(b)
+    let mut o = fields::parse_params(fields::BIND, &rest)
+        .or_else(|e| reject(format!("bind option {e}")))?;
+    o.insert("name".into(), Value::from(name));
+    o.insert("address".into(), Value::from(address));
+    o.insert("port".into(), Value::from(port));
+    from_object(fields::BIND, o)
 }
 
 fn rule(backend: &str, rest: &[&str]) -> Result<SwitchingRule, Verdict> {
@@ -341,88 +394,13 @@ fn server(name: &str, addr: &str, params: &[&str]) -> Result<Server, Verdict> {
     let Some((address, port)) = split_host_port(addr) else {
         return reject("server needs ADDR:PORT");
     };
-    let mut s = Server {
-        name: name.to_string(),
-        address: address.to_string(),
-        port: Some(number(port)?),
-        ..Server::default()
-    };
-    let mut rest = params.iter();
-    while let Some(param) = rest.next() {
-        let mut value = || {
-            rest.next()
-                .copied()
-                .ok_or(Verdict::Reject(format!("'{param}' needs a value")))
-        };
-        match *param {
-            "check" => s.check = Some(Toggle::Enabled),
-            "no-check" => s.check = Some(Toggle::Disabled),
-            "backup" => s.backup = Some(Toggle::Enabled),
-            "disabled" => s.maintenance = Some(Toggle::Enabled),
-            "weight" => s.weight = Some(number(value()?)?),
-            "maxconn" => s.maxconn = Some(number(value()?)?),
-            "inter" => s.inter = Some(time(value()?)?),
-            "port" => s.health_check_port = Some(number(value()?)?),
-            "verify" => {
-                s.verify = Some(match value()? {
-                    "none" => Verify::None,
-                    "required" => Verify::Required,
-                    other => return reject(format!("unknown verify mode '{other}'")),
-                })
-            }
-            other => return reject(format!("server option '{other}' is not supported")),
-        }
-    }
-    Ok(s)
-}
-
-fn default_server(d: &mut DefaultServer, params: &[&str]) -> Outcome {
-    let mut skipped = Vec::new();
-    for pair in params.chunks(2) {
-        let [key, value] = pair else {
-            return reject(format!("'{}' needs a value", pair[0]));
-        };
-        match *key {
-            "inter" => d.inter = Some(time(value)?),
-            "rise" => d.rise = Some(number(value)?),
-            "fall" => d.fall = Some(number(value)?),
-            "fastinter" | "downinter" | "slowstart" | "maxqueue" | "init-addr" | "resolvers" => {
-                skipped.push(*key)
-            }
-            other => return reject(format!("default-server option '{other}' is not supported")),
-        }
-    }
-    if skipped.is_empty() {
-        Ok(())
-    } else {
-        ignore(format!(
-            "default-server options not used: {}",
-            skipped.join(", ")
-        ))
-    }
-}
-
-fn mode(m: &str) -> Result<Mode, Verdict> {
-    match m {
-        "tcp" => Ok(Mode::Tcp),
-        "http" => reject("mode http is not supported (L4 only)"),
-        other => reject(format!("unknown mode '{other}'")),
-    }
-}
-
-fn balance(keyword: &str) -> Result<Balance, Verdict> {
-    Algorithm::ALL
-        .into_iter()
-        .find(|a| a.keyword() == keyword)
-        .map(|algorithm| Balance { algorithm })
-        .map_or_else(
-            || {
-                reject(format!(
-                    "balance algorithm '{keyword}' is not supported at L4"
-                ))
-            },
-            Ok,
-        )
+    let port: u16 = number(port)?;
+    let mut o = fields::parse_params(fields::SERVER, params)
+        .or_else(|e| reject(format!("server option {e}")))?;
+    o.insert("name".into(), Value::from(name));
+    o.insert("address".into(), Value::from(address));
+    o.insert("port".into(), Value::from(port));
+    from_object(fields::SERVER, o)
 }
 
 fn number<T: FromStr>(text: &str) -> Result<T, Verdict> {

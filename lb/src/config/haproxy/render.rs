@@ -1,11 +1,15 @@
 //! [`Config`] → haproxy.cfg in the Data Plane API's canonical layout
 //! (`docs/dataplane-api.md`, "What the configuration looks like"):
-//! `# _version=N`, then global, defaults, userlists, frontends, backends; two-space indent;
-//! within a frontend mode, maxconn, binds (`name` first), log-tag, options, timeouts,
-//! `use_backend` rules, `default_backend`; servers as `check … maxconn weight … verify`.
+//! `# _version=N`, then global, defaults, userlists, frontends, backends; two-space indent.
+//! Within a section the lines follow the model's field table ([`crate::config::fields`]),
+//! which is config-parser's order; binds and servers carry their parameters in
+//! client-native's order.
 use std::fmt::Write;
 
+use serde::Serialize;
+
 use super::duration::format_ms;
+use crate::config::fields::{self, object, Field, Times};
 use crate::config::model::*;
 
 /// Writes the canonical haproxy.cfg text.
@@ -13,15 +17,39 @@ pub fn render(c: &Config) -> String {
     let mut out = Out::default();
     out.raw(&format!("# _version={}", c.version));
     global(&mut out, &c.global);
-    defaults(&mut out, &c.defaults);
+    // The defaults section is the appliance's own (the API does not write it), so its
+    // times keep their units; client-native writes the sections it edits in milliseconds.
+    out.section("defaults");
+    out.lines(section(fields::DEFAULTS, &c.defaults, format_ms, |_| None));
     for u in &c.userlists {
         userlist(&mut out, u);
     }
     for f in &c.frontends {
-        frontend(&mut out, f);
+        out.section(&format!("frontend {}", f.name));
+        out.lines(section(
+            fields::FRONTEND,
+            f,
+            fields::plain_ms,
+            |row| match row.name {
+                "binds" => Some(f.binds.iter().map(bind).collect()),
+                "backend_switching_rules" => {
+                    Some(f.backend_switching_rules.iter().map(rule).collect())
+                }
+                _ => None,
+            },
+        ));
     }
     for b in &c.backends {
-        backend(&mut out, b);
+        out.section(&format!("backend {}", b.name));
+        out.lines(section(
+            fields::BACKEND,
+            b,
+            fields::plain_ms,
+            |row| match row.name {
+                "servers" => Some(b.servers.iter().map(server).collect()),
+                _ => None,
+            },
+        ));
     }
     out.text
 }
@@ -48,65 +76,79 @@ impl Out {
         self.raw(line);
     }
 
+    fn lines(&mut self, lines: Vec<String>) {
+        for line in lines {
+            self.line(&line);
+        }
+    }
+
     fn opt<T: std::fmt::Display>(&mut self, keyword: &str, value: Option<T>) {
         if let Some(v) = value {
             self.line(&format!("{keyword} {v}"));
         }
     }
+}
 
-    fn time(&mut self, keyword: &str, ms: Option<u64>) {
-        self.opt(keyword, ms.map(format_ms));
-    }
-
-    /// `timeout <name> <duration>` for each set timeout, in the order given (which is the
-    /// section's canonical order).
-    fn timeouts(&mut self, timeouts: &[(&str, Option<u64>)]) {
-        for (name, ms) in timeouts {
-            self.time(&format!("timeout {name}"), *ms);
+/// A section's lines: the table's generic ones, `children` for the rows holding children,
+/// and the nested models only a section writes (`balance`, `hash-type`, `option redispatch`).
+fn section(
+    table: &'static [Field],
+    item: &impl Serialize,
+    times: Times,
+    children: impl Fn(&Field) -> Option<Vec<String>>,
+) -> Vec<String> {
+    let o = object(item);
+    fields::lines(table, &o, times, &mut |row, out| {
+        if let Some(lines) = children(row) {
+            out.extend(lines);
+            return;
         }
-    }
-
-    fn flag(&mut self, line: &str, on: bool) {
-        if on {
-            self.line(line);
+        let Some(value) = o.get(row.name).and_then(|v| v.as_object()) else {
+            return;
+        };
+        let text = |key: &str| {
+            value.get(key).map(|v| match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+        };
+        match row.name {
+            "balance" => {
+                let mut line = format!("balance {}", text("algorithm").unwrap_or_default());
+                if let Some(draws) = text("random_draws") {
+                    let _ = write!(line, "({draws})");
+                }
+                out.push(line);
+            }
+            "hash_type" => {
+                let words: Vec<String> = ["method", "function", "modifier"]
+                    .iter()
+                    .filter_map(|k| text(k))
+                    .collect();
+                out.push(
+                    format!("hash-type {}", words.join(" "))
+                        .trim_end()
+                        .to_owned(),
+                );
+            }
+            // client-native always writes the interval of an enabled redispatch.
+            "redispatch" => match text("enabled").as_deref() {
+                Some("disabled") => out.push("no option redispatch".into()),
+                _ => out.push(format!(
+                    "option redispatch {}",
+                    text("interval").unwrap_or_else(|| "0".into())
+                )),
+            },
+            _ => {}
         }
-    }
-
-    fn toggle(&mut self, option: &str, value: Option<Toggle>) {
-        match value {
-            Some(Toggle::Enabled) => self.line(&format!("option {option}")),
-            Some(Toggle::Disabled) => self.line(&format!("no option {option}")),
-            None => {}
-        }
-    }
+    })
 }
 
 fn global(out: &mut Out, g: &Global) {
     out.section("global");
     out.opt("maxconn", g.maxconn);
     out.opt("nbthread", g.nbthread);
-    out.time("hard-stop-after", g.hard_stop_after);
-}
-
-fn defaults(out: &mut Out, d: &Defaults) {
-    out.section("defaults");
-    mode(out, d.mode);
-    out.opt("maxconn", d.maxconn);
-    out.flag("option tcplog", d.tcplog);
-    out.toggle("dontlognull", d.dontlognull);
-    balance(out, d.balance);
-    adv_check(out, d.adv_check);
-    default_server(out, d.default_server);
-    out.timeouts(&[
-        ("check", d.check_timeout),
-        ("connect", d.connect_timeout),
-        ("client", d.client_timeout),
-        ("queue", d.queue_timeout),
-        ("server", d.server_timeout),
-        ("tunnel", d.tunnel_timeout),
-        ("client-fin", d.client_fin_timeout),
-    ]);
-    out.opt("retries", d.retries);
+    out.opt("hard-stop-after", g.hard_stop_after.map(format_ms));
 }
 
 fn userlist(out: &mut Out, u: &Userlist) {
@@ -121,123 +163,36 @@ fn userlist(out: &mut Out, u: &Userlist) {
     }
 }
 
-fn frontend(out: &mut Out, f: &Frontend) {
-    out.section(&format!("frontend {}", f.name));
-    mode(out, f.mode);
-    out.opt("maxconn", f.maxconn);
-    for b in &f.binds {
-        let port = b.port.map(|p| p.to_string()).unwrap_or_default();
-        out.line(&format!("bind {}:{port} name {}", b.address, b.name));
-    }
-    out.opt("log-tag", f.log_tag.as_deref());
-    out.flag("option tcplog", f.tcplog);
-    out.toggle("dontlognull", f.dontlognull);
-    out.timeouts(&[
-        ("client", f.client_timeout),
-        ("client-fin", f.client_fin_timeout),
-    ]);
-    for r in &f.backend_switching_rules {
-        let mut line = format!("use_backend {}", r.name);
-        if let (Some(cond), Some(test)) = (r.cond, &r.cond_test) {
-            let cond = match cond {
-                Cond::If => "if",
-                Cond::Unless => "unless",
-            };
-            let _ = write!(line, " {cond} {test}");
-        }
-        out.line(&line);
-    }
-    out.opt("default_backend", f.default_backend.as_deref());
-}
-
-fn backend(out: &mut Out, b: &Backend) {
-    out.section(&format!("backend {}", b.name));
-    mode(out, b.mode);
-    balance(out, b.balance);
-    adv_check(out, b.adv_check);
-    out.opt("log-tag", b.log_tag.as_deref());
-    default_server(out, b.default_server);
-    out.timeouts(&[
-        ("connect", b.connect_timeout),
-        ("server", b.server_timeout),
-        ("tunnel", b.tunnel_timeout),
-        ("check", b.check_timeout),
-        ("queue", b.queue_timeout),
-    ]);
-    out.opt("retries", b.retries);
-    for s in &b.servers {
-        out.line(&server(s));
-    }
-}
-
-fn server(s: &Server) -> String {
-    let port = s.port.map(|p| p.to_string()).unwrap_or_default();
-    let mut line = format!("server {} {}:{port}", s.name, s.address);
-    let on = |t: Option<Toggle>| Toggle::on(t);
-    let mut word = |w: &str| {
+/// `bind <address>:<port> name <name> <parameters>`, as client-native writes it.
+fn bind(b: &Bind) -> String {
+    let port = b.port.map(|p| p.to_string()).unwrap_or_default();
+    let mut line = format!("bind {}:{port} name {}", b.address, b.name);
+    for word in fields::params(fields::BIND, &object(b), fields::plain_ms) {
         line.push(' ');
-        line.push_str(w);
-    };
-    match s.check {
-        Some(Toggle::Enabled) => word("check"),
-        Some(Toggle::Disabled) => word("no-check"),
-        None => {}
-    }
-    if on(s.backup) {
-        word("backup");
-    }
-    if on(s.maintenance) {
-        word("disabled");
-    }
-    if let Some(v) = s.inter {
-        word(&format!("inter {}", format_ms(v)));
-    }
-    if let Some(v) = s.maxconn {
-        word(&format!("maxconn {v}"));
-    }
-    if let Some(v) = s.health_check_port {
-        word(&format!("port {v}"));
-    }
-    if let Some(v) = s.weight {
-        word(&format!("weight {v}"));
-    }
-    match s.verify {
-        Some(Verify::None) => word("verify none"),
-        Some(Verify::Required) => word("verify required"),
-        None => {}
+        line.push_str(&word);
     }
     line
 }
 
-fn mode(out: &mut Out, m: Option<Mode>) {
-    out.opt(
-        "mode",
-        m.map(|m| match m {
-            Mode::Tcp => "tcp",
-            Mode::Http => "http",
-        }),
-    );
+fn rule(r: &SwitchingRule) -> String {
+    let mut line = format!("use_backend {}", r.name);
+    if let (Some(cond), Some(test)) = (r.cond, &r.cond_test) {
+        let cond = match cond {
+            Cond::If => "if",
+            Cond::Unless => "unless",
+        };
+        let _ = write!(line, " {cond} {test}");
+    }
+    line
 }
 
-fn balance(out: &mut Out, b: Option<Balance>) {
-    out.opt("balance", b.map(|b| b.algorithm.keyword()));
-}
-
-fn adv_check(out: &mut Out, a: Option<AdvCheck>) {
-    out.flag("option tcp-check", a == Some(AdvCheck::TcpCheck));
-}
-
-fn default_server(out: &mut Out, d: Option<DefaultServer>) {
-    let Some(d) = d else { return };
-    let mut line = String::from("default-server");
-    if let Some(v) = d.inter {
-        let _ = write!(line, " inter {}", format_ms(v));
+/// `server <name> <address>:<port> <parameters>`, as client-native writes it.
+fn server(s: &Server) -> String {
+    let port = s.port.map(|p| p.to_string()).unwrap_or_default();
+    let mut line = format!("server {} {}:{port}", s.name, s.address);
+    for word in fields::params(fields::SERVER, &object(s), fields::plain_ms) {
+        line.push(' ');
+        line.push_str(&word);
     }
-    if let Some(v) = d.rise {
-        let _ = write!(line, " rise {v}");
-    }
-    if let Some(v) = d.fall {
-        let _ = write!(line, " fall {v}");
-    }
-    out.line(&line);
+    line
 }

@@ -1,0 +1,35 @@
+//! The `frontend` model, in config-parser's frontend line order.
+use super::common::*;
+use super::Field;
+
+pub static FRONTEND: &[Field] = &[
+    own("name"),
+    MODE,
+    MAXCONN,
+    own("binds"),
+    BIND_PROCESS,
+    LOG_TAG,
+    LOG_FORMAT,
+    LOG_FORMAT_SD,
+    HTTP_CONNECTION_MODE,
+    HTTP_BUFFER_REQUEST,
+    HTTP_USE_HTX,
+    FORWARDFOR,
+    TCPLOG,
+    DONTLOGNULL,
+    CONTSTATS,
+    LOG_SEPARATE_ERRORS,
+    CLITCPKA,
+    LOGASAP,
+    HTTPLOG,
+    CLFLOG,
+    HTTP_REQUEST_TIMEOUT,
+    CLIENT_TIMEOUT,
+    CLIENT_FIN_TIMEOUT,
+    HTTP_KEEP_ALIVE_TIMEOUT,
+    STATS_OPTIONS,
+    own("backend_switching_rules"),
+    DEFAULT_BACKEND,
+    UNIQUE_ID_FORMAT,
+    UNIQUE_ID_HEADER,
+];
