@@ -260,9 +260,12 @@ fn every_served_field_maps_onto_the_model() {
             }
             let item: T = serde_json::from_value(Value::Object(body.clone()))
                 .unwrap_or_else(|e| panic!("{definition}.{key}: {e}"));
+            // Compared as the API compares bodies: empty values (a bind's unset address) are
+            // absent, as dataplaneapi's `omitempty` makes them.
+            let mut back = fields::object(&item);
+            fields::normalize(table, &mut back);
             assert_eq!(
-                fields::object(&item),
-                body,
+                back, body,
                 "{definition}.{key} does not come back unchanged"
             );
         }

@@ -59,17 +59,12 @@ pub fn start_short_load(
             all.extend(lat);
             failed += f;
         }
-        all.sort_by(f64::total_cmp);
-        let pct = |p: f64| {
-            all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
-                .copied()
-                .unwrap_or(f64::NAN)
-        };
+        let [p50_ms, p99_ms] = crate::load::percentiles(&mut all, [0.50, 0.99]);
         ShortLoad {
             ok: all.len(),
             failed,
-            p50_ms: pct(0.50),
-            p99_ms: pct(0.99),
+            p50_ms,
+            p99_ms,
         }
     })
 }

@@ -42,17 +42,23 @@ pub async fn connection_rate(addr: SocketAddr, concurrency: usize, length: Durat
         all.extend(w.await.unwrap());
     }
     let elapsed = started.elapsed().as_secs_f64();
-    all.sort_by(f64::total_cmp);
-    let pct = |p: f64| {
-        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(f64::NAN)
-    };
+    let [p50_ms, p99_ms] = percentiles(&mut all, [0.50, 0.99]);
     Rate {
         per_sec: all.len() as f64 / elapsed,
-        p50_ms: pct(0.50),
-        p99_ms: pct(0.99),
+        p50_ms,
+        p99_ms,
     }
+}
+
+/// The `wanted` percentiles (fractions) of `samples`, which it sorts; NaN when empty.
+pub fn percentiles<const N: usize>(samples: &mut [f64], wanted: [f64; N]) -> [f64; N] {
+    samples.sort_by(f64::total_cmp);
+    wanted.map(|p| {
+        samples
+            .get(((samples.len() as f64 * p) as usize).min(samples.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(f64::NAN)
+    })
 }
 
 /// Connect, send one byte, read it back, close.
