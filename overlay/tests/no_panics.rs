@@ -298,13 +298,23 @@ proptest! {
         }
     }
 
+    // Secrets are cut to 1,000 characters here: the agent hashes them (5,000 rounds, linear
+    // in the length), and passwords of any length are `any_value_of_any_property`'s part.
     #[test]
     fn the_reader_returns_any_property_value_as_written(
         props in prop::collection::btree_map(
             prop::sample::select(keys()),
             any_text().prop_map(|v| v.chars().filter(|c| xml_char(*c)).collect::<String>()),
             0..18,
-        ),
+        ).prop_map(|props| {
+            props
+                .into_iter()
+                .map(|(k, v)| {
+                    let v = if is_secret(&k) { v.chars().take(1000).collect() } else { v };
+                    (k, v)
+                })
+                .collect::<BTreeMap<String, String>>()
+        }),
     ) {
         let xml = environment(&props);
         let read = ovfenv::parse(&xml).map_err(|e| TestCaseError::fail(format!("{e}\n{xml}")))?;
