@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use api_support::{free_port, greeter, greeting, settings, spawn_lb_in, start_lb, Api, Pki};
+use api_support::{greeter, greeting, spawn_lb_in, start_lb, write_settings, Api, Pki};
 
 /// `RestartSec=` of `lb.service`: systemd's wait between the crash and the new start.
 const RESTART_SEC: Duration = Duration::from_millis(100);
@@ -45,11 +45,7 @@ fn summary(mut samples: Vec<Duration>) -> String {
 async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new(dir.path());
-    let mut settings = settings(&dir.path().join("state"), &pki);
-    settings.api.port = free_port();
-    let settings_file = dir.path().join("settings.toml");
-    std::fs::write(&settings_file, toml::to_string(&settings).unwrap()).unwrap();
-    let addr = settings.listen_address().unwrap();
+    let (settings_file, addr) = write_settings(dir.path(), &pki, |_| {});
     let mut lb = start_lb(&settings_file, addr);
     let api = Api::connect(addr, &pki.ca_pem);
     let vip: SocketAddr = api

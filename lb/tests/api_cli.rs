@@ -7,7 +7,7 @@ mod api_support;
 use std::net::SocketAddr;
 use std::process::Child;
 
-use api_support::{free_port, greeter, greeting, settings, start_lb, Api, Pki};
+use api_support::{free_port, greeter, greeting, start_lb, write_settings, Api, Pki};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -44,11 +44,7 @@ fn terminate(mut child: Child) {
 async fn lb_binary_serves_persists_and_restores() {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new(dir.path());
-    let mut settings = settings(&dir.path().join("state"), &pki);
-    settings.api.port = free_port();
-    let settings_file = dir.path().join("settings.toml");
-    std::fs::write(&settings_file, toml::to_string(&settings).unwrap()).unwrap();
-    let addr = settings.listen_address().unwrap();
+    let (settings_file, addr) = write_settings(dir.path(), &pki, |_| {});
 
     let lb = start_lb(&settings_file, addr);
     let api = Api::connect(addr, &pki.ca_pem);

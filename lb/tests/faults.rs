@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 
-use api_support::{free_port, greeter, greeting, settings, start_lb, start_lb_in, Api, Pki};
+use api_support::{free_port, greeter, greeting, start_lb, start_lb_in, write_settings, Api, Pki};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -32,13 +32,11 @@ impl Setup {
         let state = dir.path().join("state");
         std::fs::create_dir(&state).unwrap();
         let status_socket = dir.path().join("status.sock");
-        let mut settings = settings(&state, &pki);
-        settings.api.port = free_port();
-        settings.api.status_socket = Some(status_socket.clone());
-        let settings_file = dir.path().join("settings.toml");
-        std::fs::write(&settings_file, toml::to_string(&settings).unwrap()).unwrap();
+        let (settings_file, addr) = write_settings(dir.path(), &pki, |s| {
+            s.api.status_socket = Some(status_socket.clone());
+        });
         Setup {
-            addr: settings.listen_address().unwrap(),
+            addr,
             _dir: dir,
             state,
             settings_file,

@@ -11,7 +11,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::api_support::{free_port, settings, Api, Pki};
+use crate::api_support::{free_port, write_settings, Api, Pki};
 use crate::proxy::{Kind, Proxy};
 use crate::report::Samples;
 use crate::{churn, load};
@@ -29,11 +29,7 @@ pub async fn run(
 ) -> (Proxy, BTreeMap<String, Samples>) {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new(dir.path());
-    let mut settings = settings(&dir.path().join("state"), &pki);
-    settings.api.port = free_port();
-    let settings_file = dir.path().join("settings.toml");
-    std::fs::write(&settings_file, toml::to_string(&settings).unwrap()).unwrap();
-    let api_addr = settings.listen_address().unwrap();
+    let (settings_file, api_addr) = write_settings(dir.path(), &pki, |_| {});
     let proxy = Proxy::start(Kind::LbApi, &settings_file, lb);
     load::until_accepts(api_addr, Duration::from_secs(20))
         .await

@@ -33,6 +33,22 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Writes the settings of an `lb` binary under test into `dir/settings.toml`: the test PKI,
+/// the state in `dir/state`, the API on a free loopback port, then `adjust`. Returns the
+/// file and the API's address.
+pub fn write_settings(
+    dir: &Path,
+    pki: &Pki,
+    adjust: impl FnOnce(&mut Settings),
+) -> (PathBuf, SocketAddr) {
+    let mut settings = settings(&dir.join("state"), pki);
+    settings.api.port = free_port();
+    adjust(&mut settings);
+    let file = dir.join("settings.toml");
+    std::fs::write(&file, toml::to_string(&settings).unwrap()).unwrap();
+    (file, settings.listen_address().unwrap())
+}
+
 /// Starts the `lb` binary with `--settings settings_file` and waits until its API accepts
 /// connections on `addr`. lb's log is appended to `lb.log` beside the settings file.
 pub fn start_lb(settings_file: &Path, addr: SocketAddr) -> Child {
