@@ -7,6 +7,8 @@ use super::{Field, Kind};
 
 const TOGGLE: &[&str] = &["enabled", "disabled"];
 
+/// Why a TLS or agent health-check setting is refused (servers and default-server alike).
+pub const TCP_CHECKS: &str = "health checks are plain TCP connects";
 /// Why the HTTP-only fields are refused.
 pub const NEEDS_HTTP: &str = "needs mode http; lb is an L4 (TCP) proxy";
 

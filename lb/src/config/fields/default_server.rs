@@ -22,7 +22,7 @@ pub static DEFAULT_SERVER: &[Field] = &[
         Word("check-ssl", "no-check-ssl"),
         Refused {
             neutral: &["disabled"],
-            why: "health checks are plain TCP connects",
+            why: super::common::TCP_CHECKS,
         },
     ),
     f("init-addr", Str, Param("init-addr"), Stored),

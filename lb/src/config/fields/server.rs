@@ -15,7 +15,6 @@ const fn f(name: &'static str, kind: Kind, syntax: Syntax, usage: Use) -> Field 
 }
 
 const NO_TLS: &str = "TLS to servers is not supported: lb forwards the TCP bytes unchanged";
-const TCP_CHECKS: &str = "health checks are plain TCP connects";
 const NO_PROXY_PROTOCOL: &str =
     "the PROXY protocol is not sent: lb forwards the TCP bytes unchanged";
 
@@ -61,7 +60,7 @@ pub static SERVER: &[Field] = &[
         Word("check-ssl", "no-check-ssl"),
         Refused {
             neutral: &["disabled"],
-            why: TCP_CHECKS,
+            why: super::common::TCP_CHECKS,
         },
     ),
     f("check-sni", Str, Param("check-sni"), Stored),
