@@ -361,7 +361,7 @@ pub fn ensure(purposes: &[Purpose], cache: &Path) -> Result<()> {
     if missing(purposes, present_on_host).is_empty() {
         return Ok(());
     }
-    let _lock = lock(cache)?;
+    let _lock = super::flock::exclusive(&cache.join("host-tools.lock"))?;
     let missing = missing(purposes, present_on_host);
     if missing.is_empty() {
         return Ok(());
@@ -432,22 +432,6 @@ fn missing_list(missing: &[&Tool]) -> String {
     msg
 }
 
-/// An exclusive `flock` on `<cache>/host-tools.lock`, released when the
-/// returned file is dropped (or the process dies).
-fn lock(cache: &Path) -> Result<std::fs::File> {
-    use std::os::fd::AsRawFd;
-    std::fs::create_dir_all(cache).with_context(|| format!("creating {}", cache.display()))?;
-    let path = cache.join("host-tools.lock");
-    let file =
-        std::fs::File::create(&path).with_context(|| format!("opening {}", path.display()))?;
-    // SAFETY: flock on a descriptor this function owns; it blocks, nothing else.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        return Err(std::io::Error::last_os_error())
-            .with_context(|| format!("locking {}", path.display()));
-    }
-    Ok(file)
-}
-
 fn missing_names(purposes: &[Purpose]) -> String {
     missing(purposes, present_on_host)
         .iter()
@@ -466,19 +450,6 @@ mod tests {
         assert!(build.iter().all(|t| t.purpose == Build));
         assert!(build.iter().any(|t| t.package == "mmdebstrap"));
         assert!(missing(&[Build, Boot, Test], |_| true).is_empty());
-    }
-
-    #[test]
-    fn the_lock_is_exclusive_across_descriptors() {
-        use std::os::fd::AsRawFd;
-        let cache = tempfile::tempdir().unwrap();
-        let other = std::fs::File::create(cache.path().join("host-tools.lock")).unwrap();
-        // SAFETY: flock on a descriptor the test owns, without blocking.
-        let try_lock = || unsafe { libc::flock(other.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        let held = lock(cache.path()).unwrap();
-        assert_eq!(try_lock(), -1, "a second descriptor got the lock");
-        drop(held);
-        assert_eq!(try_lock(), 0, "the lock outlived its holder");
     }
 
     #[test]

@@ -216,10 +216,17 @@ pub fn ensure(recipe: &Recipe, cache: &Path) -> Result<Cached> {
             None => return Err(e.context("no cached root filesystem to fall back on")),
         },
     };
-    let fresh = !entry.join(PACKAGES).is_file();
+    let mut fresh = !entry.join(PACKAGES).is_file();
     if fresh {
-        build(recipe, &entry)?;
-        remove_other_entries(&recipe_dir, &entry)?;
+        // One build of a recipe at a time: a concurrent build (another test binary) would
+        // take the other's temporary tree for a killed build's leftovers. Under the lock
+        // the entry is checked again, since the holder before may have built it.
+        let _lock = crate::host::flock::exclusive(&recipe_dir.with_extension("lock"))?;
+        fresh = !entry.join(PACKAGES).is_file();
+        if fresh {
+            build(recipe, &entry)?;
+            remove_other_entries(&recipe_dir, &entry)?;
+        }
     }
     Ok(Cached {
         tree: entry.join(TREE),
@@ -298,7 +305,7 @@ fn build(recipe: &Recipe, entry: &Path) -> Result<()> {
         .file_name()
         .expect("entry has a name")
         .to_string_lossy();
-    // Leftovers of killed builds of this entry.
+    // Leftovers of killed builds of this entry (the caller holds the recipe's lock).
     for old in std::fs::read_dir(parent)? {
         let old = old?.path();
         if old

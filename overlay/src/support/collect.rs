@@ -34,6 +34,7 @@ pub fn files(root: &Path, env: Option<&Found>, schema: &Appliance) -> Vec<Member
         ),
         read(root, paths::LB_CONFIG).and_then(|t| redact::lb_config(&t)),
     ));
+    out.extend(lb_config_copies(root));
     let socket = root.join(paths::LB_STATUS_SOCKET);
     for (name, path) in [
         ("lb/status.json", "/status"),
@@ -60,6 +61,36 @@ pub fn files(root: &Path, env: Option<&Found>, schema: &Appliance) -> Vec<Member
     };
     out.push(text("ovf-env.xml", &origin, env));
     out
+}
+
+/// lb's other copies of its configuration beside the committed one: the last good copy it
+/// falls back on and the damaged files it set aside (`lb-config.json.corrupt-<time>`), which
+/// are what support needs when lb restored an older configuration. Each is redacted as the
+/// committed one; one that is not JSON is left out, its member giving the parse error (where
+/// the file is broken), since a damaged file cannot be redacted by field.
+fn lb_config_copies(root: &Path) -> Vec<Member> {
+    let dir = root.join(paths::LB_STATE_DIR);
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("lb-config.json.") && !n.ends_with(".tmp"))
+        .collect();
+    names.sort();
+    names
+        .iter()
+        .map(|name| {
+            let rel = format!("{}/{name}", paths::LB_STATE_DIR);
+            text(
+                &format!("lb/{name}"),
+                &format!("{} (user lists and passwords redacted)", paths::guest(&rel)),
+                read(root, &rel).and_then(|t| {
+                    redact::lb_config(&t).context("left out: it cannot be redacted by field")
+                }),
+            )
+        })
+        .collect()
 }
 
 /// The members that come from programs and from the agent itself.

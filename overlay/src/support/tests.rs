@@ -67,7 +67,18 @@ fn deployed() -> Deployed {
     });
     let path = root.path().join(paths::LB_CONFIG);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, lb_config.to_string()).unwrap();
+    std::fs::write(&path, lb_config.to_string()).unwrap();
+    // What lb keeps beside it: its last good copy, and a damaged file it set aside (cut in
+    // the middle of the user's password hash).
+    let beside = |suffix: &str, text: &str| {
+        std::fs::write(path.with_extension(format!("json.{suffix}")), text).unwrap()
+    };
+    beside("last-good", &lb_config.to_string());
+    let whole = lb_config.to_string();
+    beside(
+        "corrupt-20261202T101010Z",
+        &whole[..whole.find(USER_HASH).unwrap() + USER_HASH.len() / 2],
+    );
     let mut xml = String::from(
         r#"<?xml version="1.0" encoding="UTF-8"?>
 <Environment xmlns="http://schemas.dmtf.org/ovf/environment/1" xmlns:oe="http://schemas.dmtf.org/ovf/environment/1">
@@ -241,6 +252,17 @@ fn bundle_holds_the_sources_and_no_secret() {
     let config = member("lb/lb-config.json");
     assert!(config.contains("fe-kube-apiserver"), "{config}");
     assert!(config.contains("\"userlists\": \"<redacted>\""), "{config}");
+    let last_good = member("lb/lb-config.json.last-good");
+    assert!(last_good.contains("fe-kube-apiserver"), "{last_good}");
+    assert!(
+        last_good.contains("\"userlists\": \"<redacted>\""),
+        "{last_good}"
+    );
+    let corrupt = member("lb/lb-config.json.corrupt-20261202T101010Z");
+    assert!(
+        corrupt.contains("left out") && corrupt.contains("column"),
+        "{corrupt}"
+    );
     // The leaking program's output, scrubbed by value.
     let journal = member("journal/boot-0.txt");
     assert!(

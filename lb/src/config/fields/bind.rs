@@ -1,27 +1,18 @@
 //! The `bind` model, in client-native's `SerializeBind` parameter order (`name` first,
 //! written with the address by the frontend's own code).
-use super::common::own;
+use super::common::*;
+use super::Field;
 use super::Kind::*;
 use super::Syntax::*;
 use super::Use::*;
-use super::{Field, Kind, Syntax, Use};
-
-const fn f(name: &'static str, kind: Kind, syntax: Syntax, usage: Use) -> Field {
-    Field {
-        name,
-        kind,
-        syntax,
-        usage,
-    }
-}
 
 pub static BIND: &[Field] = &[
     own("name"),
     own("address"),
     own("port"),
     f("process", Str, Param("process"), Stored),
-    f("ssl_certificate", Str, Param("crt"), Stored),
-    f("ssl_cafile", Str, Param("ca-file"), Stored),
+    SSL_CERTIFICATE,
+    SSL_CAFILE,
     f("tcp_user_timeout", Time, Param("tcp-ut"), Stored),
     f(
         "ssl",
@@ -39,7 +30,7 @@ pub static BIND: &[Field] = &[
         Param("verify"),
         Stored,
     ),
-    f("alpn", Str, Param("alpn"), Stored),
+    ALPN,
     f(
         "transparent",
         Bool,
@@ -58,5 +49,5 @@ pub static BIND: &[Field] = &[
             why: "the PROXY protocol is not accepted on incoming connections",
         },
     ),
-    f("allow_0rtt", Bool, Word("allow-0rtt", ""), Stored),
+    ALLOW_0RTT,
 ];

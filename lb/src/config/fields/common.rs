@@ -3,7 +3,7 @@
 use super::Kind::*;
 use super::Syntax::*;
 use super::Use::*;
-use super::{Field, Kind};
+use super::{Field, Kind, Syntax, Use};
 
 const TOGGLE: &[&str] = &["enabled", "disabled"];
 
@@ -12,11 +12,21 @@ pub const TCP_CHECKS: &str = "health checks are plain TCP connects";
 /// Why the HTTP-only fields are refused.
 pub const NEEDS_HTTP: &str = "needs mode http; lb is an L4 (TCP) proxy";
 
+/// A row, for the tables that spell each one out (servers, binds, default-server).
+pub const fn f(name: &'static str, kind: Kind, syntax: Syntax, usage: Use) -> Field {
+    Field {
+        name,
+        kind,
+        syntax,
+        usage,
+    }
+}
+
 /// A field refused unless it has one of `neutral`.
 const fn refused(
     name: &'static str,
     kind: Kind,
-    syntax: super::Syntax,
+    syntax: Syntax,
     neutral: &'static [&'static str],
     why: &'static str,
 ) -> Field {
@@ -44,7 +54,7 @@ const fn stored_option(name: &'static str, keyword: &'static str) -> Field {
 }
 
 /// A timeout.
-const fn timeout(name: &'static str, keyword: &'static str, usage: super::Use) -> Field {
+const fn timeout(name: &'static str, keyword: &'static str, usage: Use) -> Field {
     Field {
         name,
         kind: Time,
@@ -258,3 +268,32 @@ pub const fn own(name: &'static str) -> Field {
         usage: Honoured,
     }
 }
+
+// Parameters shared by the `server`, `default_server` and `bind` models.
+pub const CHECK_SSL: Field = refused(
+    "check-ssl",
+    Toggle,
+    Word("check-ssl", "no-check-ssl"),
+    &["disabled"],
+    TCP_CHECKS,
+);
+pub const RESOLVERS: Field = refused(
+    "resolvers",
+    Str,
+    Param("resolvers"),
+    &[],
+    "names are not resolved: server addresses are IP literals",
+);
+pub const INIT_ADDR: Field = f("init-addr", Str, Param("init-addr"), Stored);
+pub const INTER: Field = f("inter", Time, Param("inter"), Honoured);
+pub const FASTINTER: Field = f("fastinter", Time, Param("fastinter"), Stored);
+pub const DOWNINTER: Field = f("downinter", Time, Param("downinter"), Stored);
+pub const SNI: Field = f("sni", Str, Param("sni"), Stored);
+pub const CHECK_SNI: Field = f("check-sni", Str, Param("check-sni"), Stored);
+pub const SLOWSTART: Field = f("slowstart", Time, Param("slowstart"), Stored);
+pub const RESOLVE_PREFER: Field = f("resolve-prefer", Str, Param("resolve-prefer"), Stored);
+pub const RESOLVE_NET: Field = f("resolve-net", Str, Param("resolve-net"), Stored);
+pub const SSL_CERTIFICATE: Field = f("ssl_certificate", Str, Param("crt"), Stored);
+pub const SSL_CAFILE: Field = f("ssl_cafile", Str, Param("ca-file"), Stored);
+pub const ALPN: Field = f("alpn", Str, Param("alpn"), Stored);
+pub const ALLOW_0RTT: Field = f("allow_0rtt", Bool, Word("allow-0rtt", ""), Stored);

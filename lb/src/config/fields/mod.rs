@@ -416,4 +416,6 @@ pub fn parse_params(table: &'static [Field], words: &[&str]) -> Result<Object, S
 }
 
 #[cfg(test)]
+mod doc_tests;
+#[cfg(test)]
 mod tests;

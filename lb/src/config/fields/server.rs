@@ -1,18 +1,9 @@
 //! The `server` model, in client-native's `SerializeServer` parameter order.
-use super::common::{own, NEEDS_HTTP};
+use super::common::*;
+use super::Field;
 use super::Kind::*;
 use super::Syntax::*;
 use super::Use::*;
-use super::{Field, Kind, Syntax, Use};
-
-const fn f(name: &'static str, kind: Kind, syntax: Syntax, usage: Use) -> Field {
-    Field {
-        name,
-        kind,
-        syntax,
-        usage,
-    }
-}
 
 const NO_TLS: &str = "TLS to servers is not supported: lb forwards the TCP bytes unchanged";
 const NO_PROXY_PROTOCOL: &str =
@@ -47,35 +38,27 @@ pub static SERVER: &[Field] = &[
             why: NO_TLS,
         },
     ),
-    f("alpn", Str, Param("alpn"), Stored),
+    ALPN,
     f(
         "tls_tickets",
         Toggle,
         Word("tls-tickets", "no-tls-tickets"),
         Stored,
     ),
-    f(
-        "check-ssl",
-        Toggle,
-        Word("check-ssl", "no-check-ssl"),
-        Refused {
-            neutral: &["disabled"],
-            why: super::common::TCP_CHECKS,
-        },
-    ),
-    f("check-sni", Str, Param("check-sni"), Stored),
-    f("slowstart", Time, Param("slowstart"), Stored),
-    f("sni", Str, Param("sni"), Stored),
-    f("allow_0rtt", Bool, Word("allow-0rtt", ""), Stored),
+    CHECK_SSL,
+    CHECK_SNI,
+    SLOWSTART,
+    SNI,
+    ALLOW_0RTT,
     f("maxconn", Int, Param("maxconn"), Honoured),
     f("weight", Int, Param("weight"), Honoured),
-    f("init-addr", Str, Param("init-addr"), Stored),
-    f("inter", Time, Param("inter"), Honoured),
-    f("fastinter", Time, Param("fastinter"), Stored),
-    f("downinter", Time, Param("downinter"), Stored),
+    INIT_ADDR,
+    INTER,
+    FASTINTER,
+    DOWNINTER,
     f("cookie", Str, Param("cookie"), Stored),
-    f("ssl_certificate", Str, Param("crt"), Stored),
-    f("ssl_cafile", Str, Param("ca-file"), Stored),
+    SSL_CERTIFICATE,
+    SSL_CAFILE,
     f(
         "verify",
         Enum(&["none", "required"]),
@@ -119,17 +102,9 @@ pub static SERVER: &[Field] = &[
             why: NO_PROXY_PROTOCOL,
         },
     ),
-    f(
-        "resolvers",
-        Str,
-        Param("resolvers"),
-        Refused {
-            neutral: &[],
-            why: "names are not resolved: server addresses are IP literals",
-        },
-    ),
-    f("resolve-prefer", Str, Param("resolve-prefer"), Stored),
-    f("resolve-net", Str, Param("resolve-net"), Stored),
+    RESOLVERS,
+    RESOLVE_PREFER,
+    RESOLVE_NET,
     f(
         "proto",
         Str,
