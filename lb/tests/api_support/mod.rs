@@ -233,7 +233,10 @@ impl Api {
             },
         )
         .unwrap();
-        let (addr, task) = (running.addr, running.task);
+        let addr = running
+            .addr
+            .expect("the API listens on its bind_address at start");
+        let task = running.task;
         Api {
             stop: Some(stop),
             task: Some(task),
