@@ -10,6 +10,7 @@ mod auth;
 mod body;
 mod crypt;
 mod error;
+mod follow;
 mod handlers;
 mod iface;
 mod local;
@@ -59,16 +60,20 @@ pub fn restore(settings: &Settings) -> Restored {
 
 /// A management API being served.
 pub struct Running {
-    /// Where it listens (the port is the kernel's choice when the settings say 0).
-    pub addr: SocketAddr,
+    /// Where it listens at start (the port is the kernel's choice when the settings say 0);
+    /// `None` when it follows an interface that has no address yet.
+    pub addr: Option<SocketAddr>,
     /// Gets the API's outcome once it has stopped after `shutdown`.
     pub task: oneshot::Receiver<anyhow::Result<()>>,
 }
 
 /// Binds the management address (and the status socket, when the settings name one) and
 /// serves the API (and `plane`'s metrics) for `plane`, which is running `config` (with
-/// `problem`, what [`restore`] found wrong, for the status socket), until `shutdown` resolves, on a thread and runtime of its own ([`thread`]). `timeouts` are
-/// [`Timeouts::default`] in `lb`; tests shorten them.
+/// `problem`, what [`restore`] found wrong, for the status socket), until `shutdown`
+/// resolves, on a thread and runtime of its own ([`thread`]). Without `bind_address`, the
+/// API follows `bind_interface`'s address ([`follow`]); in both cases it picks up a replaced
+/// certificate ([`tls::Reloader`]). `timeouts` are [`Timeouts::default`] in `lb`; tests
+/// shorten them.
 pub fn spawn(
     settings: &Settings,
     config: Config,
@@ -77,8 +82,25 @@ pub fn spawn(
     timeouts: Timeouts,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Running> {
-    let listener = server::Listener::bind(settings)?;
-    let addr = listener.local_addr()?;
+    let api = &settings.api;
+    let certificate = tls::Reloader::load(&api.tls_cert, &api.tls_key)?;
+    let (listener, follower) = match api.bind_address {
+        Some(ip) => (
+            Some(server::Listener::bind(SocketAddr::new(ip, api.port))?),
+            None,
+        ),
+        None => {
+            let mut follower = follow::Follower::new(&api.bind_interface, api.port);
+            (
+                follower.check(server::Listener::bind).flatten(),
+                Some(follower),
+            )
+        }
+    };
+    let addr = listener
+        .as_ref()
+        .map(server::Listener::local_addr)
+        .transpose()?;
     let store = Arc::new(store::Store::new(
         config,
         problem,
@@ -102,11 +124,17 @@ pub fn spawn(
             shutdown.await;
             stopper.cancel();
         });
-        let https = listener.serve(
+        let server = server::Server::new(
             store.clone(),
             plane.clone(),
             gate,
             timeouts,
+            certificate.config(),
+        );
+        let https = server.run(
+            listener,
+            follower,
+            certificate,
             stop.clone().cancelled_owned(),
         );
         match local {

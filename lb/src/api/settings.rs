@@ -43,7 +43,8 @@ pub struct Settings {
 pub struct ApiSettings {
     /// The management NIC: the API is never exposed on the VIP networks.
     pub bind_interface: String,
-    /// The management address; absent with DHCP, when the NIC's address is used.
+    /// The management address; absent with DHCP, when the API listens on the NIC's address
+    /// and follows it when a lease changes it (`api::follow`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bind_address: Option<IpAddr>,
     #[serde(default = "default_port")]
@@ -88,12 +89,19 @@ impl Settings {
         toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
     }
 
-    /// Where the API listens: `bind_address`, else the IPv4 address of `bind_interface`.
+    /// Where the API listens now: `bind_address`, else the first IPv4 address of
+    /// `bind_interface` (which `lb` follows while it runs, see `api::follow`).
     pub fn listen_address(&self) -> Result<SocketAddr> {
         let api = &self.api;
         let ip = match api.bind_address {
             Some(ip) => ip,
-            None => iface::ipv4_address(&api.bind_interface)?,
+            None => match iface::ipv4_addresses(&api.bind_interface)?.first() {
+                Some(ip) => (*ip).into(),
+                None => bail!(
+                    "interface {} (bind_interface) has no IPv4 address",
+                    api.bind_interface
+                ),
+            },
         };
         Ok(SocketAddr::new(ip, api.port))
     }

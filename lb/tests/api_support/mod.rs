@@ -121,9 +121,20 @@ pub struct Pki {
     pub ca_pem: String,
     pub cert: PathBuf,
     pub key: PathBuf,
+    ca: rcgen::Certificate,
+    ca_key: rcgen::KeyPair,
+}
+
+/// A server certificate [`Pki::issue`] made: the chain and key as PEM, and the certificate
+/// as a TLS client sees it.
+pub struct Issued {
+    pub chain_pem: String,
+    pub key_pem: String,
+    pub der: Vec<u8>,
 }
 
 impl Pki {
+    /// A CA, and a server certificate for `localhost` and 127.0.0.1 in `dir`.
     pub fn new(dir: &Path) -> Pki {
         let ca_key = rcgen::KeyPair::generate().unwrap();
         let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -132,17 +143,30 @@ impl Pki {
             .distinguished_name
             .push(rcgen::DnType::CommonName, "lb test CA");
         let ca = ca_params.self_signed(&ca_key).unwrap();
-        let key = rcgen::KeyPair::generate().unwrap();
-        let params =
-            rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
-        let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
-        let (cert_path, key_path) = (dir.join("server.crt"), dir.join("server.key"));
-        std::fs::write(&cert_path, cert.pem() + &ca.pem()).unwrap();
-        std::fs::write(&key_path, key.serialize_pem()).unwrap();
-        Pki {
+        let pki = Pki {
             ca_pem: ca.pem(),
-            cert: cert_path,
-            key: key_path,
+            cert: dir.join("server.crt"),
+            key: dir.join("server.key"),
+            ca,
+            ca_key,
+        };
+        let issued = pki.issue(&["localhost", "127.0.0.1"]);
+        std::fs::write(&pki.cert, issued.chain_pem).unwrap();
+        std::fs::write(&pki.key, issued.key_pem).unwrap();
+        pki
+    }
+
+    /// A new server certificate for `names` (DNS names or IP addresses) and its key, signed
+    /// by the CA; the files are the caller's to replace.
+    pub fn issue(&self, names: &[&str]) -> Issued {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let names = names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let params = rcgen::CertificateParams::new(names).unwrap();
+        let cert = params.signed_by(&key, &self.ca, &self.ca_key).unwrap();
+        Issued {
+            chain_pem: cert.pem() + &self.ca_pem,
+            key_pem: key.serialize_pem(),
+            der: cert.der().to_vec(),
         }
     }
 }
@@ -233,7 +257,10 @@ impl Api {
             },
         )
         .unwrap();
-        let (addr, task) = (running.addr, running.task);
+        let addr = running
+            .addr
+            .expect("the API listens on its bind_address at start");
+        let task = running.task;
         Api {
             stop: Some(stop),
             task: Some(task),
@@ -241,9 +268,11 @@ impl Api {
         }
     }
 
-    /// A client of an API served elsewhere (by the `lb` binary).
+    /// A client of an API served elsewhere (by the `lb` binary), at `addr` under the name
+    /// the test certificates carry (`localhost`).
     pub fn connect(addr: SocketAddr, ca_pem: &str) -> Api {
         let client = reqwest::Client::builder()
+            .resolve("localhost", addr)
             .use_rustls_tls()
             .tls_built_in_root_certs(false)
             .add_root_certificate(reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap())
