@@ -275,7 +275,7 @@ fn image_runs_the_programs_that_load_icu() -> anyhow::Result<()> {
     let mut failures = vec![];
     for (program, arg, says) in [
         ("/usr/bin/dig", "-v", "DiG 9."),
-        ("/usr/bin/VGAuthService", "-h", "Usage: VGAuthService"),
+        ("/usr/bin/VGAuthService", "-h", "SAML token"),
     ] {
         let out = std::process::Command::new("chroot")
             .arg(&tree)
