@@ -68,7 +68,10 @@ pub fn build_disk(
     std::fs::create_dir_all(&dirs.work)?;
 
     // The static binaries compile while mmdebstrap downloads and unpacks.
-    let recipe = rootfs::Recipe::new(&appliance.base);
+    let recipe = rootfs::Recipe::new(
+        &appliance.base,
+        &dirs.workspace.join(crate::steps::stubs::SOURCES_DIR),
+    )?;
     let (cached, bins) = std::thread::scope(|s| {
         let bins = s.spawn(|| {
             let start = std::time::Instant::now();

@@ -12,6 +12,7 @@ mod validate;
 
 pub use model::{
     Appliance, Base, DeploymentOption, Firmware, Hardware, Nic, Partition, PartitionType, Section,
+    StubLibrary,
 };
 pub use property::{Format, Property, PropertyType};
 

@@ -53,7 +53,28 @@ pub struct Base {
     /// The modules in the initramfs; a subset of `kernel_modules`.
     pub initramfs_modules: Vec<String>,
     pub exclude_paths: Vec<String>,
+    /// Package files dpkg never unpacks (`path-exclude` globs).
+    pub exclude_files: Vec<String>,
     pub cmdline: String,
+    /// Libraries replaced by a stub built from a vendored source.
+    #[serde(default)]
+    pub stub_libraries: Vec<StubLibrary>,
+}
+
+/// A shared library of an installed package replaced by a stub compiled from
+/// a C source in `image/stubs/`: it keeps the soname and the exported symbols
+/// of the library, not its content.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StubLibrary {
+    /// The package the library belongs to (named in the package manifest).
+    pub package: String,
+    /// The library file (absolute, the file a soname link points to).
+    pub path: String,
+    /// The C source, a file name in `image/stubs/`.
+    pub source: String,
+    /// Why, for the package manifest.
+    pub reason: String,
 }
 
 /// A GPT partition of the appliance disk.

@@ -180,6 +180,26 @@ fn an_initramfs_module_outside_the_kept_modules_is_rejected() {
 }
 
 #[test]
+fn a_relative_excluded_file_or_a_stub_source_outside_image_stubs_is_rejected() {
+    let e = err_of(&shipped_with(
+        "\"/usr/lib/*/gconv/*\"",
+        "\"usr/lib/*/gconv/*\"",
+    ));
+    assert!(e.key.starts_with("base.exclude_files["), "{e}");
+    let e = err_of(&shipped_with(
+        "source = \"icudata.c\"",
+        "source = \"../icudata.c\"",
+    ));
+    assert_eq!(e.key, "base.stub_libraries[0].source", "{e}");
+    assert!(e.reason.contains("image/stubs/"), "{e}");
+    let e = err_of(&shipped_with(
+        "path = \"/usr/lib/x86_64-linux-gnu/libicudata.so.72.1\"",
+        "path = \"/usr/lib/*/libicudata.so.72.1\"",
+    ));
+    assert_eq!(e.key, "base.stub_libraries[0].path", "{e}");
+}
+
+#[test]
 fn qualifiers_of_wrong_type_are_rejected() {
     let e = err_of(&shipped_with(
         "key = \"permit_root_login\"\ntype = \"boolean\"",

@@ -11,6 +11,7 @@ type Failure = (String, String);
 pub(crate) fn check(a: &Appliance) -> Result<(), Failure> {
     check_identity(a)?;
     check_modules(a)?;
+    check_files(a)?;
     check_deployments(a)?;
     check_nics(a)?;
     check_partitions(a)?;
@@ -114,6 +115,48 @@ fn check_modules(a: &Appliance) -> Result<(), Failure> {
             return fail(
                 format!("base.initramfs_modules[{i}]"),
                 format!("{m:?} is not in base.kernel_modules; add it there too"),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Excluded and replaced files are absolute paths; a stub's source is a file
+/// of `image/stubs/`.
+fn check_files(a: &Appliance) -> Result<(), Failure> {
+    let absolute = |p: &str| p.starts_with('/') && !p.split('/').any(|c| c == "..");
+    for (i, p) in a.base.exclude_files.iter().enumerate() {
+        if !absolute(p) {
+            return fail(
+                format!("base.exclude_files[{i}]"),
+                format!("{p:?} must be an absolute path without `..` (a dpkg path-exclude glob)"),
+            );
+        }
+    }
+    for (i, s) in a.base.stub_libraries.iter().enumerate() {
+        if !absolute(&s.path) || s.path.contains(['*', '?', '[']) {
+            return fail(
+                format!("base.stub_libraries[{i}].path"),
+                format!(
+                    "{:?} must be the absolute path of one file, no glob",
+                    s.path
+                ),
+            );
+        }
+        let plain = !s.source.contains('/') && s.source.ends_with(".c") && s.source.len() > 2;
+        if !plain {
+            return fail(
+                format!("base.stub_libraries[{i}].source"),
+                format!(
+                    "{:?} must be the name of a C file in image/stubs/",
+                    s.source
+                ),
+            );
+        }
+        if s.package.is_empty() || s.reason.trim().is_empty() {
+            return fail(
+                format!("base.stub_libraries[{i}]"),
+                "name the package and the reason (both go into the package manifest)",
             );
         }
     }

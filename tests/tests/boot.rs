@@ -5,8 +5,9 @@
 //! partition read-write, both static binaries running and a boot with no
 //! failed unit, and the disk, NIC, root filesystem and firewall modules
 //! loaded; `inspect` must accept the OVA and its root filesystem must carry
-//! no host identity, the troubleshooting tools, and exactly the kernel
-//! modules the definition lists with their dependencies. With the same inputs
+//! no host identity, the troubleshooting tools, exactly the kernel
+//! modules the definition lists with their dependencies, and programs that
+//! start with ICU's stub data library. With the same inputs
 //! (commit, timestamp, cached root filesystem) a second build gives a
 //! byte-identical OVA. All in one test binary so the OVA is built once.
 
@@ -254,7 +255,68 @@ fn image_has_the_troubleshooting_tools() -> anyhow::Result<()> {
 fn image_has_exactly_the_listed_kernel_modules() -> anyhow::Result<()> {
     let appliance = appliance_image::Appliance::embedded();
     let dir = builder::host::paths::output_dir().join("e2e-modules");
-    let root = root_filesystem(&dir)?;
+    let tree = extracted_tree(&dir)?;
+    let checked = builder::steps::kmods::check(&tree, &appliance.base.kernel_modules);
+    std::fs::remove_dir_all(&dir)?;
+    checked
+}
+
+/// The programs that load ICU (through libxml2), which the image replaces
+/// the data library of by a stub, start from the OVA's root filesystem
+/// (chroot, every symbol bound at load): dig (libisc and libdns link
+/// libxml2) and VGAuthService (open-vm-tools' SAML service, libxml2 and
+/// xmlsec). The library in the image is the stub, and the package manifest
+/// says so.
+#[test]
+fn image_runs_the_programs_that_load_icu() -> anyhow::Result<()> {
+    let appliance = appliance_image::Appliance::embedded();
+    let dir = builder::host::paths::output_dir().join("e2e-icu");
+    let tree = extracted_tree(&dir)?;
+    let mut failures = vec![];
+    for (program, arg, says) in [
+        ("/usr/bin/dig", "-v", "DiG 9."),
+        ("/usr/bin/VGAuthService", "-h", "SAML token"),
+    ] {
+        let out = std::process::Command::new("chroot")
+            .arg(&tree)
+            .args([program, arg])
+            .env("LD_BIND_NOW", "1")
+            .output()?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if !out.status.success() || !text.contains(says) {
+            failures.push(format!("{program} {arg}: {}: {text}", out.status));
+        }
+    }
+    let manifest =
+        std::fs::read_to_string(tree.join(builder::steps::install_overlay::PACKAGES_FILE))?;
+    for stub in &appliance.base.stub_libraries {
+        let size = std::fs::metadata(tree.join(stub.path.trim_start_matches('/')))?.len();
+        if size > 64 << 10 {
+            failures.push(format!("{} is {size} bytes, not the stub", stub.path));
+        }
+        let noted = manifest.lines().any(|l| {
+            l.starts_with(&format!("{}\t", stub.package))
+                && l.contains(&format!("{} is a stub", stub.path))
+        });
+        if !noted {
+            failures.push(format!(
+                "the manifest does not note the stub of {}",
+                stub.path
+            ));
+        }
+    }
+    std::fs::remove_dir_all(&dir)?;
+    assert!(failures.is_empty(), "{failures:#?}");
+    Ok(())
+}
+
+/// The OVA's root filesystem, extracted into `dir/tree`.
+fn extracted_tree(dir: &Path) -> anyhow::Result<std::path::PathBuf> {
+    let root = root_filesystem(dir)?;
     let tree = dir.join("tree");
     let out = std::process::Command::new("fsck.erofs")
         .arg(format!("--extract={}", tree.display()))
@@ -266,9 +328,7 @@ fn image_has_exactly_the_listed_kernel_modules() -> anyhow::Result<()> {
         "fsck.erofs --extract: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let checked = builder::steps::kmods::check(&tree, &appliance.base.kernel_modules);
-    std::fs::remove_dir_all(&dir)?;
-    checked
+    Ok(tree)
 }
 
 /// The OVA's root filesystem image, taken out into `dir`.

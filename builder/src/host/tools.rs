@@ -132,6 +132,13 @@ pub const TOOLS: &[Tool] = &[
         "the Debian archive keys the root filesystem's packages are verified with",
     ),
     tool(
+        "gcc",
+        Cmd("gcc"),
+        Build,
+        false,
+        "compiles the stub libraries of base.stub_libraries (image/stubs/)",
+    ),
+    tool(
         "xorriso",
         Cmd("xorriso"),
         Boot,

@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use appliance_image::Appliance;
 
 use crate::host::ident::Ids;
-use crate::steps::{fstab, kmods, tree, users};
+use crate::steps::{fstab, kmods, linkage, tree, users};
 
 /// Where the image keeps facts about itself.
 pub const INFO_DIR: &str = "usr/share/lb-appliance";
@@ -60,7 +60,11 @@ pub fn customize(root: &Path, i: &Inputs) -> Result<()> {
     )?;
     // The cached tree was pruned by an earlier recipe's list only if the
     // cache key missed a change: fail the build, not the boot.
-    kmods::check(root, &i.appliance.base.kernel_modules)
+    kmods::check(root, &i.appliance.base.kernel_modules)?;
+    // What the image leaves out of its packages must not be a library
+    // something in it links against.
+    linkage::check(root)?;
+    Ok(())
 }
 
 fn remove_host_keys(root: &Path) -> Result<()> {

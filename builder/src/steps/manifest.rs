@@ -1,6 +1,8 @@
 //! The package manifest (a software bill of materials): every installed
 //! Debian package with its version and licences, one
-//! `name<TAB>version<TAB>licences` line each, sorted. It ships in the image and
+//! `name<TAB>version<TAB>licences` line each, sorted; a package the build
+//! changed has a fourth field saying what and why (a library replaced by a
+//! stub, see [`crate::steps::stubs`]). It ships in the image and
 //! beside the OVA. Licences come from the packages' machine-readable
 //! copyright files (DEP-5 `License:` fields), read from the tree before the
 //! `/usr/share/doc` sweep removes them; a package without one is listed as

@@ -18,21 +18,11 @@ use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 
 use crate::host::cmd;
-use crate::steps::{kmods, manifest, tree};
+use crate::steps::{kmods, manifest, stubs, tree};
 
 /// Bump when the way the tree is produced changes in a way the arguments
 /// below do not show (it invalidates every cache entry).
-const RECIPE_VERSION: &str = "4";
-
-/// udev's hardware database: names and quirks of physical input devices and
-/// USB gadgets, ~20 MiB the appliance has no use for. glibc's gconv modules:
-/// conversions between legacy character sets (~8 MiB); UTF-8, ASCII and
-/// Latin-1 are built into glibc, and nothing on the appliance converts others.
-const OTHER_EXCLUDES: &[&str] = &[
-    "/lib/udev/hwdb.d/*",
-    "/usr/lib/udev/hwdb.d/*",
-    "/usr/lib/*/gconv/*",
-];
+const RECIPE_VERSION: &str = "5";
 
 /// initramfs-tools' settings: only the modules of `/etc/initramfs-tools/modules`
 /// (not `most`, which copies every storage and network driver), compressed
@@ -67,22 +57,25 @@ pub struct Recipe {
     pub kernel_modules: Vec<String>,
     /// `/dir/*` patterns removed from the finished tree.
     pub sweep: Vec<String>,
+    /// Libraries replaced by stubs, with their sources.
+    pub stubs: Vec<stubs::Stub>,
 }
 
 impl Recipe {
-    /// The recipe of an appliance definition.
-    pub fn new(base: &appliance_image::Base) -> Recipe {
+    /// The recipe of an appliance definition; the stubs' sources are read
+    /// from `stubs_dir` (the workspace's [`stubs::SOURCES_DIR`]).
+    pub fn new(base: &appliance_image::Base, stubs_dir: &Path) -> Result<Recipe> {
         let mut packages = base.packages.clone();
         packages.push(base.kernel.clone());
         let mut dpkg_excludes = base.exclude_paths.clone();
-        dpkg_excludes.extend(OTHER_EXCLUDES.iter().map(|s| s.to_string()));
+        dpkg_excludes.extend(base.exclude_files.iter().cloned());
         let modules: String = base
             .initramfs_modules
             .iter()
             .map(|m| format!("{m}\n"))
             .collect();
         let suite = &base.suite;
-        Recipe {
+        Ok(Recipe {
             suite: suite.clone(),
             sources: vec![
                 (base.mirror.clone(), suite.clone()),
@@ -105,7 +98,8 @@ impl Recipe {
             purge: base.purge_packages.clone(),
             kernel_modules: base.kernel_modules.clone(),
             sweep: base.exclude_paths.clone(),
-        }
+            stubs: stubs::load(&base.stub_libraries, stubs_dir)?,
+        })
     }
 
     /// mmdebstrap's arguments; `early_dir` holds [`Recipe::early_files`].
@@ -176,6 +170,13 @@ impl Recipe {
         for p in self.sweep.iter().chain(&self.kernel_modules) {
             h.update(p);
             h.update([0]);
+        }
+        for s in &self.stubs {
+            let l = &s.library;
+            for field in [&l.package, &l.path, &l.source, &l.reason, &s.source] {
+                h.update(field);
+                h.update([0]);
+            }
         }
         hex::encode(&h.finalize()[..12])
     }
@@ -308,10 +309,7 @@ fn build(recipe: &Recipe, entry: &Path) -> Result<()> {
     // Leftovers of killed builds of this entry (the caller holds the recipe's lock).
     for old in std::fs::read_dir(parent)? {
         let old = old?.path();
-        if old
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with(&format!(".tmp-{name}")))
-        {
+        if left_by_a_dead_build(&old, &name, Path::new("/proc")) {
             std::fs::remove_dir_all(&old).with_context(|| format!("removing {}", old.display()))?;
         }
     }
@@ -325,8 +323,11 @@ fn build(recipe: &Recipe, entry: &Path) -> Result<()> {
     let tree = tmp.join(TREE);
     cmd::run(Command::new("mmdebstrap").args(recipe.mmdebstrap_args(&early, &tree)))?;
     kmods::prune(&tree, &recipe.kernel_modules)?;
+    let scratch = tmp.join("stubs");
+    stubs::install(&tree, &recipe.stubs, &scratch)?;
+    std::fs::remove_dir_all(&scratch)?;
     // Before the sweep: the licences come from the copyright files.
-    let packages = installed_packages(&tree)?;
+    let packages = installed_packages(&tree, &recipe.stubs)?;
     // The copyright files, and what apt left behind (its caches).
     tree::remove_matching(&tree, &recipe.sweep)?;
     std::fs::write(tmp.join(PACKAGES), packages)?;
@@ -338,8 +339,26 @@ fn build(recipe: &Recipe, entry: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The manifest of every installed package, sorted.
-fn installed_packages(tree: &Path) -> Result<String> {
+/// Whether `path` is the temporary directory (`.tmp-<entry>-<pid>`) of a
+/// build of `entry` whose process is gone. Another build of the same entry
+/// may be under way (the cache is shared): its directory, with mmdebstrap's
+/// mounts inside, is left alone.
+fn left_by_a_dead_build(path: &Path, entry: &str, proc: &Path) -> bool {
+    let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return false;
+    };
+    let Some(pid) = name.strip_prefix(&format!(".tmp-{entry}-")) else {
+        return false;
+    };
+    let alive = pid
+        .parse::<u32>()
+        .is_ok_and(|pid| proc.join(pid.to_string()).exists());
+    !alive
+}
+
+/// The manifest of every installed package, sorted, with a note on the
+/// packages whose libraries `stubs` replaced.
+fn installed_packages(tree: &Path, stubs: &[stubs::Stub]) -> Result<String> {
     let out = cmd::stdout(
         Command::new("dpkg-query")
             .arg(format!(
@@ -360,7 +379,11 @@ fn installed_packages(tree: &Path) -> Result<String> {
         .iter()
         .map(|l| {
             let name = l.split('\t').next().unwrap_or_default();
-            format!("{l}\t{}\n", manifest::package_licences(tree, name))
+            let licences = manifest::package_licences(tree, name);
+            match stubs::note(stubs, name) {
+                Some(note) => format!("{l}\t{licences}\t{note}\n"),
+                None => format!("{l}\t{licences}\n"),
+            }
         })
         .collect())
 }
@@ -382,7 +405,8 @@ mod tests {
     use super::*;
 
     fn recipe() -> Recipe {
-        Recipe::new(&appliance_image::Appliance::embedded().base)
+        let stubs = crate::host::paths::workspace_root().join(stubs::SOURCES_DIR);
+        Recipe::new(&appliance_image::Appliance::embedded().base, &stubs).unwrap()
     }
 
     #[test]
@@ -473,6 +497,25 @@ mod tests {
         assert_eq!(newest_entry(dir.path()).unwrap(), Some(new.clone()));
         remove_other_entries(dir.path(), &new).unwrap();
         assert!(!old.exists() && new.exists() && partial.exists());
+    }
+
+    #[test]
+    fn only_the_directories_of_dead_builds_are_leftovers() {
+        let proc = tempfile::tempdir().unwrap();
+        std::fs::create_dir(proc.path().join("42")).unwrap();
+        let dir = Path::new("/cache/rootfs/key");
+        let leftover = |n: &str| left_by_a_dead_build(&dir.join(n), "abc", proc.path());
+        assert!(leftover(".tmp-abc-7"));
+        assert!(!leftover(".tmp-abc-42"), "a running build's directory");
+        assert!(!leftover(".tmp-abcd-7"), "another entry's");
+        assert!(!leftover("abc"));
+    }
+
+    #[test]
+    fn stubs_are_in_the_cache_key() {
+        let mut other = recipe();
+        other.stubs[0].source.push_str("/* changed */\n");
+        assert_ne!(recipe().cache_key(), other.cache_key());
     }
 
     #[test]
