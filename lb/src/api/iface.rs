@@ -1,6 +1,7 @@
 //! The IPv4 address of a network interface, for a management NIC configured by DHCP: the
 //! boot agent cannot know the address when it renders the settings, so `lb` looks it up at
-//! start (its unit waits until the interface is online).
+//! start (`lb-prepare.service`, which `lb.service` requires, waits until the interface is
+//! online).
 use std::ffi::CStr;
 use std::net::{IpAddr, Ipv4Addr};
 
