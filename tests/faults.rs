@@ -84,5 +84,41 @@ pub fn lb_killed(site: &Site, ssh: &Ssh, api: &Api, svc: &Service) -> Result<Dur
         outage.as_secs_f64() * 1000.0,
         served.len()
     );
+    restart_timeline(ssh)?;
     Ok(outage)
+}
+
+/// Prints the guest's side of the restart from `lb.service`'s journal: systemd noting the
+/// kill, then lb's management API listening again (lb opens the VIPs before the API), and
+/// the time between them on the guest's monotonic clock, so that the outage seen by the
+/// client can be told apart from the guest's own restart time.
+fn restart_timeline(ssh: &Ssh) -> Result<()> {
+    let journal = ssh.ok("journalctl -u lb.service -o short-monotonic --no-pager -n 30")?;
+    let journal = String::from_utf8_lossy(&journal);
+    let lines: Vec<&str> = journal.lines().collect();
+    let killed = lines
+        .iter()
+        .rposition(|l| l.contains("Main process exited"))
+        .context("lb.service's journal does not show the kill")?;
+    let listening = lines[killed..]
+        .iter()
+        .position(|l| l.contains("management API listening"))
+        .map(|i| killed + i)
+        .context("lb.service's journal shows no new start after the kill")?;
+    let at = |line: &str| -> Result<f64> {
+        let stamp = line
+            .strip_prefix('[')
+            .and_then(|l| l.split(']').next())
+            .with_context(|| format!("no monotonic time in {line:?}"))?;
+        Ok(stamp.trim().parse()?)
+    };
+    eprintln!("lb.service's journal around the kill:");
+    for line in &lines[killed..=listening] {
+        eprintln!("  {line}");
+    }
+    eprintln!(
+        "in the guest: kill noted -> management API listening again: {:.0} ms",
+        (at(lines[listening])? - at(lines[killed])?) * 1000.0
+    );
+    Ok(())
 }

@@ -85,7 +85,7 @@ fn main() -> Result<()> {
     match cli.command {
         Command::HostTools => {
             tools::ensure(
-                &[Purpose::Build, Purpose::Boot, Purpose::Test],
+                &[Purpose::Build, Purpose::Boot, Purpose::Test, Purpose::Bench],
                 &Dirs::standard()?.cache,
             )?;
             eprintln!("all host tools are present");

@@ -19,20 +19,7 @@ const ROUNDS: usize = 11;
 /// whole sequence.
 async fn round(api: &Api, base_port: u16, delete: bool) -> (Duration, Duration) {
     let started = Instant::now();
-    let version = api
-        .call(Method::GET, &format!("{CFG}/global"), None)
-        .await
-        .json["_version"]
-        .as_u64()
-        .unwrap();
-    let tx = api
-        .call(
-            Method::POST,
-            &format!("/services/haproxy/transactions?version={version}"),
-            None,
-        )
-        .await;
-    let id = tx.json["id"].as_str().unwrap().to_owned();
+    let id = api.start_transaction(api.version().await).await.unwrap();
     for i in 0..FRONTENDS {
         let fe = format!("bench-fe-{i}");
         if delete {
@@ -59,15 +46,8 @@ async fn round(api: &Api, base_port: u16, delete: bool) -> (Duration, Duration) 
         .await;
     }
     let commit = Instant::now();
-    let reply = api
-        .call(
-            Method::PUT,
-            &format!("/services/haproxy/transactions/{id}"),
-            None,
-        )
-        .await;
+    api.commit_transaction(&id).await.unwrap();
     let commit = commit.elapsed();
-    assert_eq!(reply.status, StatusCode::ACCEPTED, "{:?}", reply.json);
     (commit, started.elapsed())
 }
 

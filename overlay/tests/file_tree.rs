@@ -51,13 +51,27 @@ fn units_use_the_rendered_paths_and_existing_subcommands() {
     assert!(lb.contains("AmbientCapabilities=CAP_NET_BIND_SERVICE\n"));
     let state = paths::LB_STATE_DIR.strip_prefix("var/lib/").unwrap();
     assert!(lb.contains(&format!("StateDirectory={state}\n")));
+    // lb-prepare.service, as root, does that once; a restart of lb runs lb alone.
+    let prepare = unit("lb-prepare.service");
     let readable = format!(
         "{} {}/server.key\n",
         paths::guest(paths::LB_SETTINGS),
         paths::guest(paths::TLS_DIR)
     );
-    assert!(lb.contains(&format!("+/usr/bin/chgrp lb {readable}")));
-    assert!(lb.contains(&format!("+/usr/bin/chmod 0640 {readable}")));
+    assert!(prepare.contains(&format!("ExecStart=/usr/bin/chgrp lb {readable}")));
+    assert!(prepare.contains(&format!("ExecStart=/usr/bin/chmod 0640 {readable}")));
+    assert!(prepare.contains(&format!(
+        "ConditionPathExists={}",
+        paths::guest(paths::LB_SETTINGS)
+    )));
+    assert!(prepare.contains(&format!(
+        "ReadWritePaths={} {}\n",
+        paths::guest(paths::TLS_DIR),
+        Path::new(&paths::guest(paths::LB_SETTINGS))
+            .parent()
+            .unwrap()
+            .display()
+    )));
     let render = unit("appliance-render.service");
     assert!(render.contains("Before=network-pre.target systemd-networkd.service"));
     assert!(render.contains(&format!(
@@ -69,6 +83,7 @@ fn units_use_the_rendered_paths_and_existing_subcommands() {
         "route-tables.service",
         "anyip-routes.service",
         "lb.service",
+        "lb-prepare.service",
         "ssh.service.d/lb-appliance.conf",
         "ssh-listen.service",
     ] {
@@ -133,6 +148,7 @@ fn the_firewall_loads_the_rendered_ruleset_before_the_network() {
 fn services_are_sandboxed_with_least_privilege() {
     for (name, caps) in [
         ("lb.service", "CAP_NET_BIND_SERVICE"),
+        ("lb-prepare.service", "CAP_CHOWN"),
         ("anyip-routes.service", "CAP_NET_ADMIN"),
         ("route-tables.service", "CAP_NET_ADMIN"),
         ("lb-firewall.service", "CAP_NET_ADMIN"),
@@ -156,6 +172,8 @@ fn services_are_sandboxed_with_least_privilege() {
 /// second; a crash loop is stopped by the start limit and retried by lb-recover.timer
 /// only once the limit's window has passed, so that the retry is allowed
 /// (docs/reliability.md). systemd 252 has no RestartSteps=, so no back-off in lb.service.
+/// The preparation (wait for the management address, certificate, file modes) is not
+/// part of a restart.
 #[test]
 fn lb_restarts_at_once_and_a_crash_loop_is_throttled_then_retried() {
     let lb = unit("lb.service");
@@ -175,6 +193,20 @@ fn lb_restarts_at_once_and_a_crash_loop_is_throttled_then_retried() {
         }
     };
     assert_eq!(value(&lb, "Restart"), "on-failure");
+    // A restart is lb alone: the preparation is a oneshot that stays active, required
+    // (a restart of lb does not propagate to the units it requires) but not bound.
+    assert!(
+        !lb.contains("ExecStartPre="),
+        "lb.service has ExecStartPre="
+    );
+    assert_eq!(value(&lb, "Requires"), "lb-prepare.service");
+    for key in ["BindsTo", "PartOf"] {
+        assert!(!lb.contains(&format!("{key}=")), "lb.service has {key}=");
+    }
+    let prepare = unit("lb-prepare.service");
+    assert_eq!(value(&prepare, "Type"), "oneshot");
+    assert_eq!(value(&prepare, "RemainAfterExit"), "yes");
+    assert_eq!(value(&prepare, "OnFailure"), "lb-recover.timer");
     assert!(seconds(&value(&lb, "RestartSec")) <= 0.1);
     let burst: u32 = value(&lb, "StartLimitBurst").parse().unwrap();
     assert!((2..=20).contains(&burst), "StartLimitBurst={burst}");

@@ -16,8 +16,9 @@ use anyhow::{bail, Context, Result};
 
 use crate::host::cmd;
 
-/// What a tool is needed for; `build-ova` does not need QEMU, and only the
-/// tests need the cross-checking tools.
+/// What a tool is needed for; `build-ova` does not need QEMU, only the tests
+/// need the cross-checking tools, and only the benchmarks the proxy they
+/// compare `lb` with and the load generators.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
     Build,
@@ -25,6 +26,8 @@ pub enum Purpose {
     /// Used by the test suite alone: independent readers of what the builder
     /// writes, the Supervisor's HTTP client and the network namespaces.
     Test,
+    /// Used by `lb`'s data-plane benchmark alone (`lb/benches/dataplane`).
+    Bench,
 }
 
 /// How to tell that a package is present.
@@ -64,7 +67,7 @@ const fn tool(
 }
 
 use Probe::{Command as Cmd, File};
-use Purpose::{Boot, Build, Test};
+use Purpose::{Bench, Boot, Build, Test};
 
 /// Every host package, in install order.
 pub const TOOLS: &[Tool] = &[
@@ -228,6 +231,27 @@ pub const TOOLS: &[Tool] = &[
         Test,
         false,
         "checks the firewall rulesets the boot agent renders",
+    ),
+    tool(
+        "haproxy",
+        File("/usr/sbin/haproxy"),
+        Bench,
+        false,
+        "the proxy the data-plane benchmark compares lb with",
+    ),
+    tool(
+        "wrk",
+        Cmd("wrk"),
+        Bench,
+        false,
+        "HTTP keep-alive load in the data-plane benchmark",
+    ),
+    tool(
+        "iperf3",
+        Cmd("iperf3"),
+        Bench,
+        false,
+        "bulk throughput in the data-plane benchmark",
     ),
 ];
 
@@ -456,7 +480,9 @@ mod tests {
         let build = missing(&[Build], |_| false);
         assert!(build.iter().all(|t| t.purpose == Build));
         assert!(build.iter().any(|t| t.package == "mmdebstrap"));
-        assert!(missing(&[Build, Boot, Test], |_| true).is_empty());
+        assert!(missing(&[Build, Boot, Test, Bench], |_| true).is_empty());
+        let bench = missing(&[Bench], |_| false);
+        assert!(bench.iter().any(|t| t.package == "haproxy"));
     }
 
     #[test]

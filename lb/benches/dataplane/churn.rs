@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 
 /// Long-lived connections held per proxy through the whole run.
 pub const WATCHES: usize = 2_000;
+/// How often each watch exchanges a byte (a Kubernetes watch bookmark), well inside the
+/// proxies' 5-minute idle timeouts; a watch that fails one is lost and stays so.
+pub const BOOKMARK: Duration = Duration::from_secs(60);
 /// Paced short-connection loops per proxy, and the pause between two connections of a
 /// loop: about 400 connections per second per proxy, well below saturation, so that the
 /// latency shows the cost of the changes rather than of queueing.

@@ -2,7 +2,9 @@
 //! loopback, bounded in time (about six minutes). Prints a Markdown report; see
 //! `benches/README.md` and `docs/benchmarks.md`. Not a timed test.
 //!
-//! Run: `cargo bench -p lb --bench dataplane` (needs /usr/sbin/haproxy, wrk and iperf3).
+//! Run: `cargo bench -p lb --bench dataplane`. It needs /usr/sbin/haproxy, wrk and iperf3,
+//! which the builder's host-tools installer adds when missing (as root on Debian; otherwise
+//! the bench stops and prints the commands).
 #[path = "../../tests/api_support/mod.rs"]
 mod api_support;
 mod backends;
@@ -128,6 +130,9 @@ async fn main() {
         .collect();
     let named = |phase: &str| chosen.iter().any(|c| c == phase);
     let wanted = |phase: &str| chosen.is_empty() || named(phase);
+    if let Err(e) = builder::host::tools::ensure_for(&[builder::host::tools::Purpose::Bench]) {
+        panic!("{e:#}");
+    }
     raise_file_limit();
     let lb = env!("CARGO_BIN_EXE_lb");
     let iperf_port = free_port();
@@ -323,8 +328,18 @@ async fn main() {
                 .collect();
             let until = Instant::now() + length;
             let mut step = 0;
+            let mut bookmark = Instant::now();
             while Instant::now() < until {
                 tokio::time::sleep(Duration::from_secs(1)).await;
+                // A watch is not idle for minutes: the API server sends a bookmark about
+                // once a minute. Without it both proxies rightly end the watches after
+                // `timeout client 5m`, and a 5-minute run would count that as lost.
+                if bookmark.elapsed() >= churn::BOOKMARK {
+                    for watches in watches.iter_mut() {
+                        load::alive(watches).await;
+                    }
+                    bookmark = Instant::now();
+                }
                 if changes {
                     for (s, service) in main_two.iter().zip(&services) {
                         let endpoints = [s.ports.echo, second_endpoint];

@@ -68,7 +68,7 @@ pub async fn run(
             Err(why) => {
                 failed += 1;
                 eprintln!("soak: commit {i} failed: {why}");
-                version = current_version(&api).await;
+                version = api.version().await;
             }
         }
         if (i + 1) % 250 == 0 {
@@ -99,17 +99,7 @@ async fn commit(
     vip: &str,
     endpoint: SocketAddr,
 ) -> Result<(), String> {
-    let tx = api
-        .call(
-            Method::POST,
-            &format!("/services/haproxy/transactions?version={version}"),
-            None,
-        )
-        .await;
-    let id = tx.json["id"]
-        .as_str()
-        .ok_or(format!("{:?}", tx.json))?
-        .to_owned();
+    let id = api.start_transaction(version).await?;
     let (ip, port) = vip.rsplit_once(':').unwrap();
     let steps: Vec<(Method, String, Option<serde_json::Value>)> = if add {
         vec![
@@ -156,23 +146,5 @@ async fn commit(
             return Err(format!("{path}: {} {:?}", reply.status, reply.json));
         }
     }
-    let done = api
-        .call(
-            Method::PUT,
-            &format!("/services/haproxy/transactions/{id}"),
-            None,
-        )
-        .await;
-    if done.status != StatusCode::ACCEPTED {
-        return Err(format!("commit: {} {:?}", done.status, done.json));
-    }
-    Ok(())
-}
-
-async fn current_version(api: &Api) -> u64 {
-    api.call(Method::GET, &format!("{CFG}/global"), None)
-        .await
-        .json["_version"]
-        .as_u64()
-        .unwrap_or(0)
+    api.commit_transaction(&id).await
 }

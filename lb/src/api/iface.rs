@@ -1,6 +1,7 @@
 //! The IPv4 addresses of a network interface, for a management NIC configured by DHCP: the
 //! boot agent cannot know the address when it renders the settings, so `lb` looks it up at
-//! start and follows it while it runs ([`super::follow`]).
+//! start (`lb-prepare.service`, which `lb.service` requires, waits until the interface is
+//! online) and follows it while it runs ([`super::follow`]).
 use std::ffi::CStr;
 use std::io;
 use std::net::Ipv4Addr;

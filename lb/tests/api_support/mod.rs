@@ -325,6 +325,55 @@ impl Api {
         vip
     }
 
+    /// The configuration version: `_version` of `GET …/configuration/global`.
+    pub async fn version(&self) -> u64 {
+        let reply = self
+            .call(Method::GET, "/services/haproxy/configuration/global", None)
+            .await;
+        reply.json["_version"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no _version in {}: {:?}", reply.status, reply.json))
+    }
+
+    /// Starts a transaction at `version` (`POST /transactions`, as the Supervisor does);
+    /// its id, or the answer that refused it.
+    pub async fn start_transaction(&self, version: u64) -> Result<String, String> {
+        let reply = self
+            .call(
+                Method::POST,
+                &format!("/services/haproxy/transactions?version={version}"),
+                None,
+            )
+            .await;
+        match reply.json["id"].as_str() {
+            Some(id) if reply.status == StatusCode::CREATED => Ok(id.to_owned()),
+            _ => Err(format!(
+                "starting a transaction: {} {:?}",
+                reply.status, reply.json
+            )),
+        }
+    }
+
+    /// Commits transaction `id` (`PUT /transactions/{id}`): `Ok` on 202 (applied and
+    /// persisted), otherwise the answer.
+    pub async fn commit_transaction(&self, id: &str) -> Result<(), String> {
+        let reply = self
+            .call(
+                Method::PUT,
+                &format!("/services/haproxy/transactions/{id}"),
+                None,
+            )
+            .await;
+        if reply.status == StatusCode::ACCEPTED {
+            Ok(())
+        } else {
+            Err(format!(
+                "committing transaction {id}: {} {:?}",
+                reply.status, reply.json
+            ))
+        }
+    }
+
     pub async fn call(&self, method: Method, path_and_query: &str, body: Option<Value>) -> Reply {
         self.send(method, path_and_query, body, Some((USER, PASSWORD)))
             .await
