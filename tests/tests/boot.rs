@@ -111,6 +111,13 @@ fn boot(name: &str, firmware: Firmware, disk_bus: DiskBus, deployment: &str) -> 
         check.state,
         check.after
     );
+    // No NTP server is configured here: timesyncd must not have picked a public pool
+    // server (its compiled-in fallback), which `appliancectl status` would name.
+    assert!(
+        !text.contains("pool.ntp.org"),
+        "timesyncd used a public pool server: {:#?}",
+        check.after
+    );
     // The image keeps only the modules the definition lists: the drivers of
     // this VM's disk and NICs, the root filesystem's and the firewall's must
     // be among them and loaded.

@@ -142,12 +142,17 @@ fn value(pairs: &[(String, String)], key: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+/// timesyncd's fallback server, set by the image (`timesyncd.conf.d/lb-appliance.conf`) to
+/// keep it off Debian's public pool: no server answers there, so it means "none".
+pub const NO_NTP_SERVER: &str = "127.0.0.1";
+
 fn time() -> Result<Time> {
     let sync = show("timedatectl", &["show", "-p", "NTPSynchronized"])?;
     // timesyncd answers only while it runs; without it there is no server to name.
     let server = show("timedatectl", &["show-timesync", "-p", "ServerName"])
         .ok()
-        .and_then(|p| value(&p, "ServerName"));
+        .and_then(|p| value(&p, "ServerName"))
+        .filter(|s| s != NO_NTP_SERVER);
     Ok(Time {
         synchronized: value(&sync, "NTPSynchronized").as_deref() == Some("yes"),
         server,
@@ -194,4 +199,18 @@ fn boot_problems(root: &Path) -> Result<Vec<crate::problem::Problem>> {
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read {}", path.display()))?;
     Ok(serde_json::from_str(&text)?)
+}
+
+#[cfg(test)]
+mod tests {
+    /// The image's timesyncd fallback is the address status reads as "no server".
+    #[test]
+    fn the_image_falls_back_to_the_server_status_calls_none() {
+        let conf = include_str!("../../files/usr/lib/systemd/timesyncd.conf.d/lb-appliance.conf");
+        let fallback: Vec<&str> = conf
+            .lines()
+            .filter_map(|l| l.strip_prefix("FallbackNTP="))
+            .collect();
+        assert_eq!(fallback, [super::NO_NTP_SERVER], "{conf}");
+    }
 }
