@@ -91,9 +91,10 @@ pub fn lb_killed(site: &Site, ssh: &Ssh, api: &Api, svc: &Service) -> Result<Dur
 /// Prints the guest's side of the restart from `lb.service`'s journal: systemd noting the
 /// kill, then lb's management API listening again (lb opens the VIPs before the API), and
 /// the time between them on the guest's monotonic clock, so that the outage seen by the
-/// client can be told apart from the guest's own restart time.
+/// client can be told apart from the guest's own restart time. The last 500 lines: lb logs
+/// every connection, and the client keeps connecting after the restart.
 fn restart_timeline(ssh: &Ssh) -> Result<()> {
-    let journal = ssh.ok("journalctl -u lb.service -o short-monotonic --no-pager -n 30")?;
+    let journal = ssh.ok("journalctl -u lb.service -o short-monotonic --no-pager -n 500")?;
     let journal = String::from_utf8_lossy(&journal);
     let lines: Vec<&str> = journal.lines().collect();
     let killed = lines
