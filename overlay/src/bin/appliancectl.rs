@@ -72,6 +72,9 @@ struct RouteArgs {
     /// Where the applied entries are recorded (default: under /run).
     #[arg(long)]
     state: Option<PathBuf>,
+    /// networkd's lease directory, for route-tables' `dhcp` lines (default: /run/systemd/netif/leases).
+    #[arg(long)]
+    leases: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -205,10 +208,17 @@ fn route_cmd(service: Service, default_config: &str, a: RouteArgs) -> Result<()>
             .into_owned();
         PathBuf::from(paths::guest(paths::ROUTE_STATE_DIR)).join(format!("{name}.applied"))
     });
+    let mut leases = routes::Leases::under(Path::new("/"));
+    if let Some(dir) = a.leases {
+        leases.dir = dir;
+    }
     match a.action {
-        Action::Up => eprintln!("{} change(s)", routes::up(service, &config, &state)?),
+        Action::Up => eprintln!(
+            "{} change(s)",
+            routes::up(service, &config, &state, &leases)?
+        ),
         Action::Down => eprintln!("{} removed", routes::down(service, &state)?),
-        Action::Watch => routes::watch(service, &config, &state)?,
+        Action::Watch => routes::watch(service, &config, &state, &leases)?,
     }
     Ok(())
 }
