@@ -148,8 +148,12 @@ fn desired_tables(text: &str, leases: &Leases) -> Result<(BTreeSet<Entry>, Vec<S
     let mut desired: BTreeSet<Entry> = parse(text, is_table_or_dhcp_line)?;
     let mut unresolved = Vec::new();
     for d in parse::<Dhcp>(text, is_not_dhcp_line)? {
-        let seen = dhcp::observe(&d.dev, &leases.dir, &leases.class_net)?;
-        match dhcp::resolve(&d, &seen) {
+        // A device that cannot be looked at (gone, renamed) leaves its table
+        // unresolved, not the other tables unapplied.
+        let resolved = dhcp::observe(&d.dev, &leases.dir, &leases.class_net)
+            .map_err(|e| format!("{d}: {e:#}"))
+            .and_then(|seen| dhcp::resolve(&d, &seen));
+        match resolved {
             Ok(entries) => desired.extend(entries),
             Err(reason) => unresolved.push(reason),
         }
