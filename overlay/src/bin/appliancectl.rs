@@ -84,6 +84,9 @@ enum Action {
     Watch,
 }
 
+/// How long `appliancectl tls` waits for networkd to configure a new lease's address.
+const LEASE_SETTLE: std::time::Duration = std::time::Duration::from_secs(10);
+
 fn main() -> ExitCode {
     match run(Cli::parse().command) {
         Ok(code) => code,
@@ -139,6 +142,16 @@ fn run(command: Command) -> Result<ExitCode> {
             println!("{}", written.path.display());
         }
         Command::Tls => {
+            // Run on a lease change (api-cert.service): the lease's address
+            // must be in place before the addresses are read.
+            let leases = routes::Leases::under(root);
+            let waiting = routes::wait_for_leased_addresses(&leases, LEASE_SETTLE);
+            if !waiting.is_empty() {
+                eprintln!(
+                    "{} still without their leased address after {LEASE_SETTLE:?}; issuing for the addresses held now",
+                    waiting.join(", ")
+                );
+            }
             let hostname = std::fs::read_to_string(root.join(paths::HOSTNAME))?;
             let reissued = secrets::ensure_server_cert(
                 &root.join(paths::TLS_DIR),

@@ -105,6 +105,36 @@ pub fn watch(service: Service, config: &Path, state: &Path, leases: &Leases) -> 
     }
 }
 
+/// Waits up to `limit` until every NIC holds the address its lease names
+/// (networkd saves a lease before it has configured the address); returns
+/// the NICs still waiting. For what reads the addresses once, not in a loop
+/// as `watch` does (`appliancectl tls`).
+pub fn wait_for_leased_addresses(leases: &Leases, limit: Duration) -> Vec<String> {
+    let start = Instant::now();
+    loop {
+        let waiting = unsettled(leases);
+        if waiting.is_empty() || start.elapsed() >= limit {
+            return waiting;
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+fn unsettled(leases: &Leases) -> Vec<String> {
+    let Ok(nics) = std::fs::read_dir(&leases.class_net) else {
+        return Vec::new();
+    };
+    nics.flatten()
+        .filter_map(|nic| {
+            let dev = nic.file_name().to_string_lossy().into_owned();
+            dhcp::lease_text(&dev, &leases.dir, &leases.class_net)?;
+            let seen = dhcp::observe(&dev, &leases.dir, &leases.class_net).ok()?;
+            let leased = seen.lease?.address?;
+            (!seen.addresses.iter().any(|a| a.addr() == leased)).then_some(dev)
+        })
+        .collect()
+}
+
 /// What `watch` compares between polls: the file, and for route-tables the
 /// lease files its `dhcp` lines name (networkd rewrites one on every lease
 /// change). Reading them costs no process; the kernel's side is looked at
