@@ -123,7 +123,7 @@ fn the_api_certificate_follows_the_leases() {
     )));
     assert!(path.contains("Unit=api-cert.service\n"));
     let cert = unit("api-cert.service");
-    assert!(cert.contains("ExecStart=/usr/local/bin/appliancectl tls\n"));
+    assert!(cert.contains("ExecStart=/usr/local/bin/appliancectl tls --follow-leases\n"));
     assert!(cert.contains(&format!(
         "ConditionPathExists={}\n",
         paths::guest(paths::LB_SETTINGS)
