@@ -416,10 +416,11 @@ fn dhcp_tables_follow_the_lease() {
     assert_eq!(ns.policy(), first);
     assert!(ns.run("route-tables", "up", &cfg).contains("0 change(s)"));
 
-    // A new lease: networkd configures the address, then saves the lease.
+    // A new lease: networkd drops the old address, configures the new one
+    // and saves the lease.
     let _t = Watcher(ns.ctl("route-tables", "watch", &cfg).spawn().unwrap());
-    ns.ip(&["addr", "add", "10.13.201.11/24", "dev", "workload"]);
     ns.ip(&["addr", "del", "10.13.201.10/24", "dev", "workload"]);
+    ns.ip(&["addr", "add", "10.13.201.11/24", "dev", "workload"]);
     ns.lease("workload", "ADDRESS=10.13.201.11\nROUTER=10.13.201.2\n");
     let second = set(&[
         "table 2 default via 10.13.201.2 dev workload src -",
