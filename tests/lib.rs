@@ -4,6 +4,7 @@
 
 pub mod checks;
 pub mod console;
+pub mod dhcp;
 pub mod faults;
 pub mod guest;
 pub mod netlab;

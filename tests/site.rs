@@ -108,6 +108,8 @@ pub struct Site {
     pub lab: Lab,
     pub mgmt: usize,
     pub workload: usize,
+    /// The workload network's router (to the additional workload network).
+    pub router: usize,
     pub extra: usize,
     pub client: usize,
     pub taps: Vec<String>,
@@ -157,6 +159,7 @@ impl Site {
             lab,
             mgmt,
             workload,
+            router,
             extra,
             client,
             taps,

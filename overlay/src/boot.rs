@@ -51,7 +51,7 @@ pub fn run(root: &Path) -> Result<()> {
             )
         }
     };
-    let nics = sysfs::probe_nics(&root.join("sys/class/net"));
+    let nics = sysfs::probe_nics(&root.join(paths::CLASS_NET));
     let deployment = facts::deployment(&schema, &nics);
     eprintln!(
         "deployment option: {deployment} ({} NICs found)",

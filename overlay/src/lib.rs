@@ -10,6 +10,7 @@ pub mod crypt;
 pub mod facts;
 pub mod install;
 pub mod ip;
+pub mod lease;
 pub mod ovfenv;
 pub mod paths;
 pub mod pem;

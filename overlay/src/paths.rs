@@ -31,6 +31,11 @@ pub const LB_STATUS_SOCKET: &str = "run/lb-appliance/lb-status/status.sock";
 pub const BOOT_PROBLEMS: &str = "run/lb-appliance/boot-problems.json";
 /// What the route services applied, so `down` removes exactly that.
 pub const ROUTE_STATE_DIR: &str = "run/lb-appliance/state";
+/// networkd's DHCP lease files, named by ifindex (`route-tables.service`
+/// reads the gateway of a `dhcp` table there; path units watch it).
+pub const NETIF_LEASES: &str = "run/systemd/netif/leases";
+/// The kernel's NICs, with their ifindex.
+pub const CLASS_NET: &str = "sys/class/net";
 /// The list of files the last render wrote, so a re-render removes stale ones.
 pub const MANIFEST: &str = "run/lb-appliance/rendered.list";
 

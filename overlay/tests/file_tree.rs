@@ -86,6 +86,7 @@ fn units_use_the_rendered_paths_and_existing_subcommands() {
         "lb-prepare.service",
         "ssh.service.d/lb-appliance.conf",
         "ssh-listen.service",
+        "api-cert.service",
     ] {
         for line in unit(name)
             .lines()
@@ -123,6 +124,32 @@ fn sshd_listens_where_the_agent_says() {
     assert_eq!(
         std::fs::read_link(enabled).unwrap(),
         Path::new("../ssh-listen.path")
+    );
+}
+
+/// A DHCP lease that moves an interface address has the API server
+/// certificate reissued for it, with the key handed to lb as at its start.
+#[test]
+fn the_api_certificate_follows_the_leases() {
+    let path = unit("api-cert.path");
+    assert!(path.contains(&format!(
+        "PathChanged={}\n",
+        paths::guest(paths::NETIF_LEASES)
+    )));
+    assert!(path.contains("Unit=api-cert.service\n"));
+    let cert = unit("api-cert.service");
+    assert!(cert.contains("ExecStart=/usr/local/bin/appliancectl tls --follow-leases\n"));
+    assert!(cert.contains(&format!(
+        "ConditionPathExists={}\n",
+        paths::guest(paths::LB_SETTINGS)
+    )));
+    let key = format!("{}/server.key\n", paths::guest(paths::TLS_DIR));
+    assert!(cert.contains(&format!("ExecStartPost=/usr/bin/chgrp lb {key}")));
+    assert!(cert.contains(&format!("ExecStartPost=/usr/bin/chmod 0640 {key}")));
+    let enabled = files().join("usr/lib/systemd/system/multi-user.target.wants/api-cert.path");
+    assert_eq!(
+        std::fs::read_link(enabled).unwrap(),
+        Path::new("../api-cert.path")
     );
 }
 

@@ -277,10 +277,30 @@ proptest! {
     #[test]
     fn any_route_file_is_read_or_refused_not_a_panic(text in any_text()) {
         use overlay::routefile::{anyip::Range, parse_lines, tables};
-        let _ = parse_lines::<tables::Entry>(&text, tables::is_table_line);
+        let _ = parse_lines::<tables::Entry>(&text, tables::is_table_or_dhcp_line);
         let _ = parse_lines::<Range>(&text, |_| false);
+        let _ = parse_lines::<tables::Dhcp>(&text, tables::is_not_dhcp_line);
         for line in text.lines() {
             let _ = line.parse::<tables::TableName>();
+        }
+    }
+
+    // networkd's lease files: outside input, read on every lease change.
+    #[test]
+    fn any_lease_file_is_read_not_a_panic(text in any_text(), d in damage()) {
+        use overlay::lease::Lease;
+        let saved = "ADDRESS=198.51.100.10\nNETMASK=255.255.255.0\nROUTER=198.51.100.1\n";
+        for file in [text, damaged(saved, &d)] {
+            let lease = Lease::parse(&file);
+            let seen = overlay::routes::Observed {
+                addresses: vec!["198.51.100.10/24".parse().unwrap()],
+                lease: Some(lease),
+            };
+            let dhcp = overlay::routefile::tables::Dhcp {
+                table: 2,
+                dev: "workload".into(),
+            };
+            let _ = overlay::routes::resolve(&dhcp, &seen);
         }
     }
 

@@ -100,8 +100,21 @@ impl Netns {
         ])
         .arg(config)
         .arg("--state")
-        .arg(self.path(&format!("{service}.applied")));
+        .arg(self.path(&format!("{service}.applied")))
+        .arg("--leases")
+        .arg(self.path("leases"));
         c
+    }
+
+    /// Writes `text` as DEV's networkd lease file (atomically, as networkd does).
+    fn lease(&self, dev: &str, text: &str) {
+        let link = self.json(&["link", "show", "dev", dev]);
+        let index = link[0]["ifindex"].as_u64().unwrap();
+        let dir = self.path("leases");
+        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = dir.join(".new");
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(tmp, dir.join(index.to_string())).unwrap();
     }
 
     fn run(&self, service: &str, action: &str, config: &Path) -> String {
@@ -360,4 +373,66 @@ fn watch_follows_edits_within_a_second() {
     wait_for("route-tables emptied", Duration::from_secs(1), || {
         ns.policy().is_empty()
     });
+}
+
+/// A `dhcp` line takes its table's entries from the kernel's address and the
+/// lease file; `up` applies what it can without a lease and says why the rest
+/// is missing; `watch` follows a new lease (address and gateway) within a
+/// second, removing the old entries; `down` removes all.
+#[test]
+fn dhcp_tables_follow_the_lease() {
+    require_root();
+    let ns = Netns::new();
+    let cfg = ns.path("route-tables.cfg");
+    std::fs::write(
+        &cfg,
+        "table 2 rtctl_workload\ndhcp 2 workload\nto 2 10.14.0.0/16\n",
+    )
+    .unwrap();
+    let out = ns.ctl("route-tables", "up", &cfg).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("dhcp 2 workload: workload has no DHCP lease yet"),
+        "{err}"
+    );
+    assert_eq!(
+        ns.policy(),
+        set(&["rule from all to 10.14.0.0/16 lookup 2"])
+    );
+
+    // Leased: the address the veth holds, the router of the lease.
+    ns.lease(
+        "workload",
+        "# This is private data. Do not parse.\nADDRESS=10.13.201.10\nNETMASK=255.255.255.0\nROUTER=10.13.201.1\n",
+    );
+    assert!(ns.run("route-tables", "up", &cfg).contains("3 change(s)"));
+    let first = set(&[
+        "table 2 default via 10.13.201.1 dev workload src -",
+        "table 2 10.13.201.0/24 via - dev workload src 10.13.201.10",
+        "rule from 10.13.201.0/24 to all lookup 2",
+        "rule from all to 10.14.0.0/16 lookup 2",
+    ]);
+    assert_eq!(ns.policy(), first);
+    assert!(ns.run("route-tables", "up", &cfg).contains("0 change(s)"));
+
+    // A new lease: networkd drops the old address, configures the new one
+    // and saves the lease.
+    let _t = Watcher(ns.ctl("route-tables", "watch", &cfg).spawn().unwrap());
+    ns.ip(&["addr", "del", "10.13.201.10/24", "dev", "workload"]);
+    ns.ip(&["addr", "add", "10.13.201.11/24", "dev", "workload"]);
+    ns.lease("workload", "ADDRESS=10.13.201.11\nROUTER=10.13.201.2\n");
+    let second = set(&[
+        "table 2 default via 10.13.201.2 dev workload src -",
+        "table 2 10.13.201.0/24 via - dev workload src 10.13.201.11",
+        "rule from 10.13.201.0/24 to all lookup 2",
+        "rule from all to 10.14.0.0/16 lookup 2",
+    ]);
+    let took = wait_for("the new lease", Duration::from_secs(1), || {
+        ns.policy() == second
+    });
+    eprintln!("new lease applied after {took:?}");
+    drop(_t);
+    assert!(ns.run("route-tables", "down", &cfg).contains("4 removed"));
+    assert!(ns.policy().is_empty(), "{:?}", ns.policy());
 }

@@ -226,6 +226,13 @@ pub const TOOLS: &[Tool] = &[
         "installs the OpenAPI validators of the management API tests",
     ),
     tool(
+        "dnsmasq-base",
+        Cmd("dnsmasq"),
+        Test,
+        false,
+        "serves DHCP leases inside the end-to-end tests' namespaces (the binary only: no system service listening on the host)",
+    ),
+    tool(
         "nftables",
         Cmd("nft"),
         Test,

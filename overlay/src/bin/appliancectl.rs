@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
 use appliance_image::Appliance;
@@ -49,7 +50,11 @@ enum Command {
         dir: Option<PathBuf>,
     },
     /// (Re)issue the API server certificate when the addresses, hostname or CA changed or it expires within 30 days (lb.service).
-    Tls,
+    Tls {
+        /// After a lease change (api-cert.service): wait until each NIC holds its leased address, and again until the addresses stay put.
+        #[arg(long)]
+        follow_leases: bool,
+    },
     /// Make sshd listen on the management NIC's current address (ssh.service).
     SshListen {
         /// Only tell whether that address changed: exit 0 if so, 1 if not (ssh-listen.service).
@@ -72,6 +77,9 @@ struct RouteArgs {
     /// Where the applied entries are recorded (default: under /run).
     #[arg(long)]
     state: Option<PathBuf>,
+    /// networkd's lease directory, for route-tables' `dhcp` lines (default: /run/systemd/netif/leases).
+    #[arg(long)]
+    leases: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -80,6 +88,13 @@ enum Action {
     Down,
     Watch,
 }
+
+/// How long `appliancectl tls --follow-leases` waits for networkd to
+/// configure a new lease's address, and how long addresses must stay put.
+const LEASE_SETTLE: Duration = Duration::from_secs(10);
+const ADDRESSES_STAY: Duration = Duration::from_secs(2);
+/// Beyond this, addresses that keep moving are issued for as they are.
+const FOLLOW_AT_MOST: Duration = Duration::from_secs(60);
 
 fn main() -> ExitCode {
     match run(Cli::parse().command) {
@@ -135,19 +150,7 @@ fn run(command: Command) -> Result<ExitCode> {
             );
             println!("{}", written.path.display());
         }
-        Command::Tls => {
-            let hostname = std::fs::read_to_string(root.join(paths::HOSTNAME))?;
-            let reissued = secrets::ensure_server_cert(
-                &root.join(paths::TLS_DIR),
-                hostname.trim(),
-                &ip::addresses()?,
-                time::OffsetDateTime::now_utc(),
-            )?;
-            eprintln!(
-                "server certificate {}",
-                if reissued { "issued" } else { "unchanged" }
-            );
-        }
+        Command::Tls { follow_leases } => tls(root, follow_leases)?,
         Command::SshListen { changed: true } => {
             return Ok(if sshd::changed(root)? {
                 ExitCode::SUCCESS
@@ -162,6 +165,49 @@ fn run(command: Command) -> Result<ExitCode> {
         Command::RouteTables(a) => route_cmd(Service::RouteTables, paths::ROUTE_TABLES, a)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Issues the server certificate for the addresses held now. With
+/// `follow_leases`, first waits until every NIC holds the address its lease
+/// names (networkd saves a lease before it configures the address, and the
+/// old lease's address goes before the new one comes), then checks again
+/// once the addresses stayed put for a moment: a lease change while this runs
+/// starts no second run of api-cert.service.
+fn tls(root: &Path, follow_leases: bool) -> Result<()> {
+    let leases = routes::Leases::under(root);
+    let started = Instant::now();
+    loop {
+        if follow_leases {
+            let waiting = routes::wait_for_leased_addresses(&leases, LEASE_SETTLE);
+            if !waiting.is_empty() {
+                eprintln!(
+                    "{} still without their leased address after {LEASE_SETTLE:?}",
+                    waiting.join(", ")
+                );
+            }
+        }
+        let addresses = ip::addresses()?;
+        let hostname = std::fs::read_to_string(root.join(paths::HOSTNAME))?;
+        let reissued = secrets::ensure_server_cert(
+            &root.join(paths::TLS_DIR),
+            hostname.trim(),
+            &addresses,
+            time::OffsetDateTime::now_utc(),
+        )?;
+        eprintln!(
+            "server certificate {}",
+            if reissued { "issued" } else { "unchanged" }
+        );
+        if !follow_leases || started.elapsed() >= FOLLOW_AT_MOST {
+            return Ok(());
+        }
+        std::thread::sleep(ADDRESSES_STAY);
+        if ip::addresses()? == addresses
+            && routes::wait_for_leased_addresses(&leases, Duration::ZERO).is_empty()
+        {
+            return Ok(());
+        }
+    }
 }
 
 /// Exit status 2 when the properties are invalid, so previews and scripts notice.
@@ -205,10 +251,17 @@ fn route_cmd(service: Service, default_config: &str, a: RouteArgs) -> Result<()>
             .into_owned();
         PathBuf::from(paths::guest(paths::ROUTE_STATE_DIR)).join(format!("{name}.applied"))
     });
+    let mut leases = routes::Leases::under(Path::new("/"));
+    if let Some(dir) = a.leases {
+        leases.dir = dir;
+    }
     match a.action {
-        Action::Up => eprintln!("{} change(s)", routes::up(service, &config, &state)?),
+        Action::Up => eprintln!(
+            "{} change(s)",
+            routes::up(service, &config, &state, &leases)?
+        ),
         Action::Down => eprintln!("{} removed", routes::down(service, &state)?),
-        Action::Watch => routes::watch(service, &config, &state)?,
+        Action::Watch => routes::watch(service, &config, &state, &leases)?,
     }
     Ok(())
 }

@@ -137,10 +137,12 @@ pub fn render(input: &Input<'_>) -> Vec<File> {
             .iter()
             .map(|net| Range(*net).to_string())
             .collect();
-        let (tables, entries) = policy::plan(config);
-        let mut lines: Vec<String> = tables.iter().map(ToString::to_string).collect();
-        lines.extend(entries.iter().map(ToString::to_string));
-        let tables: Vec<_> = tables
+        let plan = policy::plan(config);
+        let mut lines: Vec<String> = plan.names.iter().map(ToString::to_string).collect();
+        lines.extend(plan.dhcp.iter().map(ToString::to_string));
+        lines.extend(plan.entries.iter().map(ToString::to_string));
+        let tables: Vec<_> = plan
+            .names
             .iter()
             .map(|t| context! { id => t.id, name => &t.name })
             .collect();

@@ -196,6 +196,62 @@ fn additional_workload_networks() {
     assert!(rt.contains("\nto 2 10.14.0.0/16\n") && rt.contains("\nto 2 10.15.0.0/16\n"));
 }
 
+/// DHCP on any NIC, in any combination with static ones: each non-management
+/// NIC keeps its table, as a `dhcp` line when its address is leased; the
+/// additional workload networks go through the workload table either way;
+/// only management's gateway (or lease) is the main default route.
+#[test]
+fn dhcp_in_any_combination_with_static_nics() {
+    let roles = ["management", "workload", "frontend"];
+    for mask in 0..8u8 {
+        let mut props = with(
+            seed(),
+            "network.additional_workload_networks",
+            "10.14.0.0/16",
+        );
+        let dhcp: Vec<&str> = roles
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| mask & (1 << i) != 0)
+            .map(|(_, r)| *r)
+            .collect();
+        for role in &dhcp {
+            props.remove(&format!("network.{role}_ip"));
+            props.remove(&format!("network.{role}_gateway"));
+        }
+        let (v, files) = rendered("frontend", &props, &[]);
+        assert!(v.problems.is_empty(), "{dhcp:?}: {:#?}", v.problems);
+        let rt = file(&files, paths::ROUTE_TABLES);
+        let has = |line: &str| rt.lines().any(|l| l == line);
+        for (id, role) in [(2, "workload"), (3, "frontend")] {
+            let leased = dhcp.contains(&role);
+            assert!(has(&format!("table {id} rtctl_{role}")), "{rt}");
+            assert_eq!(has(&format!("dhcp {id} {role}")), leased, "{rt}");
+            assert_eq!(
+                rt.lines().any(|l| l.starts_with(&format!("default {id} "))),
+                !leased,
+                "{rt}"
+            );
+        }
+        assert!(has("to 2 10.14.0.0/16"), "{rt}");
+        assert!(!rt.contains("management"), "{rt}");
+        for role in roles {
+            let net = file(&files, &format!("run/systemd/network/20-lb-{role}.network"));
+            let leased = dhcp.contains(&role);
+            assert_eq!(net.contains("DHCP=ipv4"), leased, "{net}");
+            assert_eq!(
+                net.contains("UseGateway=no"),
+                leased && role != "management",
+                "{net}"
+            );
+            assert_eq!(
+                net.contains("Gateway=10.13.10.1"),
+                role == "management" && !leased
+            );
+        }
+    }
+}
+
 #[test]
 fn ntp_servers_drop_in_only_when_given() {
     let has = |files: &[File]| files.iter().any(|f| f.path == paths::TIMESYNCD_DROP_IN);

@@ -7,6 +7,8 @@
 //! default ID GATEWAY DEV   default via GATEWAY dev DEV, in table ID
 //! from    ID NET           ip rule from NET lookup ID
 //! to      ID NET           ip rule to NET lookup ID
+//! dhcp    ID DEV           link, default and from entries of table ID for
+//!                          DEV's DHCP lease, resolved when applied
 //! ```
 //!
 //! The HAProxy appliance's CSV lines (`ID,NAME,MAC,CIDR[,GW]`) packed two
@@ -150,9 +152,44 @@ impl FromStr for TableName {
     }
 }
 
-/// True for `table` lines, which [`Entry`] parsing skips.
-pub fn is_table_line(line: &str) -> bool {
-    line.split_whitespace().next() == Some("table")
+/// A `dhcp ID DEV` line: DEV takes its address and gateway from DHCP, so
+/// table ID's link, default and from entries are only known from the lease
+/// (`crate::routes` resolves them each time it applies the file). The line
+/// names the table and the device, never an address, so the file stays the
+/// same while leases change.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Dhcp {
+    pub table: u32,
+    pub dev: String,
+}
+
+impl fmt::Display for Dhcp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "dhcp {} {}", self.table, self.dev)
+    }
+}
+
+impl FromStr for Dhcp {
+    type Err = String;
+    fn from_str(line: &str) -> Result<Self, String> {
+        match line.split_whitespace().collect::<Vec<_>>().as_slice() {
+            ["dhcp", id, dev] => Ok(Dhcp {
+                table: table_id(id)?,
+                dev: dev.to_string(),
+            }),
+            _ => Err(format!("{line:?} is not: dhcp ID DEV")),
+        }
+    }
+}
+
+/// True for `table` and `dhcp` lines, which [`Entry`] parsing skips.
+pub fn is_table_or_dhcp_line(line: &str) -> bool {
+    matches!(line.split_whitespace().next(), Some("table" | "dhcp"))
+}
+
+/// True for all but `dhcp` lines, which [`Dhcp`] parsing skips.
+pub fn is_not_dhcp_line(line: &str) -> bool {
+    line.split_whitespace().next() != Some("dhcp")
 }
 
 #[cfg(test)]
@@ -181,6 +218,27 @@ mod tests {
             .parse::<Entry>()
             .unwrap_err()
             .contains("10.0.0.0/8"));
+        assert_eq!(
+            "dhcp 2 workload".parse::<Dhcp>().unwrap().to_string(),
+            "dhcp 2 workload"
+        );
+        assert!("dhcp 255 workload".parse::<Dhcp>().is_err());
+        assert!("dhcp 2".parse::<Dhcp>().is_err());
+        let file = "table 2 rtctl_workload\ndhcp 2 workload\nto 2 10.14.0.0/16\n";
+        assert_eq!(
+            crate::routefile::parse_lines::<Entry>(file, is_table_or_dhcp_line)
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(
+            crate::routefile::parse_lines::<Dhcp>(file, is_not_dhcp_line).unwrap(),
+            [Dhcp {
+                table: 2,
+                dev: "workload".into()
+            }]
+            .into()
+        );
         assert!("2,rtctl_workload,00:50:56:aa:bb:cc,10.0.0.1/24"
             .parse::<Entry>()
             .is_err());

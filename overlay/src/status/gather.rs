@@ -18,11 +18,11 @@ pub fn gather(root: &Path) -> Report {
     let nics = errors.ok("network interfaces", nics()).unwrap_or_default();
     let anyip = root.join(paths::ANYIP_ROUTES);
     let vip_ranges = errors
-        .ok("AnyIP routes", checks(Routes::AnyipRoutes, &anyip))
+        .ok("AnyIP routes", checks(Routes::AnyipRoutes, &anyip, root))
         .unwrap_or_default();
     let tables = root.join(paths::ROUTE_TABLES);
     let policy_routes = errors
-        .ok("policy routes", checks(Routes::RouteTables, &tables))
+        .ok("policy routes", checks(Routes::RouteTables, &tables, root))
         .unwrap_or_default();
     let time = errors.ok("time synchronization", time()).unwrap_or(Time {
         synchronized: false,
@@ -52,7 +52,7 @@ pub fn gather(root: &Path) -> Report {
     let boot_problems = errors
         .ok("boot problems", boot_problems(root))
         .unwrap_or_default();
-    let deployment = facts::deployment(&schema, &sysfs::probe_nics(&root.join("sys/class/net")));
+    let deployment = facts::deployment(&schema, &sysfs::probe_nics(&root.join(paths::CLASS_NET)));
     Report {
         version: schema.appliance.version.clone(),
         deployment,
@@ -106,12 +106,15 @@ fn nics() -> Result<Vec<Nic>> {
         .collect())
 }
 
-/// Each entry of a route service's file and whether the kernel holds it.
-fn checks(service: Routes, config: &Path) -> Result<Vec<Check>> {
-    Ok(routes::check(service, config)?
-        .into_iter()
-        .map(|(entry, in_place)| Check { entry, in_place })
-        .collect())
+/// Each entry of a route service's file (`dhcp` lines resolved for the
+/// leases under `root`) and whether the kernel holds it.
+fn checks(service: Routes, config: &Path, root: &Path) -> Result<Vec<Check>> {
+    Ok(
+        routes::check(service, config, &routes::Leases::under(root))?
+            .into_iter()
+            .map(|(entry, in_place)| Check { entry, in_place })
+            .collect(),
+    )
 }
 
 /// `KEY=VALUE` lines of a systemd tool's `show`.

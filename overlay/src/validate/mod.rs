@@ -106,15 +106,19 @@ pub fn validate(
     };
     network::check(&mut config, &mut r.problems);
     ntp_names_need_dns(&config, &mut r);
+    // A DHCP workload NIC reaches them through its lease's gateway; a static
+    // one needs its gateway property.
     if !config.additional_workload_networks.is_empty()
-        && config.interface(WORKLOAD).and_then(|i| i.gateway).is_none()
+        && config
+            .interface(WORKLOAD)
+            .is_some_and(|i| i.address.is_some() && i.gateway.is_none())
     {
         let value = r.raw("network.additional_workload_networks");
         r.problems.push(Problem::error(
             "network.additional_workload_networks",
             &value,
             "these networks are reached through the workload gateway, which is not set",
-            "set network.workload_ip and network.workload_gateway, or clear this property",
+            "set network.workload_gateway (or clear network.workload_ip to take the gateway from DHCP), or clear this property",
         ));
         config.additional_workload_networks.clear();
     }

@@ -427,6 +427,11 @@ fn additional_workload_networks() {
     );
     assert_eq!(p.severity, Severity::Error);
     assert!(p.fix.contains("network.workload_gateway"));
+    // DHCP on the workload NIC: its lease's gateway reaches them.
+    props.remove("network.workload_ip");
+    let v = run("frontend", &props);
+    assert!(v.problems.is_empty(), "{:#?}", v.problems);
+    assert_eq!(v.config.additional_workload_networks.len(), 1);
 }
 
 /// A CA as an admin would paste it: newlines turned into spaces by the vSphere UI.
