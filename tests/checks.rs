@@ -241,13 +241,20 @@ pub fn anyip(site: &Site, base: Ipv4Addr) -> Result<()> {
     Ok(())
 }
 
-/// Polls a VIP port until a backend answers; the time since power-on.
-pub fn first_served(site: &Site, guest: &Guest, svc: &Service) -> Result<Duration> {
+/// Polls a VIP port until a backend answers, and prints the time since power-on.
+pub fn first_served(site: &Site, guest: &Guest, svc: &Service) -> Result<()> {
     let to = sock(svc.vip, svc.ports[0].port);
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         match traffic::fetch(site.lab.ns(site.client), to) {
-            Ok(_) => return Ok(guest.uptime()),
+            Ok(_) => {
+                let served = guest.uptime();
+                eprintln!(
+                    "power-on -> first VIP connection served: {:.1} s",
+                    served.as_secs_f64()
+                );
+                return Ok(());
+            }
             Err(e) if Instant::now() > deadline => return Err(e.context("VIP never served")),
             Err(_) => std::thread::sleep(Duration::from_millis(500)),
         }

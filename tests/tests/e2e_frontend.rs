@@ -74,11 +74,7 @@ fn frontend_topology() -> anyhow::Result<()> {
 
     // Power cycle, the same environment on fw_cfg: served without programming.
     let mut guest = vm.power_on(&site, TOPOLOGY.properties(), Transport::FwCfg)?;
-    let served = checks::first_served(&site, &guest, &svc)?;
-    eprintln!(
-        "power-on -> first VIP connection served: {:.1} s",
-        served.as_secs_f64()
-    );
+    checks::first_served(&site, &guest, &svc)?;
     let (api, _) = checks::api_ready(&site, &mut guest, &vm.workdir)?;
     checks::read_from(&guest, Transport::FwCfg)?;
     anyhow::ensure!(
