@@ -134,7 +134,9 @@ mod tests {
             for word in text.split(|c: char| c.is_whitespace() || c == '=') {
                 let word = word.trim_start_matches('-');
                 for (_, bin) in BINARIES {
-                    if word.starts_with('/') && word.ends_with(&format!("/{bin}")) {
+                    // A program's path: a directory of programs (`…/bin/lb`), not a
+                    // directory named like a binary (`/run/lb-appliance/lb`).
+                    if word.starts_with('/') && word.ends_with(&format!("bin/{bin}")) {
                         assert_eq!(
                             word,
                             format!("/{BIN_DIR}/{bin}"),
