@@ -8,6 +8,7 @@ pub mod boot;
 pub mod config;
 pub mod crypt;
 pub mod facts;
+pub mod garp;
 pub mod install;
 pub mod ip;
 pub mod lease;
