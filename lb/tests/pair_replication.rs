@@ -1,11 +1,13 @@
-//! Two `lb` binaries as an active/standby pair, in a network namespace of the test's own:
-//! each appliance's management NIC is one end of a veth pair (`pa0` at 10.98.1.11, `pb0` at
-//! 10.98.2.12), and the test plays keepalived, moving the floating address 10.98.0.10 from
-//! one NIC to the other with `ip addr`. It shows that a commit on the active reaches the
-//! standby with the same `_version`; that the standby refuses writes with 503 naming the
-//! floating address; that the replication channel wants its secret; that a peer which is
-//! down or answers garbage changes nothing and is reported; that after the address moves the
-//! new active takes writes and the old one follows; and that a returning appliance catches up.
+//! Two `lb` binaries as an active/standby pair, each in a network namespace of its own (two
+//! appliances cannot both listen on the floating address in one), joined by veth pairs to the
+//! test's own namespace, which routes between them and plays the clients: appliance A at
+//! 10.98.1.11 on `pa0`, B at 10.98.2.12 on `pb0`. The test plays keepalived, moving the
+//! floating address 10.98.0.10 from one NIC to the other (and its route). It shows that a
+//! commit on the active reaches the standby with the same `_version`; that the standby
+//! refuses writes with 503 naming the floating address; that the replication channel wants
+//! its secret; that a peer which is down or answers garbage changes nothing and is reported;
+//! that after the address moves the new active takes writes and the old one follows; and
+//! that a returning appliance catches up.
 mod api_support;
 mod dataplane_support;
 
@@ -15,7 +17,7 @@ use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use api_support::{spawn_lb_in, start_lb_in, write_settings, Api, Pki};
+use api_support::{spawn_lb_in, write_settings, Api, Pki};
 use dataplane_support::eventually;
 use lb::api::{PairSettings, Secret, Settings};
 use lb::runtime::{PairStatus, Role, Status};
@@ -52,8 +54,77 @@ fn ip(args: &str) {
     );
 }
 
+/// The network namespace of one appliance, removed when dropped.
+struct Netns(String);
+
+impl Netns {
+    /// A new namespace joined to the calling thread's by a veth pair: `nic` inside at
+    /// `address`/24, its router (the test's namespace) at `.1` of that network.
+    fn new(tag: &str, nic: &str, address: &str) -> Netns {
+        let name = format!("lbpair-{tag}-{}", std::process::id());
+        ip(&format!("netns add {name}"));
+        let ns = Netns(name.clone());
+        let router = address.rsplit_once('.').unwrap().0.to_owned() + ".1";
+        ip(&format!(
+            "link add v{nic} type veth peer name {nic} netns {name}"
+        ));
+        ip(&format!("addr add {router}/24 dev v{nic}"));
+        ip(&format!("link set v{nic} up"));
+        ip(&format!("-n {name} link set lo up"));
+        ip(&format!("-n {name} link set {nic} up"));
+        ip(&format!("-n {name} addr add {address}/24 dev {nic}"));
+        ip(&format!("-n {name} route add default via {router}"));
+        ns
+    }
+
+    /// Runs `lb` in it.
+    fn wrapper(&self) -> [&str; 4] {
+        ["ip", "netns", "exec", &self.0]
+    }
+
+    /// A listener on `addr` in this namespace (a socket stays in the namespace it was made
+    /// in), made by a thread that enters it.
+    fn listener(&self, addr: SocketAddr) -> std::net::TcpListener {
+        let path = format!("/run/netns/{}", self.0);
+        std::thread::spawn(move || {
+            use std::os::fd::AsRawFd;
+            let ns = std::fs::File::open(&path).unwrap();
+            // SAFETY: setns on a descriptor of a namespace file, for this short-lived thread.
+            let entered = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(
+                entered,
+                0,
+                "setns {path}: {}",
+                std::io::Error::last_os_error()
+            );
+            let listener = std::net::TcpListener::bind(addr).unwrap();
+            listener.set_nonblocking(true).unwrap();
+            listener
+        })
+        .join()
+        .unwrap()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// Gives the floating address to the appliance at `holder` on `nic` in `ns`, and routes it
+/// there, as keepalived does (its gratuitous ARP being the route here).
+fn float_to(ns: &Netns, nic: &str, holder: &str) {
+    ip(&format!("-n {} addr add {FLOATING}/32 dev {nic}", ns.0));
+    ip(&format!("route replace {FLOATING}/32 via {holder}"));
+}
+
+fn float_from(ns: &Netns, nic: &str) {
+    ip(&format!("-n {} addr del {FLOATING}/32 dev {nic}", ns.0));
+}
+
 /// Puts the calling thread (and what it spawns from now on) in a new network namespace
-/// with loopback up and the two management NICs.
+/// with loopback up, routing between the appliances' namespaces.
 fn enter_namespace() {
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
@@ -74,20 +145,22 @@ fn enter_namespace() {
         std::io::Error::last_os_error()
     );
     ip("link set lo up");
-    for (nic, address) in [(NIC_A, A), (NIC_B, B)] {
-        ip(&format!("link add {nic} type veth peer name {nic}p"));
-        ip(&format!("link set {nic}p up"));
-        ip(&format!("link set {nic} up"));
-        ip(&format!("addr add {address}/24 dev {nic}"));
-    }
+    // A child process reads this thread's namespace's sysctl.
+    let forward = Command::new("sysctl")
+        .args(["-qw", "net.ipv4.ip_forward=1"])
+        .status()
+        .expect("running sysctl");
+    assert!(forward.success(), "sysctl net.ipv4.ip_forward=1");
 }
 
 fn at(ip: &str) -> SocketAddr {
     SocketAddr::new(ip.parse().unwrap(), PORT)
 }
 
-/// One appliance: its directory (settings, state, status socket, log) and its `lb`.
+/// One appliance: its namespace, directory (settings, state, status socket, log), `lb`.
 struct Appliance {
+    ns: Netns,
+    nic: &'static str,
     dir: PathBuf,
     settings: PathBuf,
     own: &'static str,
@@ -96,7 +169,8 @@ struct Appliance {
 
 impl Appliance {
     /// Writes the settings of the appliance at `own` on `nic`, whose peer is at `peer`.
-    fn new(root: &Path, pki: &Pki, own: &'static str, nic: &str, peer: &str) -> Appliance {
+    fn new(root: &Path, pki: &Pki, own: &'static str, nic: &'static str, peer: &str) -> Appliance {
+        let ns = Netns::new(nic, nic, own);
         let dir = root.join(nic);
         std::fs::create_dir_all(&dir).unwrap();
         let ca = root.join("ca.crt");
@@ -115,6 +189,8 @@ impl Appliance {
         });
         assert_eq!(addr, at(own));
         Appliance {
+            ns,
+            nic,
             dir,
             settings,
             own,
@@ -122,8 +198,21 @@ impl Appliance {
         }
     }
 
-    fn start(&mut self) {
-        self.lb = Some(start_lb_in(&[], &self.settings, at(self.own)));
+    /// Starts `lb` and waits until its API accepts connections.
+    async fn start(&mut self) {
+        let mut lb = spawn_lb_in(&self.ns.wrapper(), &self.settings);
+        let listening = eventually(BOUND, || async {
+            tokio::net::TcpStream::connect(at(self.own)).await.is_ok()
+        })
+        .await;
+        let exited = lb.try_wait().unwrap();
+        assert!(
+            listening && exited.is_none(),
+            "lb at {} did not start ({exited:?}):\n{}",
+            self.own,
+            self.log()
+        );
+        self.lb = Some(lb);
     }
 
     /// SIGTERM, and checks that `lb` stopped cleanly.
@@ -135,7 +224,10 @@ impl Appliance {
     }
 
     fn api(&self) -> Api {
-        Api::connect(at(self.own), &std::fs::read_to_string(self.dir.parent().unwrap().join("ca.crt")).unwrap())
+        Api::connect(
+            at(self.own),
+            &std::fs::read_to_string(self.dir.parent().unwrap().join("ca.crt")).unwrap(),
+        )
     }
 
     fn log(&self) -> String {
@@ -144,7 +236,10 @@ impl Appliance {
 
     /// `GET path` on the status socket: the body.
     async fn local(&self, path: &str) -> String {
-        let mut stream = UnixStream::connect(self.dir.join("status.sock")).await.unwrap();
+        let socket = self.dir.join("status.sock");
+        let mut stream = UnixStream::connect(&socket)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}\n{}", socket.display(), self.log()));
         let request = format!("GET {path} HTTP/1.1\r\nHost: lb\r\nConnection: close\r\n\r\n");
         stream.write_all(request.as_bytes()).await.unwrap();
         let mut answer = String::new();
@@ -159,7 +254,10 @@ impl Appliance {
     }
 
     async fn pair(&self) -> PairStatus {
-        self.status().await.pair.expect("a pair object in the status")
+        self.status()
+            .await
+            .pair
+            .expect("a pair object in the status")
     }
 
     async fn role(&self) -> Role {
@@ -170,7 +268,11 @@ impl Appliance {
     async fn backends(&self) -> Vec<String> {
         let reply = self
             .api()
-            .call(Method::GET, "/services/haproxy/configuration/backends", None)
+            .call(
+                Method::GET,
+                "/services/haproxy/configuration/backends",
+                None,
+            )
             .await;
         assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.json);
         reply.json["data"]
@@ -179,6 +281,16 @@ impl Appliance {
             .iter()
             .map(|b| b["name"].as_str().unwrap().to_owned())
             .collect()
+    }
+}
+
+/// A failed test leaves no `lb` behind (its namespace goes with the last process in it).
+impl Drop for Appliance {
+    fn drop(&mut self) {
+        if let Some(mut lb) = self.lb.take() {
+            let _ = lb.kill();
+            let _ = lb.wait();
+        }
     }
 }
 
@@ -232,9 +344,9 @@ fn channel(ca_pem: &str) -> reqwest::Client {
         .unwrap()
 }
 
-/// A TLS server on `addr` with the appliances' certificate that answers every request with
+/// A TLS server on `listener` with the appliances' certificate that answers every request with
 /// the replication headers of a far newer version and a body that is not a configuration.
-async fn garbage_peer(addr: SocketAddr, pki: &Pki) -> tokio::task::JoinHandle<()> {
+async fn garbage_peer(listener: std::net::TcpListener, pki: &Pki) -> tokio::task::JoinHandle<()> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let chain = CertificateDer::pem_file_iter(&pki.cert)
@@ -251,7 +363,7 @@ async fn garbage_peer(addr: SocketAddr, pki: &Pki) -> tokio::task::JoinHandle<()
     .with_single_cert(chain, key)
     .unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = TcpListener::bind(addr).await.unwrap();
+    let listener = TcpListener::from_std(listener).unwrap();
     tokio::spawn(async move {
         loop {
             let Ok((tcp, _)) = listener.accept().await else {
@@ -313,9 +425,9 @@ async fn pair() {
     let mut b = Appliance::new(root.path(), &pki, B, NIC_B, A);
 
     // keepalived gives A the floating address.
-    ip(&format!("addr add {FLOATING}/32 dev {NIC_A}"));
-    a.start();
-    b.start();
+    float_to(&a.ns, a.nic, A);
+    a.start().await;
+    b.start().await;
     assert_eq!(a.role().await, Role::Active);
     assert_eq!(b.role().await, Role::Standby);
     assert!(
@@ -335,7 +447,10 @@ async fn pair() {
     eprintln!("replicated to the standby in {took:?}");
     assert!(took <= REPLICATED_WITHIN, "replication took {took:?}");
     let pb = b.pair().await;
-    assert_eq!((pb.peer_version, pb.replicated_version), (Some(v1), Some(v1)));
+    assert_eq!(
+        (pb.peer_version, pb.replicated_version),
+        (Some(v1), Some(v1))
+    );
     assert_eq!(pb.problem, None);
     assert_eq!(b.status().await.version, v1);
 
@@ -364,7 +479,11 @@ async fn pair() {
     // nothing is newer.
     let channel = channel(&ca_pem);
     let url = format!("https://{B}:{PORT}{ENDPOINT}");
-    for auth in [None, Some("Bearer wrong"), Some("Basic YWRtaW46aGFwcm94eQ==")] {
+    for auth in [
+        None,
+        Some("Bearer wrong"),
+        Some("Basic YWRtaW46aGFwcm94eQ=="),
+    ] {
         let mut request = channel.get(&url);
         if let Some(auth) = auth {
             request = request.header("authorization", auth);
@@ -382,7 +501,10 @@ async fn pair() {
         .await
         .unwrap();
     assert_eq!(full.status(), StatusCode::OK);
-    assert_eq!(full.headers()["configuration-version"], v1.to_string().as_str());
+    assert_eq!(
+        full.headers()["configuration-version"],
+        v1.to_string().as_str()
+    );
     assert_eq!(full.headers()["pair-role"], "standby");
     let persisted: lb::config::Config = full.json().await.unwrap();
     assert_eq!(persisted.version, v1);
@@ -394,10 +516,15 @@ async fn pair() {
         .await
         .unwrap();
     assert_eq!(nothing_newer.status(), StatusCode::NO_CONTENT);
-    assert_eq!(nothing_newer.headers()["configuration-version"], v1.to_string().as_str());
+    assert_eq!(
+        nothing_newer.headers()["configuration-version"],
+        v1.to_string().as_str()
+    );
     // The floating address answers it too (A, the active, holds it).
     let on_floating = channel
-        .get(format!("https://{FLOATING}:{PORT}{ENDPOINT}?newer_than={v1}"))
+        .get(format!(
+            "https://{FLOATING}:{PORT}{ENDPOINT}?newer_than={v1}"
+        ))
         .header("authorization", &bearer)
         .send()
         .await
@@ -406,8 +533,8 @@ async fn pair() {
     assert_eq!(on_floating.headers()["pair-role"], "active");
 
     // keepalived moves the floating address to B: B takes writes, A follows and refuses.
-    ip(&format!("addr del {FLOATING}/32 dev {NIC_A}"));
-    ip(&format!("addr add {FLOATING}/32 dev {NIC_B}"));
+    float_from(&a.ns, a.nic);
+    float_to(&b.ns, b.nic, B);
     assert!(
         eventually(BOUND, || async {
             b.role().await == Role::Active && a.role().await == Role::Standby
@@ -453,11 +580,15 @@ async fn pair() {
     let v3 = commit_on_floating(&ca_pem, "be3").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(b.api().version().await, v3);
-    let failures = b.log().lines().filter(|l| l.contains("connecting:")).count();
+    let failures = b
+        .log()
+        .lines()
+        .filter(|l| l.contains("connecting:"))
+        .count();
     assert_eq!(failures, 1, "{}", b.log());
 
     // Something that answers garbage where A was (claiming version 99): nothing changes.
-    let fake = garbage_peer(at(A), &pki).await;
+    let fake = garbage_peer(a.ns.listener(at(A)), &pki).await;
     assert!(
         eventually(BOUND, || async {
             b.pair()
@@ -474,7 +605,10 @@ async fn pair() {
     let pb = b.pair().await;
     assert_eq!(pb.replicated_version, Some(v1));
     let metrics = b.local("/metrics").await;
-    assert!(metrics.lines().any(|l| l == "lb_pair_active 1"), "{metrics}");
+    assert!(
+        metrics.lines().any(|l| l == "lb_pair_active 1"),
+        "{metrics}"
+    );
     let failed: u64 = metrics
         .lines()
         .find_map(|l| l.strip_prefix("lb_pair_replication_failures_total "))
@@ -487,8 +621,7 @@ async fn pair() {
     let _ = fake.await;
 
     // A comes back (standby: the floating address stays on B) and catches up.
-    let restarted = spawn_lb_in(&[], &a.settings);
-    a.lb = Some(restarted);
+    a.start().await;
     let took = replicated(&a, v3, "be3").await;
     eprintln!("the returning appliance caught up in {took:?}");
     assert_eq!(a.backends().await, ["be1", "be2", "be3"]);

@@ -190,12 +190,9 @@ pub fn router(
             handlers::version_header,
         ))
         .with_state(store.clone());
-    let authenticated = api
-        .merge(metrics::router(plane, pair.clone()))
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::new(gate),
-            auth::require,
-        ));
+    let authenticated = api.merge(metrics::router(plane, pair.clone())).layer(
+        axum::middleware::from_fn_with_state(Arc::new(gate), auth::require),
+    );
     match pair {
         Some(pair) => authenticated.merge(pair::endpoint::router(store, pair)),
         None => authenticated,

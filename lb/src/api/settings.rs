@@ -149,7 +149,9 @@ impl Settings {
         if pair.peer_address == floating {
             bail!("[pair] peer_address is the floating_address: give the peer's own address");
         }
-        if self.api.bind_address == Some(floating) || self.api.bind_address == Some(pair.peer_address) {
+        if self.api.bind_address == Some(floating)
+            || self.api.bind_address == Some(pair.peer_address)
+        {
             bail!(
                 "[api] bind_address is [pair] floating_address or peer_address: give this \
                  appliance's own management address"
@@ -263,10 +265,18 @@ mod tests {
         assert!(settings.check().unwrap_err().to_string().contains("secret"));
         let mut settings = paired();
         settings.api.bind_address = Some("10.13.10.198".parse().unwrap());
-        assert!(settings.check().unwrap_err().to_string().contains("bind_address"));
+        assert!(settings
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("bind_address"));
         let mut settings = paired();
         settings.pair.as_mut().unwrap().peer_address = "10.13.10.198".parse().unwrap();
-        assert!(settings.check().unwrap_err().to_string().contains("peer_address"));
+        assert!(settings
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("peer_address"));
     }
 
     #[test]

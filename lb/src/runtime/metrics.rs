@@ -358,6 +358,8 @@ mod tests {
             assert!(out.lines().any(|l| l == line), "no `{line}` in\n{out}");
         }
         pair.role = Role::Standby;
-        assert!(render_pair(&pair, 0).lines().any(|l| l == "lb_pair_active 0"));
+        assert!(render_pair(&pair, 0)
+            .lines()
+            .any(|l| l == "lb_pair_active 0"));
     }
 }

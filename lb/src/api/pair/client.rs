@@ -20,8 +20,8 @@ use rustls::{ClientConfig, RootCertStore};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use super::endpoint::{CONFIGURATION_DIGEST, PAIR_ROLE, PATH};
 use super::super::handlers::CONFIGURATION_VERSION;
+use super::endpoint::{CONFIGURATION_DIGEST, PAIR_ROLE, PATH};
 use crate::config::Config;
 use crate::persist;
 use crate::runtime::Role;

@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use tokio::time::MissedTickBehavior;
 
-use super::client::{Answer, Client, Failure, Peer};
-use super::state::Shared;
-use super::fingerprint;
 use super::super::store::Store;
+use super::client::{Answer, Client, Failure, Peer};
+use super::fingerprint;
+use super::state::Shared;
 use crate::config::Config;
 use crate::persist;
 use crate::runtime::Role;
@@ -262,10 +262,16 @@ mod tests {
         f.poll().await;
         assert_eq!(f.store.version(), 3);
         let status = f.shared.status();
-        assert_eq!((status.peer_version, status.replicated_version), (None, None));
+        assert_eq!(
+            (status.peer_version, status.replicated_version),
+            (None, None)
+        );
         assert_eq!(status.last_contact_seconds, None);
         assert_eq!(f.told.len(), 1, "{:?}", f.told);
-        assert!(f.shared.metrics().contains("lb_pair_replication_failures_total 2"));
+        assert!(f
+            .shared
+            .metrics()
+            .contains("lb_pair_replication_failures_total 2"));
         status.problem.expect("a problem is reported")
     }
 
@@ -284,7 +290,9 @@ mod tests {
         let at = garbage.local_addr().unwrap();
         tokio::spawn(async move {
             while let Ok((mut s, _)) = garbage.accept().await {
-                let _ = s.write_all(b"HTTP/1.1 200 OK\r\n\r\n{\"version\": 99}").await;
+                let _ = s
+                    .write_all(b"HTTP/1.1 200 OK\r\n\r\n{\"version\": 99}")
+                    .await;
             }
         });
         let problem = kept(&mut follower(dir.path(), at)).await;

@@ -156,9 +156,14 @@ mod tests {
         shared.set_role(Role::Active);
         let status = shared.status();
         assert_eq!(status.role, Role::Active);
-        assert_eq!((status.peer_version, status.replicated_version), (Some(7), Some(7)));
+        assert_eq!(
+            (status.peer_version, status.replicated_version),
+            (Some(7), Some(7))
+        );
         assert!(status.last_contact_seconds.unwrap() < 5.0);
         assert_eq!(status.problem.as_deref(), Some("peer down"));
-        assert!(shared.metrics().contains("lb_pair_replication_failures_total 1"));
+        assert!(shared
+            .metrics()
+            .contains("lb_pair_replication_failures_total 1"));
     }
 }
