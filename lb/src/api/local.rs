@@ -73,12 +73,13 @@ impl Listener {
     }
 }
 
+/// What `/status` reads: the committed configuration, the data plane, a pair's state.
+type Sources = (App, Arc<dyn DataPlane>, Option<Arc<Pair>>);
+
 /// The data plane's view, with the version the API last committed (the one clients of the
 /// management API see), what was wrong with the persisted configuration at start, and the
 /// pair's state.
-async fn status(
-    State((store, plane, pair)): State<(App, Arc<dyn DataPlane>, Option<Arc<Pair>>)>,
-) -> Json<Status> {
+async fn status(State((store, plane, pair)): State<Sources>) -> Json<Status> {
     let mut status = plane.status();
     status.version = store.version();
     status.config_problem = store.problem();

@@ -20,6 +20,9 @@ use crate::runtime::METRICS_CONTENT_TYPE;
 /// Prometheus's default `metrics_path`.
 pub const PATH: &str = "/metrics";
 
+/// What `/metrics` renders: the data plane, and a pair's state on an appliance of a pair.
+type Sources = (Arc<dyn DataPlane>, Option<Arc<Pair>>);
+
 /// The `/metrics` route, answering for `plane` (and a `pair`'s families).
 pub fn router(plane: Arc<dyn DataPlane>, pair: Option<Arc<Pair>>) -> Router {
     Router::new()
@@ -29,9 +32,7 @@ pub fn router(plane: Arc<dyn DataPlane>, pair: Option<Arc<Pair>>) -> Router {
 }
 
 /// Rendering reads `/proc` (one entry per open descriptor): off the API's async thread.
-async fn get(
-    State((plane, pair)): State<(Arc<dyn DataPlane>, Option<Arc<Pair>>)>,
-) -> Result<Response, ApiError> {
+async fn get(State((plane, pair)): State<Sources>) -> Result<Response, ApiError> {
     let mut text = tokio::task::spawn_blocking(move || plane.metrics())
         .await
         .map_err(ApiError::internal)?;
