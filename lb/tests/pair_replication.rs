@@ -200,19 +200,19 @@ impl Appliance {
 
     /// Starts `lb` and waits until its API accepts connections.
     async fn start(&mut self) {
-        let mut lb = spawn_lb_in(&self.ns.wrapper(), &self.settings);
+        // Kept before any check, so that a failed start leaves no `lb` behind either.
+        self.lb = Some(spawn_lb_in(&self.ns.wrapper(), &self.settings));
         let listening = eventually(BOUND, || async {
             tokio::net::TcpStream::connect(at(self.own)).await.is_ok()
         })
         .await;
-        let exited = lb.try_wait().unwrap();
+        let exited = self.lb.as_mut().unwrap().try_wait().unwrap();
         assert!(
             listening && exited.is_none(),
             "lb at {} did not start ({exited:?}):\n{}",
             self.own,
             self.log()
         );
-        self.lb = Some(lb);
     }
 
     /// SIGTERM, and checks that `lb` stopped cleanly.
