@@ -35,6 +35,19 @@ const CORRUPT_PREFIX: &str = "lb-config.json.corrupt-";
 /// bounded so that a recurring fault cannot fill the data partition.
 const CORRUPT_KEPT: usize = 3;
 
+/// The bytes [`Persisted::save`] writes for `config`: the one encoding of a committed
+/// configuration, also what the pair's replication channel carries (`api::pair`).
+pub fn encode(config: &Config) -> Vec<u8> {
+    serde_json::to_vec_pretty(config).expect("a Config serialises to JSON")
+}
+
+/// A configuration from [`encode`]'s bytes, checked as a restore checks the file.
+pub fn decode(bytes: &[u8]) -> Result<Config> {
+    let config: Config = serde_json::from_slice(bytes).context("parsing")?;
+    config.validate().context("validating")?;
+    Ok(config)
+}
+
 /// The file-system calls of a save. [`RealDisk`] is the one `lb` uses; tests substitute one
 /// that fails at a chosen step, as a full disk, an I/O error or a power cut would.
 pub trait Disk: Send + Sync {
@@ -228,7 +241,7 @@ impl Persisted {
     /// Writes `config` to `name` through `temp`, flushing file and directory; its bytes.
     fn save_file(&self, name: &str, temp: &str, config: &Config) -> Result<Vec<u8>, SaveError> {
         fs::create_dir_all(&self.dir).map_err(failed(Step::CreateDir, &self.dir))?;
-        let text = serde_json::to_vec_pretty(config).expect("a Config serialises to JSON");
+        let text = encode(config);
         self.write_atomically(name, temp, &text)?;
         Ok(text)
     }
@@ -284,11 +297,8 @@ impl Persisted {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         };
-        let config: Config = serde_json::from_str(&text)
-            .with_context(|| format!("parsing the persisted configuration {}", path.display()))?;
-        config.validate().with_context(|| {
-            format!("validating the persisted configuration {}", path.display())
-        })?;
+        let config = decode(text.as_bytes())
+            .with_context(|| format!("the persisted configuration {}", path.display()))?;
         Ok(Some((config, text)))
     }
 

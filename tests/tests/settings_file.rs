@@ -95,6 +95,7 @@ fn lb_reads_every_field_the_boot_agent_renders() {
                 ],
                 state_dir: "/var/lib/lb-appliance/lb".into(),
             },
+            pair: None,
         }
     );
     assert_eq!(

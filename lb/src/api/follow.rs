@@ -13,6 +13,8 @@ use super::iface;
 pub struct Follower {
     interface: String,
     port: u16,
+    /// A pair's floating address: never this appliance's own, it has a listener of its own.
+    floating: Option<Ipv4Addr>,
     /// The address listened on.
     current: Option<Ipv4Addr>,
     /// Set once "no address" has been logged, until an address is listened on again.
@@ -22,12 +24,13 @@ pub struct Follower {
 }
 
 impl Follower {
-    /// Follows `interface` (`bind_interface`), listening on `port`. Nothing is listened on
-    /// until the first [`Follower::check`].
-    pub fn new(interface: &str, port: u16) -> Self {
+    /// Follows `interface` (`bind_interface`), listening on `port`, the `floating` address
+    /// of a pair aside. Nothing is listened on until the first [`Follower::check`].
+    pub fn new(interface: &str, port: u16, floating: Option<Ipv4Addr>) -> Self {
         Follower {
             interface: interface.to_owned(),
             port,
+            floating,
             current: None,
             told_missing: false,
             refused: None,
@@ -40,7 +43,10 @@ impl Follower {
     /// next check, the listener in use staying.
     pub fn check<T>(&mut self, bind: impl FnOnce(SocketAddr) -> Result<T>) -> Option<Option<T>> {
         match iface::ipv4_addresses(&self.interface) {
-            Ok(found) => self.follow(&found, bind),
+            Ok(mut found) => {
+                found.retain(|ip| Some(*ip) != self.floating);
+                self.follow(&found, bind)
+            }
             Err(e) => {
                 tracing::debug!(
                     "management API: listing the addresses of {}: {e}",
@@ -134,7 +140,7 @@ mod tests {
 
     #[test]
     fn moves_only_when_the_address_changes() {
-        let mut f = Follower::new("mgmt", 5556);
+        let mut f = Follower::new("mgmt", 5556, None);
         let on = |ip: Ipv4Addr| Some(Some(SocketAddr::new(ip.into(), 5556)));
         assert_eq!(step(&mut f, &[A]), on(A));
         assert_eq!(step(&mut f, &[A]), None);
@@ -149,7 +155,7 @@ mod tests {
 
     #[test]
     fn a_failed_bind_keeps_the_listener_and_is_retried() {
-        let mut f = Follower::new("mgmt", 5556);
+        let mut f = Follower::new("mgmt", 5556, None);
         assert!(step(&mut f, &[A]).is_some());
         let refused = f.follow(&[B], |_| -> Result<()> { bail!("address in use") });
         assert_eq!(refused, None);
@@ -161,7 +167,7 @@ mod tests {
 
     #[test]
     fn no_address_at_start_is_waited_for() {
-        let mut f = Follower::new("mgmt", 0);
+        let mut f = Follower::new("mgmt", 0, None);
         assert_eq!(step(&mut f, &[]), None);
         assert!(f.told_missing);
         assert!(step(&mut f, &[A]).is_some());
@@ -170,12 +176,15 @@ mod tests {
 
     #[test]
     fn a_missing_interface_has_no_address() {
-        let mut f = Follower::new("no-such-nic0", 0);
+        let mut f = Follower::new("no-such-nic0", 0, None);
         assert_eq!(f.check(Ok), None);
-        let mut lo = Follower::new("lo", 0);
+        let mut lo = Follower::new("lo", 0, None);
         assert_eq!(
             lo.check(Ok),
             Some(Some(SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 0)))
         );
+        // A pair's floating address is not this appliance's to follow.
+        let mut floating = Follower::new("lo", 0, Some(Ipv4Addr::LOCALHOST));
+        assert_eq!(floating.check(Ok), None);
     }
 }

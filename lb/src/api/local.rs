@@ -19,6 +19,7 @@ use tokio::net::UnixListener;
 
 use super::handlers::{self, App};
 use super::metrics;
+use super::pair::Shared as Pair;
 use super::store::DataPlane;
 use crate::runtime::Status;
 
@@ -51,19 +52,20 @@ impl Listener {
         Ok(Listener(listener))
     }
 
-    /// Serves until `shutdown` resolves.
+    /// Serves until `shutdown` resolves (with a `pair`'s state on an appliance of a pair).
     pub async fn serve(
         self,
         store: App,
         plane: Arc<dyn DataPlane>,
+        pair: Option<Arc<Pair>>,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<()> {
         let app = Router::new()
             .route(STATUS_PATH, on(MethodFilter::GET, status))
             .fallback(handlers::not_found)
             .method_not_allowed_fallback(handlers::method_not_allowed)
-            .with_state((store, plane.clone()))
-            .merge(metrics::router(plane));
+            .with_state((store, plane.clone(), pair.clone()))
+            .merge(metrics::router(plane, pair));
         axum::serve(UnixListener::from_std(self.0)?, app)
             .with_graceful_shutdown(shutdown)
             .await
@@ -71,11 +73,16 @@ impl Listener {
     }
 }
 
+/// What `/status` reads: the committed configuration, the data plane, a pair's state.
+type Sources = (App, Arc<dyn DataPlane>, Option<Arc<Pair>>);
+
 /// The data plane's view, with the version the API last committed (the one clients of the
-/// management API see) and what was wrong with the persisted configuration at start.
-async fn status(State((store, plane)): State<(App, Arc<dyn DataPlane>)>) -> Json<Status> {
+/// management API see), what was wrong with the persisted configuration at start, and the
+/// pair's state.
+async fn status(State((store, plane, pair)): State<Sources>) -> Json<Status> {
     let mut status = plane.status();
     status.version = store.version();
     status.config_problem = store.problem();
+    status.pair = pair.map(|p| p.status());
     Json(status)
 }

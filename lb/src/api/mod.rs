@@ -16,6 +16,7 @@ mod iface;
 mod local;
 mod metrics;
 mod openapi3;
+mod pair;
 mod params;
 mod plane;
 mod reloads;
@@ -36,7 +37,7 @@ mod validate;
 pub use auth::MAX_CREDENTIALS;
 pub use local::{MODE as STATUS_SOCKET_MODE, STATUS_PATH};
 pub use server::Timeouts;
-pub use settings::{ApiSettings, DataplaneSettings, Settings};
+pub use settings::{ApiSettings, DataplaneSettings, PairSettings, Secret, Settings};
 pub use store::DataPlane;
 pub use transactions::MAX_OPEN as MAX_OPEN_TRANSACTIONS;
 
@@ -72,8 +73,9 @@ pub struct Running {
 /// `problem`, what [`restore`] found wrong, for the status socket), until `shutdown`
 /// resolves, on a thread and runtime of its own ([`thread`]). Without `bind_address`, the
 /// API follows `bind_interface`'s address ([`follow`]); in both cases it picks up a replaced
-/// certificate ([`tls::Reloader`]). `timeouts` are [`Timeouts::default`] in `lb`; tests
-/// shorten them.
+/// certificate ([`tls::Reloader`]). With `[pair]`, it also listens on the floating address,
+/// follows its role and its peer ([`pair`]). `timeouts` are [`Timeouts::default`] in `lb`;
+/// tests shorten them.
 pub fn spawn(
     settings: &Settings,
     config: Config,
@@ -82,15 +84,18 @@ pub fn spawn(
     timeouts: Timeouts,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Running> {
+    settings.check()?;
     let api = &settings.api;
     let certificate = tls::Reloader::load(&api.tls_cert, &api.tls_key)?;
+    let pair = pair::Pair::new(settings)?;
+    let floating = settings.pair.as_ref().map(|p| p.floating_address);
     let (listener, follower) = match api.bind_address {
         Some(ip) => (
             Some(server::Listener::bind(SocketAddr::new(ip, api.port))?),
             None,
         ),
         None => {
-            let mut follower = follow::Follower::new(&api.bind_interface, api.port);
+            let mut follower = follow::Follower::new(&api.bind_interface, api.port, floating);
             (
                 follower.check(server::Listener::bind).flatten(),
                 Some(follower),
@@ -100,6 +105,13 @@ pub fn spawn(
     let addr = listener
         .as_ref()
         .map(server::Listener::local_addr)
+        .transpose()?;
+    // The port is the management listener's (the kernel's choice when the settings say 0).
+    let floating = floating
+        .map(|ip| {
+            let port = addr.map_or(api.port, |a| a.port());
+            server::Listener::bind(SocketAddr::new(ip.into(), port))
+        })
         .transpose()?;
     let store = Arc::new(store::Store::new(
         config,
@@ -117,6 +129,7 @@ pub fn spawn(
         .as_deref()
         .map(local::Listener::bind)
         .transpose()?;
+    let shared = pair.as_ref().map(pair::Pair::shared);
     let task = thread::spawn(async move {
         let stop = CancellationToken::new();
         let stopper = stop.clone();
@@ -124,23 +137,34 @@ pub fn spawn(
             shutdown.await;
             stopper.cancel();
         });
+        if let Some(pair) = pair {
+            let (store, stop) = (store.clone(), stop.clone());
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = stop.cancelled() => {}
+                    _ = pair.run(store) => {}
+                }
+            });
+        }
         let server = server::Server::new(
             store.clone(),
             plane.clone(),
             gate,
             timeouts,
             certificate.config(),
+            shared.clone(),
         );
         let https = server.run(
             listener,
             follower,
+            floating,
             certificate,
             stop.clone().cancelled_owned(),
         );
         match local {
             None => https.await,
             Some(local) => {
-                let local = local.serve(store, plane, stop.cancelled_owned());
+                let local = local.serve(store, plane, shared, stop.cancelled_owned());
                 let (https, local) = tokio::join!(https, local);
                 https.and(local)
             }

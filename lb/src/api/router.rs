@@ -11,6 +11,7 @@ use super::auth::{self, Gate};
 use super::body;
 use super::handlers::{self, meta, objects, raw, transactions, App};
 use super::metrics;
+use super::pair::{self, Shared as Pair};
 use super::resources::{Backends, Binds, Frontends, Resource, Servers, SwitchingRules};
 use super::spec::BASE_PATH;
 use super::store::DataPlane;
@@ -154,9 +155,16 @@ fn objects_routes<R: Resource>(routes: &mut Vec<Route>, collection: &str, key: &
 
 /// The whole API: routes under `/v2`, authentication first on every path (unknown ones and
 /// `/metrics` included), then for the Data Plane API the `Configuration-Version` header on
-/// every authenticated answer (a 401 tells nothing), the body limit, and validation, whose
-/// body read is bounded by `body_within`.
-pub fn router(store: App, plane: Arc<dyn DataPlane>, gate: Gate, body_within: Duration) -> Router {
+/// every authenticated answer (a 401 tells nothing), on a pair's standby the refusal of
+/// writes, the body limit, and validation, whose body read is bounded by `body_within`.
+/// A pair's replication endpoint has its own authentication (`pair::endpoint`).
+pub fn router(
+    store: App,
+    plane: Arc<dyn DataPlane>,
+    gate: Gate,
+    body_within: Duration,
+    pair: Option<Arc<Pair>>,
+) -> Router {
     let api = table()
         .into_iter()
         .fold(Router::new(), |router, (path, _, handler)| {
@@ -168,17 +176,27 @@ pub fn router(store: App, plane: Arc<dyn DataPlane>, gate: Gate, body_within: Du
             body_within,
             validate::request,
         ))
-        .layer(axum::middleware::from_fn(body::limit))
+        .layer(axum::middleware::from_fn(body::limit));
+    let api = match &pair {
+        Some(pair) => api.layer(axum::middleware::from_fn_with_state(
+            pair.clone(),
+            pair::guard::refuse_writes_on_standby,
+        )),
+        None => api,
+    };
+    let api = api
         .layer(axum::middleware::from_fn_with_state(
             store.clone(),
             handlers::version_header,
         ))
-        .with_state(store);
-    api.merge(metrics::router(plane))
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::new(gate),
-            auth::require,
-        ))
+        .with_state(store.clone());
+    let authenticated = api.merge(metrics::router(plane, pair.clone())).layer(
+        axum::middleware::from_fn_with_state(Arc::new(gate), auth::require),
+    );
+    match pair {
+        Some(pair) => authenticated.merge(pair::endpoint::router(store, pair)),
+        None => authenticated,
+    }
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use tokio::time::MissedTickBehavior;
 use super::auth::Gate;
 use super::follow::Follower;
 use super::handlers::App;
+use super::pair::Shared as Pair;
 use super::router::router;
 use super::slots::Slots;
 use super::store::DataPlane;
@@ -80,8 +81,8 @@ impl Listener {
     }
 }
 
-/// The API's HTTPS service, served on one listener at a time: the management address's,
-/// which moves with a DHCP lease ([`Follower`]).
+/// The API's HTTPS service, served on the management address's listener, which moves with a
+/// DHCP lease ([`Follower`]), and on a pair's floating address.
 pub struct Server {
     app: IntoMakeServiceWithConnectInfo<Router, SocketAddr>,
     /// One for every listener, so that the connection cap is the API's, not a listener's.
@@ -97,16 +98,18 @@ struct Serving {
 }
 
 impl Server {
-    /// The API for `store` and `plane`, behind `gate`, with the certificate `tls` holds.
+    /// The API for `store` and `plane`, behind `gate`, with the certificate `tls` holds (and
+    /// the `pair`'s guard and endpoint on an appliance of a pair).
     pub fn new(
         store: App,
         plane: Arc<dyn DataPlane>,
         gate: Gate,
         timeouts: Timeouts,
         tls: RustlsConfig,
+        pair: Option<Arc<Pair>>,
     ) -> Self {
         Server {
-            app: router(store, plane, gate, timeouts.body)
+            app: router(store, plane, gate, timeouts.body, pair)
                 .into_make_service_with_connect_info::<SocketAddr>(),
             acceptor: RustlsAcceptor::new(tls)
                 .handshake_timeout(timeouts.handshake)
@@ -115,7 +118,8 @@ impl Server {
         }
     }
 
-    /// Serves HTTPS on `listener` until `shutdown` resolves, then drains in-flight requests.
+    /// Serves HTTPS on `listener` (and on a pair's `floating` listener, which never moves)
+    /// until `shutdown` resolves, then drains in-flight requests.
     /// Every [`CHECK_EVERY`], `certificate` picks up a replaced certificate and `follower`,
     /// when the API follows an interface's address, moves it to a new listener: the old one
     /// stops accepting at once and its in-flight requests have [`DRAIN`] to finish.
@@ -123,10 +127,12 @@ impl Server {
         self,
         listener: Option<Listener>,
         mut follower: Option<Follower>,
+        floating: Option<Listener>,
         mut certificate: Reloader,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<()> {
         let mut serving = listener.map(|l| self.serve(l)).transpose()?;
+        let floating = floating.map(|l| self.serve(l)).transpose()?;
         let mut stopping = JoinSet::new();
         let mut check = tokio::time::interval(CHECK_EVERY);
         check.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -145,7 +151,7 @@ impl Server {
                 }
             }
         }
-        stopping.extend(serving.map(Serving::stop));
+        stopping.extend(serving.into_iter().chain(floating).map(Serving::stop));
         let mut outcome = Ok(());
         while let Some(stopped) = stopping.join_next().await {
             outcome = outcome.and(stopped.context("stopping a management API listener")?);

@@ -17,8 +17,14 @@
 //! [dataplane]
 //! vip_ranges = ["10.13.201.32/27"]
 //! state_dir = "/var/lib/lb-appliance/lb"   # where the committed configuration persists
+//!
+//! # Only on an active/standby pair (absent: a standalone appliance); needs [api] ca_cert.
+//! [pair]
+//! floating_address = "10.13.10.198"   # keepalived puts it on bind_interface of the active
+//! peer_address = "10.13.10.200"       # the other appliance's own management address
+//! secret = "…"                        # the replication channel's shared secret
 //! ```
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -36,6 +42,10 @@ pub const DEFAULT_PORT: u16 = 5556;
 pub struct Settings {
     pub api: ApiSettings,
     pub dataplane: DataplaneSettings,
+    /// The active/standby pair this appliance belongs to (`api::pair`); absent when it
+    /// stands alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pair: Option<PairSettings>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,6 +88,32 @@ pub struct DataplaneSettings {
     pub state_dir: PathBuf,
 }
 
+/// An active/standby pair: keepalived (run by the boot agent) moves `floating_address` onto
+/// `bind_interface` of the active appliance; `lb` reads its role from there, refuses writes on
+/// the standby, and both appliances replicate the committed configuration from each other.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PairSettings {
+    /// The address clients use; the API listens on it too (`IP_FREEBIND`), so that it
+    /// answers the moment keepalived adds it.
+    pub floating_address: Ipv4Addr,
+    /// The other appliance's own management address; its API port is `[api] port`.
+    pub peer_address: IpAddr,
+    /// The replication channel's shared secret (`Authorization: Bearer`).
+    pub secret: Secret,
+}
+
+/// A secret that `Debug` does not show, so that no log or error carries it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
 fn default_port() -> u16 {
     DEFAULT_PORT
 }
@@ -86,17 +122,57 @@ impl Settings {
     pub fn load(path: &Path) -> Result<Self> {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+        let settings: Settings =
+            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        settings
+            .check()
+            .with_context(|| format!("checking {}", path.display()))?;
+        Ok(settings)
+    }
+
+    /// What the types cannot say: a pair needs `[api] ca_cert` (the replication client's
+    /// only root), a secret, and three distinct addresses. `lb::api::spawn` checks it too.
+    pub fn check(&self) -> Result<()> {
+        let Some(pair) = &self.pair else {
+            return Ok(());
+        };
+        if self.api.ca_cert.is_none() {
+            bail!(
+                "[pair] needs [api] ca_cert: the replication client verifies the peer's \
+                 certificate with that CA alone; set ca_cert to the CA file that signed tls_cert"
+            );
+        }
+        if pair.secret.0.is_empty() {
+            bail!("[pair] secret is empty: set the replication channel's shared secret");
+        }
+        let floating = IpAddr::V4(pair.floating_address);
+        if pair.peer_address == floating {
+            bail!("[pair] peer_address is the floating_address: give the peer's own address");
+        }
+        if self.api.bind_address == Some(floating)
+            || self.api.bind_address == Some(pair.peer_address)
+        {
+            bail!(
+                "[api] bind_address is [pair] floating_address or peer_address: give this \
+                 appliance's own management address"
+            );
+        }
+        Ok(())
     }
 
     /// Where the API listens now: `bind_address`, else the first IPv4 address of
     /// `bind_interface` (which `lb` follows while it runs, see `api::follow`).
     pub fn listen_address(&self) -> Result<SocketAddr> {
         let api = &self.api;
+        let floating = self.pair.as_ref().map(|p| p.floating_address);
         let ip = match api.bind_address {
             Some(ip) => ip,
-            None => match iface::ipv4_addresses(&api.bind_interface)?.first() {
-                Some(ip) => (*ip).into(),
+            // The floating address is the pair's, never this appliance's own.
+            None => match iface::ipv4_addresses(&api.bind_interface)?
+                .into_iter()
+                .find(|ip| Some(*ip) != floating)
+            {
+                Some(ip) => ip.into(),
                 None => bail!(
                     "interface {} (bind_interface) has no IPv4 address",
                     api.bind_interface
@@ -146,7 +222,71 @@ mod tests {
                 vip_ranges: vec!["10.13.201.32/27".parse().unwrap()],
                 state_dir: "/var/lib/lb-appliance/lb".into(),
             },
+            pair: None,
         }
+    }
+
+    /// [`rendered`] as one appliance of a pair.
+    fn paired() -> Settings {
+        let mut settings = rendered();
+        settings.api.ca_cert = Some("/var/lib/lb-appliance/tls/ca.crt".into());
+        settings.pair = Some(PairSettings {
+            floating_address: "10.13.10.198".parse().unwrap(),
+            peer_address: "10.13.10.200".parse().unwrap(),
+            secret: Secret("s3cret".into()),
+        });
+        settings
+    }
+
+    #[test]
+    fn the_pair_section_is_optional_and_read_as_documented() {
+        let standalone = toml::to_string(&rendered()).unwrap();
+        assert!(!standalone.contains("[pair]"), "{standalone}");
+        assert_eq!(toml::from_str::<Settings>(&standalone).unwrap(), rendered());
+        let text = toml::to_string(&paired()).unwrap();
+        assert!(text.contains("[pair]"), "{text}");
+        let read = toml::from_str::<Settings>(&text).unwrap();
+        assert_eq!(read, paired());
+        read.check().unwrap();
+        assert!(!format!("{read:?}").contains("s3cret"));
+        let typo = text.replace("peer_address", "peer");
+        let e = toml::from_str::<Settings>(&typo).unwrap_err().to_string();
+        assert!(e.contains("peer"), "{e}");
+    }
+
+    #[test]
+    fn a_pair_needs_the_ca_a_secret_and_distinct_addresses() {
+        let mut settings = paired();
+        settings.api.ca_cert = None;
+        let e = settings.check().unwrap_err().to_string();
+        assert!(e.contains("[api] ca_cert"), "{e}");
+        let mut settings = paired();
+        settings.pair.as_mut().unwrap().secret = Secret(String::new());
+        assert!(settings.check().unwrap_err().to_string().contains("secret"));
+        let mut settings = paired();
+        settings.api.bind_address = Some("10.13.10.198".parse().unwrap());
+        assert!(settings
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("bind_address"));
+        let mut settings = paired();
+        settings.pair.as_mut().unwrap().peer_address = "10.13.10.198".parse().unwrap();
+        assert!(settings
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("peer_address"));
+    }
+
+    #[test]
+    fn dhcp_never_takes_the_floating_address_for_its_own() {
+        let mut settings = paired();
+        settings.api.bind_address = None;
+        settings.api.bind_interface = "lo".into();
+        settings.pair.as_mut().unwrap().floating_address = std::net::Ipv4Addr::LOCALHOST;
+        let e = settings.listen_address().unwrap_err().to_string();
+        assert!(e.contains("no IPv4 address"), "{e}");
     }
 
     #[test]

@@ -165,8 +165,8 @@ impl Store {
                 check_version(&state.config, *version)?;
                 let mut next = (*state.config).clone();
                 let (result, runtime_only) = edit(&mut next)?;
-                let bump = !runtime_only;
-                let outcome = self.commit_locked(&mut state, next, *force_reload, bump)?;
+                let version = state.config.version + u64::from(!runtime_only);
+                let outcome = self.commit_locked(&mut state, next, *force_reload, version)?;
                 Ok((outcome, result))
             }
         }
@@ -183,7 +183,8 @@ impl Store {
         if let Some(version) = version {
             check_version(&state.config, version)?;
         }
-        self.commit_locked(&mut state, config, force_reload, true)
+        let next = state.config.version + 1;
+        self.commit_locked(&mut state, config, force_reload, next)
     }
 
     pub fn start_transaction(&self, version: i64) -> Result<TransactionInfo, StoreError> {
@@ -214,7 +215,8 @@ impl Store {
             state.transactions.fail(info);
             return Err(stale);
         }
-        match self.commit_locked(&mut state, transaction.config, force_reload, true) {
+        let next = state.config.version + 1;
+        match self.commit_locked(&mut state, transaction.config, force_reload, next) {
             Ok(outcome) => {
                 info.status = Status::Success;
                 Ok((info, outcome))
@@ -253,17 +255,35 @@ impl Store {
         self.lock().reloads.list()
     }
 
-    /// Applies (the data plane validates) and persists `next` as the following version (or,
-    /// without `bump`, under the current one). The data plane logs the apply: that is the
-    /// commit's one log line.
+    /// Takes `peer`, the configuration the other appliance of a pair committed, as a commit
+    /// does (applied, persisted, under the peer's version), if `wanted` still says so of the
+    /// configuration committed here: it is asked under the commits' lock, so a commit that
+    /// raced the fetch is seen and the version never goes backwards. Whether it was taken.
+    pub fn adopt(
+        &self,
+        peer: Config,
+        wanted: impl FnOnce(&Config) -> bool,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        if !wanted(&state.config) {
+            return Ok(false);
+        }
+        let version = peer.version;
+        self.commit_locked(&mut state, peer, false, version)?;
+        Ok(true)
+    }
+
+    /// Applies (the data plane validates) and persists `next` as `version` (the following
+    /// one, the current one for a runtime-only change, or a pair's peer's). The data plane
+    /// logs the apply: that is the commit's one log line.
     fn commit_locked(
         &self,
         state: &mut State,
         mut next: Config,
         forced: bool,
-        bump: bool,
+        version: u64,
     ) -> Result<Outcome, StoreError> {
-        next.version = state.config.version + u64::from(bump);
+        next.version = version;
         let started = Instant::now();
         self.plane.apply(&next)?;
         if let Err(e) = self.persisted.save(&next) {
@@ -516,6 +536,27 @@ mod tests {
             let saved = Persisted::new(dir.path()).load().unwrap().unwrap();
             assert_eq!(saved.version, 2, "{step:?}");
         }
+    }
+
+    #[test]
+    fn adopting_is_a_commit_under_the_peers_version_when_still_wanted() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, plane) = store(dir.path());
+        let mut peer = Config::default();
+        add("p")(&mut peer).unwrap();
+        peer.version = 5;
+        let newer = |own: &Config| own.version < 5;
+        assert!(store.adopt(peer.clone(), newer).unwrap());
+        assert_eq!(store.version(), 5);
+        assert_eq!(plane.1.lock().unwrap().as_ref().unwrap().version, 5);
+        let saved = Persisted::new(dir.path()).load().unwrap().unwrap();
+        assert_eq!((saved.version, saved.frontends.len()), (5, 1));
+        // Asked again under the lock: not wanted any more, nothing happens.
+        assert!(!store.adopt(peer, newer).unwrap());
+        assert_eq!(plane.0.load(Ordering::SeqCst), 1);
+        // A local commit follows on from the adopted version.
+        store.change(&at(5), add("q")).unwrap();
+        assert_eq!(store.version(), 6);
     }
 
     #[test]

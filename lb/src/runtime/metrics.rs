@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use super::plan::Plan;
 use super::process::Process;
 use super::stats::{Applies, Counters};
+use super::status::{PairStatus, Role};
 
 /// The media type of the text this module renders.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -89,6 +90,41 @@ pub fn render(
     for (labels, _, up) in &servers {
         out.sample("lb_server_up", labels, u64::from(*up));
     }
+    out.0
+}
+
+/// The pair's families (`api::pair`): this appliance's role and how replication from its
+/// peer goes; `failures` is the count of polls of the peer that failed.
+pub fn render_pair(pair: &PairStatus, failures: u64) -> String {
+    let mut out = Text::default();
+    out.gauge(
+        "lb_pair_active",
+        "1 when this appliance holds the pair's floating address (takes writes).",
+        u8::from(pair.role == Role::Active),
+    );
+    // An unknown figure is NaN, Prometheus's way of saying "no value".
+    let or_nan = |v: Option<f64>| v.unwrap_or(f64::NAN);
+    out.gauge(
+        "lb_pair_peer_version",
+        "The committed version the peer last reported.",
+        or_nan(pair.peer_version.map(|v| v as f64)),
+    );
+    out.gauge(
+        "lb_pair_replicated_version",
+        "The last version taken from the peer.",
+        or_nan(pair.replicated_version.map(|v| v as f64)),
+    );
+    out.gauge(
+        "lb_pair_last_contact_seconds",
+        "Seconds since the peer last answered as it should.",
+        or_nan(pair.last_contact_seconds),
+    );
+    out.family(
+        "lb_pair_replication_failures_total",
+        "counter",
+        "Polls of the peer that failed (unreachable, refused, not understood, not applied).",
+    );
+    out.sample("lb_pair_replication_failures_total", &[], failures);
     out.0
 }
 
@@ -297,5 +333,33 @@ mod tests {
         let process_family =
             |l: &&str| l.starts_with("process_") || l.starts_with("# HELP process_");
         assert!(!without.lines().any(|l| process_family(&l)), "{without}");
+    }
+
+    #[test]
+    fn renders_the_pair() {
+        let mut pair = PairStatus {
+            role: Role::Active,
+            floating_address: "192.0.2.10".parse().unwrap(),
+            peer_address: "192.0.2.12".parse().unwrap(),
+            peer_version: Some(7),
+            replicated_version: None,
+            last_contact_seconds: Some(0.5),
+            problem: None,
+        };
+        let out = render_pair(&pair, 3);
+        well_formed(&out);
+        for line in [
+            "lb_pair_active 1",
+            "lb_pair_peer_version 7",
+            "lb_pair_replicated_version NaN",
+            "lb_pair_last_contact_seconds 0.5",
+            "lb_pair_replication_failures_total 3",
+        ] {
+            assert!(out.lines().any(|l| l == line), "no `{line}` in\n{out}");
+        }
+        pair.role = Role::Standby;
+        assert!(render_pair(&pair, 0)
+            .lines()
+            .any(|l| l == "lb_pair_active 0"));
     }
 }

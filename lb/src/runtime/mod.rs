@@ -27,8 +27,10 @@ mod vip_ranges;
 pub use forward::Forwarding;
 pub(crate) use limits::API_CONNECTIONS;
 pub(crate) use listener::freebind_socket;
-pub use metrics::CONTENT_TYPE as METRICS_CONTENT_TYPE;
-pub use status::{BackendStatus, Connections, FrontendStatus, Health, ServerStatus, Status};
+pub use metrics::{render_pair as pair_metrics, CONTENT_TYPE as METRICS_CONTENT_TYPE};
+pub use status::{
+    BackendStatus, Connections, FrontendStatus, Health, PairStatus, Role, ServerStatus, Status,
+};
 pub use vip_ranges::OutsideVip;
 
 use std::collections::{BTreeSet, HashMap};

@@ -9,7 +9,7 @@ use super::stats::Counters;
 use super::vip_ranges::OutsideVip;
 
 /// The whole data plane.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Status {
     /// The version of the configuration being served; the management API reports its
     /// committed version here.
@@ -25,6 +25,45 @@ pub struct Status {
     /// Frontend binds outside the appliance's VIP ranges (served all the same).
     #[serde(default)]
     pub vips_outside_ranges: Vec<OutsideVip>,
+    /// The active/standby pair, when the appliance is one of two; the management API fills
+    /// it in (`api::pair`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pair: Option<PairStatus>,
+}
+
+/// This appliance's part in an active/standby pair, and how replication from its peer goes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PairStatus {
+    pub role: Role,
+    pub floating_address: std::net::Ipv4Addr,
+    pub peer_address: std::net::IpAddr,
+    /// The committed version the peer last reported.
+    pub peer_version: Option<u64>,
+    /// The last version taken from the peer.
+    pub replicated_version: Option<u64>,
+    /// Since the peer last answered as it should.
+    pub last_contact_seconds: Option<f64>,
+    /// Why replication does not work now (the peer unreachable, refusing, diverged…).
+    pub problem: Option<String>,
+}
+
+/// Whether this appliance holds the floating address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// It does: clients reach it, and it takes writes.
+    Active,
+    /// It does not: it refuses writes and follows the active.
+    Standby,
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Role::Active => "active",
+            Role::Standby => "standby",
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,6 +178,7 @@ pub fn of(plan: &Plan, process: &Counters) -> Status {
             })
             .collect(),
         vips_outside_ranges: Vec::new(),
+        pair: None,
     }
 }
 

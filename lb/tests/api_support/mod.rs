@@ -225,6 +225,7 @@ pub fn settings(state_dir: &Path, pki: &Pki) -> Settings {
             vip_ranges: vec!["127.77.0.0/16".parse().unwrap()],
             state_dir: state_dir.to_owned(),
         },
+        pair: None,
     }
 }
 

@@ -1,0 +1,98 @@
+//! The replication channel's server side: `GET /lb/pair/v1/configuration` hands the peer what
+//! this appliance persisted (the bytes `persist::encode` writes, version included), behind
+//! `Authorization: Bearer <[pair] secret>`. It sits beside `/v2`, outside the Data Plane API
+//! and its basic auth, on every address the API listens on.
+//!
+//! Every answer says the version, a digest of the configuration and this appliance's role in
+//! headers; with `?newer_than=N` and nothing newer than `N` committed here, that is all it
+//! says (204), so that a peer polling twice a second costs a few hundred bytes.
+use std::sync::Arc;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, Request, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{on, MethodFilter};
+use axum::Router;
+use serde::Deserialize;
+
+use super::super::error::ApiError;
+use super::super::handlers::{self, App, CONFIGURATION_VERSION};
+use super::state::Shared;
+use super::{fingerprint, Role};
+use crate::persist;
+
+pub const PATH: &str = "/lb/pair/v1/configuration";
+/// Hex SHA-256 of the configuration's encoding: equal versions with different digests are
+/// different configurations.
+pub const CONFIGURATION_DIGEST: HeaderName = HeaderName::from_static("configuration-digest");
+/// `active` or `standby`: the answering appliance's role.
+pub const PAIR_ROLE: HeaderName = HeaderName::from_static("pair-role");
+
+#[derive(Deserialize)]
+struct Params {
+    newer_than: Option<u64>,
+}
+
+/// The route, for `store`, behind the secret `pair` holds.
+pub fn router(store: App, pair: Arc<Shared>) -> Router {
+    Router::new()
+        .route(PATH, on(MethodFilter::GET, get))
+        .method_not_allowed_fallback(handlers::method_not_allowed)
+        .with_state((store, pair.clone()))
+        .layer(axum::middleware::from_fn_with_state(pair, bearer))
+}
+
+/// Middleware: the request goes on only with the replication secret; else 401 in the error
+/// model. The secret is long and random (the boot agent makes it), so guessing is hopeless
+/// and there is no hash to make costly: no throttle.
+async fn bearer(State(pair): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    let given = request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "));
+    if given.is_some_and(|secret| pair.is_secret(secret)) {
+        return next.run(request).await;
+    }
+    let mut refused = ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "the pair's replication channel needs Authorization: Bearer <[pair] secret>",
+    )
+    .into_response();
+    refused.headers_mut().insert(
+        WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"lb-pair\""),
+    );
+    refused
+}
+
+async fn get(
+    State((store, pair)): State<(App, Arc<Shared>)>,
+    params: Result<Query<Params>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(params) =
+        params.map_err(|e| ApiError::invalid_param("newer_than", "query", e.body_text()))?;
+    let config = store.snapshot(None)?;
+    let bytes = persist::encode(&config);
+    let headers = [
+        (CONFIGURATION_VERSION, HeaderValue::from(config.version)),
+        (
+            CONFIGURATION_DIGEST,
+            HeaderValue::from_str(&fingerprint(&bytes)).map_err(ApiError::internal)?,
+        ),
+        (
+            PAIR_ROLE,
+            HeaderValue::from_static(match pair.role() {
+                Role::Active => "active",
+                Role::Standby => "standby",
+            }),
+        ),
+    ];
+    if params.newer_than.is_some_and(|n| config.version <= n) {
+        return Ok((StatusCode::NO_CONTENT, headers).into_response());
+    }
+    let json = [(CONTENT_TYPE, HeaderValue::from_static("application/json"))];
+    Ok((headers, json, bytes).into_response())
+}
