@@ -9,6 +9,7 @@ pub mod faults;
 pub mod guest;
 pub mod netlab;
 pub mod ntp;
+pub mod pair;
 pub mod site;
 pub mod ssh;
 pub mod supervisor;

@@ -111,13 +111,19 @@ impl Lab {
     /// A guest network: a bridge in the VM namespace with the tap QEMU
     /// opens (`tap-NET`) on it. Returns the tap's name.
     pub fn network(&self, net: &str) -> Result<String> {
-        let (br, tap) = (format!("br-{net}"), format!("tap-{net}"));
+        let br = format!("br-{net}");
         self.vm
             .ip(&["link", "add", &br, "type", "bridge", "forward_delay", "0"])?;
-        self.vm.ip(&["tuntap", "add", "dev", &tap, "mode", "tap"])?;
-        self.vm.ip(&["link", "set", &tap, "master", &br, "up"])?;
         self.vm.ip(&["link", "set", &br, "up"])?;
-        Ok(tap)
+        self.tap(net, &format!("tap-{net}"))
+    }
+
+    /// Another tap `name` on guest network `net`, for a second guest on it.
+    pub fn tap(&self, net: &str, name: &str) -> Result<String> {
+        self.vm.ip(&["tuntap", "add", "dev", name, "mode", "tap"])?;
+        self.vm
+            .ip(&["link", "set", name, "master", &format!("br-{net}"), "up"])?;
+        Ok(name.to_string())
     }
 
     /// A new party namespace.

@@ -116,6 +116,17 @@ pub struct Site {
 }
 
 impl Site {
+    /// The taps of another guest on the same networks (an appliance's peer): `tap-NET-SUFFIX`.
+    pub fn more_taps(&self, suffix: &str) -> Result<Vec<String>> {
+        self.taps
+            .iter()
+            .map(|tap| {
+                let net = tap.strip_prefix("tap-").context("a site tap is tap-NET")?;
+                self.lab.tap(net, &format!("{tap}-{suffix}"))
+            })
+            .collect()
+    }
+
     pub fn new(topology: Topology) -> Result<Site> {
         let mut lab = Lab::new(topology.deployment())?;
         let mut taps = vec![lab.network("mgmt")?, lab.network("wl")?];
@@ -200,6 +211,10 @@ pub struct Vm {
     state: PathBuf,
     firmware: Firmware,
     disk_bus: DiskBus,
+    /// A guest beside the site's first one: its instance number (its MACs) and taps.
+    beside: Option<(u8, Vec<String>)>,
+    /// vCPUs, when not the OVF's.
+    pub cpus: Option<u32>,
 }
 
 /// Generous for TCG on two shared cores.
@@ -218,7 +233,18 @@ impl Vm {
             state,
             firmware,
             disk_bus,
+            beside: None,
+            cpus: None,
         })
+    }
+
+    /// This deployment as guest `instance` (1, 2…) on `taps` ([`Site::more_taps`]), beside
+    /// the site's first guest on the same networks.
+    pub fn beside(self, instance: u8, taps: Vec<String>) -> Vm {
+        Vm {
+            beside: Some((instance, taps)),
+            ..self
+        }
     }
 
     /// Powers on with `properties` delivered through `transport`; QEMU runs
@@ -240,9 +266,13 @@ impl Vm {
             },
             firmware: self.firmware,
             disk_bus: Some(self.disk_bus),
-            net: Net::Tap(site.taps.clone()),
+            net: Net::Tap(match &self.beside {
+                Some((_, taps)) => taps.clone(),
+                None => site.taps.clone(),
+            }),
             memory_mib: Some(1024),
             serial: Serial::File(self.workdir.join("serial.log")),
+            instance: self.beside.as_ref().map_or(0, |(i, _)| *i),
         };
         let mut vm = builder::vm::boot::prepare(&appliance, &req)?;
         match transport {
@@ -258,6 +288,9 @@ impl Vm {
                     "create", "-q", "-f", "qcow2", "-F", "vmdk", "-b", backing, state,
                 ],
             )?;
+        }
+        if let Some(cpus) = self.cpus {
+            vm.cpus = cpus;
         }
         vm.disk = self.state.clone();
         vm.disk_format = "qcow2".into();

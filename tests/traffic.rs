@@ -99,9 +99,15 @@ pub fn probe(ns: &Netns, from: Option<SocketAddr>, to: SocketAddr) -> Result<Pro
 
 /// One request to a backend through `to`: the answering backend's address.
 pub fn fetch(ns: &Netns, to: SocketAddr) -> Result<String> {
-    let mut s = connect(ns, None, to, Duration::from_secs(10))?
-        .with_context(|| format!("connecting to {to}"))?;
-    s.set_read_timeout(Some(Duration::from_secs(15)))?;
+    ns.enter(|| fetch_within(to, Duration::from_secs(10), Duration::from_secs(15)))?
+}
+
+/// [`fetch`] from the calling thread's namespace, connecting within `connect` and
+/// reading the answer within `read`.
+pub fn fetch_within(to: SocketAddr, connect: Duration, read: Duration) -> Result<String> {
+    let mut s =
+        TcpStream::connect_timeout(&to, connect).with_context(|| format!("connecting to {to}"))?;
+    s.set_read_timeout(Some(read))?;
     let mut answer = String::new();
     s.read_to_string(&mut answer)
         .with_context(|| format!("reading from {to}"))?;

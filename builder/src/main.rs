@@ -170,6 +170,7 @@ fn boot_cmd(appliance: &appliance_image::Appliance, args: BootArgs) -> Result<()
         net,
         memory_mib: args.memory,
         serial: Serial::Terminal,
+        instance: 0,
     };
     let vm = boot::prepare(appliance, &req)?;
     eprintln!("booting {} (Ctrl-A x quits QEMU)", req.ova.display());

@@ -28,8 +28,9 @@ pub struct Ca {
     pub fingerprint: String,
 }
 
-const CA_CERT: &str = "ca.crt";
-const CA_KEY: &str = "ca.key";
+/// The CA's files in the TLS directory (public: the tests read a generated CA back).
+pub const CA_CERT: &str = "ca.crt";
+pub const CA_KEY: &str = "ca.key";
 const SERVER_CERT: &str = "server.crt";
 const SERVER_KEY: &str = "server.key";
 /// What the server certificate was issued for; a difference means reissue.

@@ -51,6 +51,7 @@ fn boot(name: &str, firmware: Firmware, disk_bus: DiskBus, deployment: &str) -> 
         net: Net::User { forwards: vec![] },
         memory_mib: Some(1024),
         serial: Serial::File(workdir.join("serial.log")),
+        instance: 0,
     };
     let mut vm = builder::vm::boot::prepare(&appliance, &req)?;
     // One vCPU: under TCG on a loaded 2-core host a second, idle vCPU can miss

@@ -58,12 +58,12 @@ fn dhcp_everywhere() -> Result<()> {
     let router = site.lab.ns(site.router);
     let serve = |first: &Leases| -> Result<(DhcpServer, DhcpServer)> {
         let mgmt = Reservation {
-            mac: mac(0),
+            mac: mac(0, 0),
             address: first.mgmt,
             router: MGMT_GW,
         };
         let workload = Reservation {
-            mac: mac(1),
+            mac: mac(0, 1),
             address: first.workload,
             router: first.workload_gw,
         };

@@ -1,9 +1,9 @@
 //! The frontend topology end to end: deploy the OVA with three vmxnet3 NICs
 //! at vSphere's PCI addresses, program it as the Supervisor does, serve a
 //! client through a VIP (and port 22 of another VIP), with `appliancectl status` naming a
-//! stopped backend and a support bundle fetched over SSH; power cycles with the
-//! environment on the ISO and then on fw_cfg, the journal kept across them,
-//! and a vApp property edit (a VIP range, an NTP server) applied by a reboot.
+//! stopped backend and a support bundle fetched over SSH; a power loss right after a
+//! commit; power cycles with the environment on the ISO and then on fw_cfg, the journal
+//! kept across them, and a vApp property edit (a VIP range, an NTP server) applied by a reboot.
 
 use std::time::{Duration, Instant};
 
@@ -47,7 +47,6 @@ fn frontend_topology() -> anyhow::Result<()> {
         "stopped backend out of rotation after {:.1} s",
         removal.as_secs_f64()
     );
-    let version = api.version()?;
     let report = checks::boot_report(&mut guest)?;
     checks::time_service(&report)?;
     checks::status_healthy(&mut guest)?;
@@ -70,20 +69,32 @@ fn frontend_topology() -> anyhow::Result<()> {
         .find(|(offset, _)| *offset == 0)
         .context("this boot is not in the journal")?
         .clone();
+    // Power loss right after a commit: QEMU is killed (no shutdown) as soon as the 202
+    // is in; the next boot must serve that commit.
+    let lost = checks::service("power-loss-lb-svc", nth(TOPOLOGY.vip_base(), 4));
+    let version = api.version()? + 1;
+    api.program(&lost)?;
+    let answered = Instant::now();
     drop(guest);
+    eprintln!(
+        "commit answered 202 -> QEMU killed: {:.1} ms",
+        answered.elapsed().as_secs_f64() * 1000.0
+    );
 
-    // Power cycle, the same environment on fw_cfg: served without programming.
+    // Power on again, the same environment on fw_cfg: served without programming, the
+    // commit made just before the power loss included.
     let mut guest = vm.power_on(&site, TOPOLOGY.properties(), Transport::FwCfg)?;
     checks::first_served(&site, &guest, &svc)?;
     let (api, _) = checks::api_ready(&site, &mut guest, &vm.workdir)?;
     checks::read_from(&guest, Transport::FwCfg)?;
     anyhow::ensure!(
         api.version()? == version,
-        "the configuration version changed"
+        "the configuration version is not the one committed before the power loss"
     );
     checks::network(&site, &guest)?;
     checks::balanced(&site, &svc, &ENDPOINTS)?;
     checks::balanced(&site, &ssh_svc, &ENDPOINTS)?;
+    checks::balanced(&site, &lost, &ENDPOINTS)?;
     // The journal kept the boot before the power cycle.
     let boots = checks::boot_report(&mut guest)?.journal_boots();
     anyhow::ensure!(

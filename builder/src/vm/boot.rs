@@ -55,6 +55,9 @@ pub struct Request {
     pub net: Net,
     pub memory_mib: Option<u64>,
     pub serial: Serial,
+    /// Which of several guests sharing the same networks this is (0 for a lone guest):
+    /// their NICs need MAC addresses of their own, see [`mac`].
+    pub instance: u8,
 }
 
 /// The deployment option and the environment document for a request.
@@ -93,10 +96,10 @@ pub fn environment(
     Ok((deployment, xml))
 }
 
-/// A fixed, locally administered MAC for NIC `i` (stable across boots so
-/// the guest's view does not change).
-pub fn mac(i: usize) -> String {
-    format!("52:54:00:4c:42:{:02x}", i + 1)
+/// A fixed, locally administered MAC for NIC `i` of guest `instance` (stable across
+/// boots so the guest's view does not change; distinct per guest on shared networks).
+pub fn mac(instance: u8, i: usize) -> String {
+    format!("52:54:00:4c:{:02x}:{:02x}", 0x42 + u32::from(instance), i + 1)
 }
 
 /// Prepares the scratch files and returns the VM to start.
@@ -107,7 +110,7 @@ pub fn prepare(appliance: &Appliance, req: &Request) -> Result<Vm> {
             .nics_for(deployment)
             .enumerate()
             .map(|(i, n)| Adapter {
-                mac: mac(i),
+                mac: mac(req.instance, i),
                 network: n.network.clone(),
             })
             .collect()
@@ -148,7 +151,7 @@ pub fn prepare(appliance: &Appliance, req: &Request) -> Result<Vm> {
         .zip(backends)
         .enumerate()
         .map(|(i, (n, backend))| Nic {
-            mac: mac(i),
+            mac: mac(req.instance, i),
             backend,
             pci_bus: qemu::bus_of(&n.pci_address),
         })
@@ -220,7 +223,7 @@ mod tests {
             .nics_for(d)
             .enumerate()
             .map(|(i, n)| Adapter {
-                mac: mac(i),
+                mac: mac(0, i),
                 network: n.network.clone(),
             })
             .collect()
@@ -276,7 +279,8 @@ mod tests {
 
     #[test]
     fn macs_are_stable_and_local() {
-        assert_eq!(mac(0), "52:54:00:4c:42:01");
-        assert_ne!(mac(0), mac(1));
+        assert_eq!(mac(0, 0), "52:54:00:4c:42:01");
+        assert_ne!(mac(0, 0), mac(0, 1));
+        assert_eq!(mac(1, 0), "52:54:00:4c:43:01");
     }
 }
