@@ -82,7 +82,10 @@ fn the_pair_properties_are_a_category_of_their_own() {
     assert_eq!(section.category, "4. Active/Standby Pair (optional)");
     assert!(a.property("pair.secret").unwrap().is_secret());
     assert_eq!(
-        a.property("pair.router_id").unwrap().qualifiers().as_deref(),
+        a.property("pair.router_id")
+            .unwrap()
+            .qualifiers()
+            .as_deref(),
         Some("MinValue(0),MaxValue(255)"),
         "0, the default, derives the id"
     );

@@ -207,7 +207,9 @@ fn run(command: Command) -> Result<ExitCode> {
             // garp::announce lands with h/pair-garp: wire it here, as
             // |dev, ranges| garp::announce(dev, ranges.iter().copied().flat_map(garp::hosts))
             let announce = |_: &str, _: &[ipnet::Ipv4Net]| -> Result<usize> {
-                Err(anyhow!("gratuitous ARP is not built into this appliancectl"))
+                Err(anyhow!(
+                    "gratuitous ARP is not built into this appliancectl"
+                ))
             };
             for line in pair::notify::run(root, &event, &vip_interface, now, announce) {
                 eprintln!("{line}");

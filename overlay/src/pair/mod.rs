@@ -46,8 +46,8 @@ pub fn configured(settings: &Path) -> Result<Option<Configured>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         r => r.with_context(|| format!("cannot read {}", settings.display()))?,
     };
-    let doc: Settings =
-        toml::from_str(&text).with_context(|| format!("{} is not lb's settings", settings.display()))?;
+    let doc: Settings = toml::from_str(&text)
+        .with_context(|| format!("{} is not lb's settings", settings.display()))?;
     let Some(pair) = doc.pair else {
         return Ok(None);
     };
@@ -55,7 +55,10 @@ pub fn configured(settings: &Path) -> Result<Option<Configured>> {
         .dataplane
         .vip_ranges
         .iter()
-        .map(|r| r.parse().with_context(|| format!("{r:?} in vip_ranges is no network")))
+        .map(|r| {
+            r.parse()
+                .with_context(|| format!("{r:?} in vip_ranges is no network"))
+        })
         .collect::<Result<_>>()?;
     Ok(Some(Configured {
         floating: pair.floating_address,

@@ -10,7 +10,8 @@ use crate::paths;
 use crate::status::lb::{alive as check, ALIVE_TIMEOUT as CHECK_TIMEOUT};
 
 /// The pair golden case's settings file, as the renderer wrote it.
-const PAIR_SETTINGS: &str = include_str!("../../tests/golden/pair/run/lb-appliance/lb/settings.toml");
+const PAIR_SETTINGS: &str =
+    include_str!("../../tests/golden/pair/run/lb-appliance/lb/settings.toml");
 const STANDALONE_SETTINGS: &str =
     include_str!("../../tests/golden/seed-frontend/run/lb-appliance/lb/settings.toml");
 
@@ -25,7 +26,9 @@ fn root_with_settings(text: &str) -> tempfile::TempDir {
 #[test]
 fn the_rendered_settings_name_the_pair() {
     let root = root_with_settings(PAIR_SETTINGS);
-    let pair = configured(&root.path().join(paths::LB_SETTINGS)).unwrap().unwrap();
+    let pair = configured(&root.path().join(paths::LB_SETTINGS))
+        .unwrap()
+        .unwrap();
     assert_eq!(
         pair,
         Configured {
@@ -35,7 +38,10 @@ fn the_rendered_settings_name_the_pair() {
         }
     );
     let root = root_with_settings(STANDALONE_SETTINGS);
-    assert_eq!(configured(&root.path().join(paths::LB_SETTINGS)).unwrap(), None);
+    assert_eq!(
+        configured(&root.path().join(paths::LB_SETTINGS)).unwrap(),
+        None
+    );
     assert_eq!(configured(&root.path().join("absent.toml")).unwrap(), None);
 }
 
@@ -70,7 +76,11 @@ fn the_check_passes_only_when_lb_answers_in_time() {
     let (_d, silent) = serve(None);
     let started = Instant::now();
     assert!(check(&silent).is_err());
-    assert!(started.elapsed() < CHECK_TIMEOUT * 2, "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < CHECK_TIMEOUT * 2,
+        "{:?}",
+        started.elapsed()
+    );
     assert!(check(std::path::Path::new("/nonexistent/status.sock")).is_err());
 }
 
@@ -87,13 +97,22 @@ fn event(state: &str) -> Event {
 fn becoming_active_records_the_role_and_announces_every_vip_range() {
     let root = root_with_settings(PAIR_SETTINGS);
     let mut asked = None;
-    let log = notify::run(root.path(), &event("MASTER"), "frontend", 1_800_000_000, |dev, ranges| {
-        asked = Some((dev.to_string(), ranges.to_vec()));
-        Ok(32)
-    });
+    let log = notify::run(
+        root.path(),
+        &event("MASTER"),
+        "frontend",
+        1_800_000_000,
+        |dev, ranges| {
+            asked = Some((dev.to_string(), ranges.to_vec()));
+            Ok(32)
+        },
+    );
     assert_eq!(
         asked,
-        Some(("frontend".to_string(), vec!["10.13.200.32/27".parse().unwrap()]))
+        Some((
+            "frontend".to_string(),
+            vec!["10.13.200.32/27".parse().unwrap()]
+        ))
     );
     assert_eq!(
         log,
@@ -102,7 +121,9 @@ fn becoming_active_records_the_role_and_announces_every_vip_range() {
             "pair: announced 32 VIP address(es) on frontend"
         ]
     );
-    let record = role::read(&root.path().join(paths::PAIR_ROLE)).unwrap().unwrap();
+    let record = role::read(&root.path().join(paths::PAIR_ROLE))
+        .unwrap()
+        .unwrap();
     assert_eq!(
         record,
         role::Record {
@@ -122,13 +143,17 @@ fn other_states_are_recorded_without_announcing_and_errors_are_logged_only() {
         panic!("a standby announces nothing")
     });
     assert_eq!(log.len(), 1);
-    let record = role::read(&root.path().join(paths::PAIR_ROLE)).unwrap().unwrap();
+    let record = role::read(&root.path().join(paths::PAIR_ROLE))
+        .unwrap()
+        .unwrap();
     assert_eq!(record.role, "standby");
     // A failing announcement and an unwritable record (`run` is a file here, so
     // nothing can be made under it) are lines of the log.
     let blocked = tempfile::tempdir().unwrap();
     std::fs::write(blocked.path().join("run"), "").unwrap();
-    let log = notify::run(blocked.path(), &event("MASTER"), "frontend", 1, |_, _| Ok(0));
+    let log = notify::run(blocked.path(), &event("MASTER"), "frontend", 1, |_, _| {
+        Ok(0)
+    });
     assert!(log[1].starts_with("error: recording the role"), "{log:?}");
     assert!(
         log[2].starts_with("error: announcing the VIPs on frontend: cannot read"),
@@ -137,5 +162,8 @@ fn other_states_are_recorded_without_announcing_and_errors_are_logged_only() {
     let log = notify::run(root.path(), &event("MASTER"), "frontend", 1, |_, _| {
         anyhow::bail!("no ARP today")
     });
-    assert_eq!(log[1], "error: announcing the VIPs on frontend: no ARP today");
+    assert_eq!(
+        log[1],
+        "error: announcing the VIPs on frontend: no ARP today"
+    );
 }

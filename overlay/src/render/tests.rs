@@ -257,7 +257,11 @@ fn dhcp_in_any_combination_with_static_nics() {
 /// from the peer through the firewall, and lb's [pair] table.
 #[test]
 fn pair_mode() {
-    let (v, files) = rendered("frontend", &with(pair_a(), "pair.prefer_active", "true"), &[]);
+    let (v, files) = rendered(
+        "frontend",
+        &with(pair_a(), "pair.prefer_active", "true"),
+        &[],
+    );
     assert!(v.problems.is_empty(), "{:#?}", v.problems);
     golden("pair", &files);
     let conf = files
@@ -265,7 +269,10 @@ fn pair_mode() {
         .find(|f| f.path == paths::KEEPALIVED_CONF)
         .unwrap();
     assert_eq!(conf.mode, 0o600);
-    assert!(!conf.contents.contains("a-shared-secret"), "no secret in it");
+    assert!(
+        !conf.contents.contains("a-shared-secret"),
+        "no secret in it"
+    );
     let conf = &conf.contents;
     for line in [
         "\tinterface management\n",

@@ -94,7 +94,11 @@ pub fn render(r: &Report) -> String {
         r.ca_fingerprint.as_deref().unwrap_or("(no CA)")
     );
     if let Some(pair) = &r.pair {
-        pair_section(&mut o, pair, r.dataplane.as_ref().and_then(|d| d.pair.as_ref()));
+        pair_section(
+            &mut o,
+            pair,
+            r.dataplane.as_ref().and_then(|d| d.pair.as_ref()),
+        );
     }
     if let Some(plane) = &r.dataplane {
         let _ = writeln!(o, "\nLoad balancer configuration version {}", plane.version);
@@ -162,7 +166,11 @@ fn pair_section(o: &mut String, pair: &Pair, seen: Option<&PairStatus>) {
                 )
             })
             .unwrap_or_else(|_| a.since_unix.to_string());
-        let _ = writeln!(o, "  keepalived announced {} ({}) at {when}", a.role, a.state);
+        let _ = writeln!(
+            o,
+            "  keepalived announced {} ({}) at {when}",
+            a.role, a.state
+        );
     }
     if let Some(s) = seen {
         let version = |v: Option<u64>| v.map_or_else(unknown, |v| v.to_string());
@@ -425,7 +433,10 @@ Backends:
             ),
             "{text}"
         );
-        assert!(!render(&report()).contains("Pair"), "standalone: no section");
+        assert!(
+            !render(&report()).contains("Pair"),
+            "standalone: no section"
+        );
     }
 
     /// A silent peer, lb's problem and a stopped keepalived each fail the check.
@@ -441,17 +452,25 @@ Backends:
                 "pair: the peer 10.13.10.200 has never answered",
             ),
             (
-                paired(Some(seen(Some(0.2), Some("diverged: peer at version 5, this appliance at 3")))),
+                paired(Some(seen(
+                    Some(0.2),
+                    Some("diverged: peer at version 5, this appliance at 3"),
+                ))),
                 "pair: diverged: peer at version 5, this appliance at 3",
             ),
         ] {
             assert!(!r.healthy());
-            assert!(render(&r).contains(&format!("  error: {expected}\n")), "{}", render(&r));
+            assert!(
+                render(&r).contains(&format!("  error: {expected}\n")),
+                "{}",
+                render(&r)
+            );
         }
         let mut r = paired(Some(seen(Some(0.2), None)));
         r.pair.as_mut().unwrap().keepalived.state = "inactive".into();
         assert!(!r.healthy());
-        assert!(render(&r).contains("  error: keepalived.service is inactive: no failover between the pair\n"));
+        assert!(render(&r)
+            .contains("  error: keepalived.service is inactive: no failover between the pair\n"));
         // Without lb's view (lb down, reported on its own), the announced role shows.
         let text = render(&paired(None));
         assert!(text.contains("\nPair: active\n"), "{text}");

@@ -254,10 +254,16 @@ fn bundle_holds_the_sources_and_no_secret() {
     );
     assert!(settings.contains("user = \"wcp\""), "{settings}");
     assert!(settings.contains("secret = \"<redacted>\""), "{settings}");
-    assert!(settings.contains("peer_address = \"10.13.10.200\""), "{settings}");
+    assert!(
+        settings.contains("peer_address = \"10.13.10.200\""),
+        "{settings}"
+    );
     // keepalived's file is root's only, yet holds no secret: kept whole.
     let keepalived = member(&format!("rendered/{}", paths::KEEPALIVED_CONF));
-    assert!(keepalived.contains("unicast_peer {\n\t\t10.13.10.200\n"), "{keepalived}");
+    assert!(
+        keepalived.contains("unicast_peer {\n\t\t10.13.10.200\n"),
+        "{keepalived}"
+    );
     assert!(member(&format!("rendered/{}", paths::SHADOW)).contains("left out"));
     // lb's committed configuration, without its user list.
     let config = member("lb/lb-config.json");

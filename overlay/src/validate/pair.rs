@@ -160,7 +160,9 @@ fn addresses(r: &mut Reader<'_>, config: &Config, floating: Ipv4Net, peer: Ipv4A
             reasons.push(format!(
                 "{addr} is outside the management subnet {subnet} (network.management_ip)"
             ));
-        } else if subnet.prefix_len() < 31 && (addr == subnet.network() || addr == subnet.broadcast()) {
+        } else if subnet.prefix_len() < 31
+            && (addr == subnet.network() || addr == subnet.broadcast())
+        {
             reasons.push(format!(
                 "{addr} is the network or broadcast address of {subnet}"
             ));
@@ -181,7 +183,8 @@ fn addresses(r: &mut Reader<'_>, config: &Config, floating: Ipv4Net, peer: Ipv4A
             ));
         }
         for reason in reasons {
-            r.problems.push(Problem::error(key, &value, reason, fix.clone()));
+            r.problems
+                .push(Problem::error(key, &value, reason, fix.clone()));
         }
     }
     if floating.prefix_len() != own.prefix_len() {

@@ -69,7 +69,10 @@ fn blank_floating_address_is_standalone_and_other_pair_values_are_ignored_with_a
         assert!(found[0].1.contains("standalone"), "{found:?}");
     }
     let secret = v.problems.iter().find(|p| p.key == SECRET).unwrap();
-    assert!(!secret.value.contains("shared"), "the secret is never shown");
+    assert!(
+        !secret.value.contains("shared"),
+        "the secret is never shown"
+    );
     // Defaults given explicitly say nothing.
     let mut props = with(with(seed(), PREFER, "false"), ROUTER_ID, "0");
     props.insert(SECRET.into(), String::new());
@@ -78,8 +81,16 @@ fn blank_floating_address_is_standalone_and_other_pair_values_are_ignored_with_a
 
 #[test]
 fn addresses_that_are_no_addresses_are_errors() {
-    refused(&with(pair_a(), FLOATING, "10.13.10.198"), FLOATING, "no prefix");
-    refused(&with(pair_a(), PEER, "10.13.10.200/24"), PEER, "not a network");
+    refused(
+        &with(pair_a(), FLOATING, "10.13.10.198"),
+        FLOATING,
+        "no prefix",
+    );
+    refused(
+        &with(pair_a(), PEER, "10.13.10.200/24"),
+        PEER,
+        "not a network",
+    );
     refused(&with(pair_a(), PEER, ""), PEER, "blank");
 }
 
@@ -93,15 +104,51 @@ fn a_pair_needs_a_static_management_address() {
 
 #[test]
 fn addresses_must_be_free_hosts_of_the_management_subnet() {
-    refused(&with(pair_a(), FLOATING, "10.13.11.198/24"), FLOATING, "outside the management subnet 10.13.10.0/24");
-    refused(&with(pair_a(), PEER, "10.13.11.200"), PEER, "outside the management subnet");
-    refused(&with(pair_a(), FLOATING, "10.13.10.199/24"), FLOATING, "own management address");
-    refused(&with(pair_a(), PEER, "10.13.10.199"), PEER, "own management address");
-    refused(&with(pair_a(), PEER, "10.13.10.198"), PEER, "is the floating address");
-    refused(&with(pair_a(), FLOATING, "10.13.10.255/24"), FLOATING, "broadcast");
-    refused(&with(pair_a(), PEER, "10.13.10.0"), PEER, "network or broadcast");
-    refused(&with(pair_a(), FLOATING, "10.13.10.1/24"), FLOATING, "management gateway");
-    refused(&with(pair_a(), FLOATING, "10.13.10.198/25"), FLOATING, "differs from the management prefix /24");
+    refused(
+        &with(pair_a(), FLOATING, "10.13.11.198/24"),
+        FLOATING,
+        "outside the management subnet 10.13.10.0/24",
+    );
+    refused(
+        &with(pair_a(), PEER, "10.13.11.200"),
+        PEER,
+        "outside the management subnet",
+    );
+    refused(
+        &with(pair_a(), FLOATING, "10.13.10.199/24"),
+        FLOATING,
+        "own management address",
+    );
+    refused(
+        &with(pair_a(), PEER, "10.13.10.199"),
+        PEER,
+        "own management address",
+    );
+    refused(
+        &with(pair_a(), PEER, "10.13.10.198"),
+        PEER,
+        "is the floating address",
+    );
+    refused(
+        &with(pair_a(), FLOATING, "10.13.10.255/24"),
+        FLOATING,
+        "broadcast",
+    );
+    refused(
+        &with(pair_a(), PEER, "10.13.10.0"),
+        PEER,
+        "network or broadcast",
+    );
+    refused(
+        &with(pair_a(), FLOATING, "10.13.10.1/24"),
+        FLOATING,
+        "management gateway",
+    );
+    refused(
+        &with(pair_a(), FLOATING, "10.13.10.198/25"),
+        FLOATING,
+        "differs from the management prefix /24",
+    );
     let v = run("frontend", &with(pair_a(), FLOATING, "10.13.10.198/25"));
     let p = v.problems.iter().find(|p| p.key == FLOATING).unwrap();
     assert_eq!(p.fix, "write 10.13.10.198/24");
@@ -129,8 +176,15 @@ fn a_pair_needs_a_secret_and_the_shared_ca() {
     props.remove("appliance.ca_cert_key");
     refused(&props, "appliance.ca_cert", "share one CA");
     let v = run("frontend", &props);
-    let p = v.problems.iter().find(|p| p.key == "appliance.ca_cert").unwrap();
-    assert!(p.fix.contains("appliance.ca_cert_key on both appliances"), "{p}");
+    let p = v
+        .problems
+        .iter()
+        .find(|p| p.key == "appliance.ca_cert")
+        .unwrap();
+    assert!(
+        p.fix.contains("appliance.ca_cert_key on both appliances"),
+        "{p}"
+    );
 }
 
 #[test]
@@ -141,11 +195,18 @@ fn a_short_secret_works_with_a_warning() {
     let found = about(&v, SECRET);
     assert_eq!(found.len(), 1, "{:#?}", v.problems);
     assert_eq!(found[0].0, Severity::Warning);
-    assert!(found[0].1.contains("fewer than the advised 16"), "{found:?}");
+    assert!(
+        found[0].1.contains("fewer than the advised 16"),
+        "{found:?}"
+    );
     assert_eq!(v.problems[0].value, "(hidden, 12 characters)");
 }
 
 #[test]
 fn a_router_id_outside_1_to_255_is_an_error() {
-    refused(&with(pair_a(), ROUTER_ID, "256"), ROUTER_ID, "above the maximum 255");
+    refused(
+        &with(pair_a(), ROUTER_ID, "256"),
+        ROUTER_ID,
+        "above the maximum 255",
+    );
 }
