@@ -44,7 +44,14 @@ fn shipped_definition_keeps_every_haproxy_appliance_key_and_default() {
         ("loadbalance.haproxy_pwd", "string", Some("")),
     ];
     // Properties the HAProxy appliance did not have: optional, blank by default.
-    let added = [("network.ntp_servers", "string", Some(""))];
+    let added = [
+        ("network.ntp_servers", "string", Some("")),
+        ("pair.floating_ip", "string", Some("")),
+        ("pair.peer_ip", "string", Some("")),
+        ("pair.router_id", "int", Some("0")),
+        ("pair.secret", "string", Some("")),
+        ("pair.prefer_active", "boolean", Some("false")),
+    ];
     assert_eq!(a.properties.len(), expected.len() + added.len());
     let expected = expected.iter().chain(&added);
     for (key, ty, default) in expected {
@@ -64,6 +71,23 @@ fn shipped_definition_keeps_every_haproxy_appliance_key_and_default() {
             .qualifiers()
             .as_deref(),
         Some("MinValue(1),MaxValue(65535)")
+    );
+}
+
+/// The pair's properties have a section of their own, and its secret is one.
+#[test]
+fn the_pair_properties_are_a_category_of_their_own() {
+    let a = Appliance::embedded();
+    let section = a.sections.iter().find(|s| s.class == "pair").unwrap();
+    assert_eq!(section.category, "4. Active/Standby Pair (optional)");
+    assert!(a.property("pair.secret").unwrap().is_secret());
+    assert_eq!(
+        a.property("pair.router_id")
+            .unwrap()
+            .qualifiers()
+            .as_deref(),
+        Some("MinValue(0),MaxValue(255)"),
+        "0, the default, derives the id"
     );
 }
 

@@ -28,6 +28,8 @@ impl Interface {
 pub const MANAGEMENT: &str = "management";
 /// The role whose gateway reaches the additional workload networks.
 pub const WORKLOAD: &str = "workload";
+/// The role that serves the VIPs when the deployment has it (else workload does).
+pub const FRONTEND: &str = "frontend";
 
 /// A CA given through the properties (PEM, already repaired).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +60,24 @@ pub struct Config {
     pub permit_root_login: bool,
     /// `None`: generate a CA on first boot.
     pub ca: Option<CaPem>,
+    /// `None`: a standalone appliance (`pair.floating_ip` blank).
+    pub pair: Option<Pair>,
+}
+
+/// One appliance of an active/standby pair: VRRP (keepalived) moves the
+/// floating address and the VIP ranges' routes to the active one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pair {
+    /// The address the Supervisor is given, with the management prefix.
+    pub floating: Ipv4Net,
+    /// The other appliance's management address.
+    pub peer: Ipv4Addr,
+    /// The VRRP virtual router id (1-255).
+    pub router_id: u8,
+    /// The replication channel's shared secret.
+    pub secret: String,
+    /// Takes the active role back (after a delay) when it returns.
+    pub prefer_active: bool,
 }
 
 impl Config {
@@ -70,5 +90,15 @@ impl Config {
 
     pub fn interface(&self, role: &str) -> Option<&Interface> {
         self.interfaces.iter().find(|i| i.role == role)
+    }
+
+    /// The NIC clients reach the VIPs on: frontend in the frontend
+    /// topology, workload otherwise.
+    pub fn vip_interface(&self) -> &str {
+        if self.interface(FRONTEND).is_some() {
+            FRONTEND
+        } else {
+            WORKLOAD
+        }
     }
 }

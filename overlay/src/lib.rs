@@ -13,6 +13,7 @@ pub mod install;
 pub mod ip;
 pub mod lease;
 pub mod ovfenv;
+pub mod pair;
 pub mod paths;
 pub mod pem;
 pub mod pki;

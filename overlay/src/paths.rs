@@ -20,6 +20,10 @@ pub const ROUTE_TABLES: &str = "run/lb-appliance/route-tables.cfg";
 pub const SSH_LISTEN_ENV: &str = "run/lb-appliance/ssh-listen.env";
 /// timesyncd reads drop-ins under /run as well as /etc: no symlink needed.
 pub const TIMESYNCD_DROP_IN: &str = "run/systemd/timesyncd.conf.d/lb-appliance.conf";
+/// keepalived's configuration, only in pair mode (`keepalived.service` is conditioned on it).
+pub const KEEPALIVED_CONF: &str = "run/lb-appliance/keepalived.conf";
+/// The pair role keepalived last announced (`appliancectl pair notify`), as JSON.
+pub const PAIR_ROLE: &str = "run/lb-appliance/pair-role.json";
 /// The firewall ruleset `lb-firewall.service` loads.
 pub const NFTABLES: &str = "run/lb-appliance/nftables.conf";
 /// Present only when the configuration is valid: `lb.service` is conditioned on it.

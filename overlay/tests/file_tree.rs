@@ -245,3 +245,39 @@ fn lb_restarts_at_once_and_a_crash_loop_is_throttled_then_retried() {
     assert_eq!(value(&timer, "RemainAfterElapse"), "no");
     assert!(seconds(&value(&timer, "OnActiveSec")) >= window);
 }
+
+/// keepalived runs only in pair mode, with the rendered file, after lb; it is enabled,
+/// and the commands its rendered configuration runs are subcommands of the agent.
+#[test]
+fn keepalived_runs_the_rendered_file_only_in_pair_mode() {
+    let drop_in = unit("keepalived.service.d/lb-appliance.conf");
+    let conf = paths::guest(paths::KEEPALIVED_CONF);
+    for line in [
+        "ConditionFileNotEmpty=\n".to_string(),
+        format!("ConditionPathExists={conf}\n"),
+        "After=appliance-render.service lb.service\n".to_string(),
+        "ExecStart=\n".to_string(),
+        format!("ExecStart=/usr/sbin/keepalived --dont-fork --use-file {conf}\n"),
+    ] {
+        assert!(drop_in.contains(&line), "{line:?} not in\n{drop_in}");
+    }
+    let enabled = files().join("usr/lib/systemd/system/multi-user.target.wants/keepalived.service");
+    assert_eq!(
+        std::fs::read_link(enabled).unwrap(),
+        Path::new("../keepalived.service")
+    );
+    let template = include_str!("../templates/keepalived.conf.j2");
+    for args in [&["pair", "check"][..], &["pair", "notify"][..]] {
+        assert!(template.contains(&format!("/usr/local/bin/appliancectl {}", args.join(" "))));
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_appliancectl"))
+            .args(args)
+            .arg("--help")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "`appliancectl {}` is not a subcommand",
+            args.join(" ")
+        );
+    }
+}

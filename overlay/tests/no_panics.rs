@@ -79,7 +79,7 @@ fn pasted(pem_text: &str) -> String {
 }
 
 /// A valid value for every property of the frontend deployment: the seed's
-/// environment (`fixtures/seed-ovf-env.xml`), a CA and the optional lists.
+/// environment (`fixtures/seed-ovf-env.xml`), a CA, the optional lists and a pair.
 fn valid() -> BTreeMap<String, String> {
     let seed = overlay::ovfenv::parse(include_str!("fixtures/seed-ovf-env.xml"))
         .expect("the seed environment parses");
@@ -94,6 +94,11 @@ fn valid() -> BTreeMap<String, String> {
             "network.additional_workload_networks",
             "10.14.0.0/16,10.15.0.0/16",
         ),
+        ("pair.floating_ip", "10.13.10.198/24"),
+        ("pair.peer_ip", "10.13.10.200"),
+        ("pair.router_id", "7"),
+        ("pair.secret", "a-shared-secret-of-some-length"),
+        ("pair.prefer_active", "true"),
     ] {
         props.insert(k.to_string(), v.to_string());
     }
@@ -198,7 +203,13 @@ proptest! {
         fn group(k: &str) -> &str {
             match k {
                 "appliance.ca_cert" | "appliance.ca_cert_key" => "ca",
-                k if k.starts_with("network.") || k == "loadbalance.service_ip_range" => {
+                // The pair's addresses are checked against the management
+                // NIC's and the VIP ranges.
+                k if k.starts_with("network.")
+                    || k == "loadbalance.service_ip_range"
+                    || k == "pair.floating_ip"
+                    || k == "pair.peer_ip" =>
+                {
                     "addressing"
                 }
                 k => k,

@@ -11,7 +11,8 @@ use appliance_image::Appliance;
 use clap::{Parser, Subcommand};
 use overlay::routes::{self, Service};
 use overlay::{
-    atomic, banner, boot, crypt, install, ip, ovfenv, paths, render, secrets, sshd, status, support,
+    atomic, banner, boot, crypt, install, ip, ovfenv, pair, paths, render, secrets, sshd, status,
+    support,
 };
 
 #[derive(Parser)]
@@ -61,10 +62,32 @@ enum Command {
         #[arg(long)]
         changed: bool,
     },
+    /// The active/standby pair's hooks for keepalived.
+    #[command(subcommand)]
+    Pair(PairCommand),
     /// Keep `local NET dev lo` routes equal to anyip-routes.cfg.
     AnyipRoutes(RouteArgs),
     /// Keep the per-NIC routing tables and rules equal to route-tables.cfg.
     RouteTables(RouteArgs),
+}
+
+#[derive(Subcommand)]
+enum PairCommand {
+    /// Exit 0 if lb answers on its status socket within a second (keepalived's track script).
+    Check,
+    /// Record the role keepalived announces; on MASTER, announce the VIPs with gratuitous ARP. Always exits 0.
+    Notify {
+        /// The NIC the VIPs are served on (frontend or workload).
+        #[arg(long)]
+        vip_interface: String,
+        /// INSTANCE or GROUP.
+        kind: String,
+        /// The VRRP instance's name.
+        name: String,
+        /// MASTER, BACKUP, FAULT or STOP.
+        state: String,
+        priority: Option<u8>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -161,6 +184,37 @@ fn run(command: Command) -> Result<ExitCode> {
         Command::SshListen { changed: false } => {
             eprintln!("sshd listens on {}:22", sshd::write(root)?)
         }
+        Command::Pair(PairCommand::Check) => {
+            if let Err(e) = status::lb::alive(&root.join(paths::LB_STATUS_SOCKET)) {
+                eprintln!("lb does not answer: {e:#}");
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Pair(PairCommand::Notify {
+            vip_interface,
+            kind,
+            name,
+            state,
+            priority,
+        }) => {
+            let event = pair::notify::Event {
+                kind,
+                name,
+                state,
+                priority,
+            };
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            // garp::announce lands with h/pair-garp: wire it here, as
+            // |dev, ranges| garp::announce(dev, ranges.iter().copied().flat_map(garp::hosts))
+            let announce = |_: &str, _: &[ipnet::Ipv4Net]| -> Result<usize> {
+                Err(anyhow!(
+                    "gratuitous ARP is not built into this appliancectl"
+                ))
+            };
+            for line in pair::notify::run(root, &event, &vip_interface, now, announce) {
+                eprintln!("{line}");
+            }
+        }
         Command::AnyipRoutes(a) => route_cmd(Service::AnyipRoutes, paths::ANYIP_ROUTES, a)?,
         Command::RouteTables(a) => route_cmd(Service::RouteTables, paths::ROUTE_TABLES, a)?,
     }
@@ -187,11 +241,15 @@ fn tls(root: &Path, follow_leases: bool) -> Result<()> {
             }
         }
         let addresses = ip::addresses()?;
+        // The Supervisor connects to the pair's floating address, whichever
+        // appliance holds it now: named whether or not it is on a NIC here.
+        let mut named = addresses.clone();
+        named.extend(pair::configured(&root.join(paths::LB_SETTINGS))?.map(|p| p.floating));
         let hostname = std::fs::read_to_string(root.join(paths::HOSTNAME))?;
         let reissued = secrets::ensure_server_cert(
             &root.join(paths::TLS_DIR),
             hostname.trim(),
-            &addresses,
+            &named,
             time::OffsetDateTime::now_utc(),
         )?;
         eprintln!(

@@ -12,7 +12,7 @@ mod templates;
 
 use minijinja::context;
 
-use crate::config::{Config, Interface};
+use crate::config::{Config, Interface, Pair};
 use crate::crypt::{self, Salts};
 use crate::facts::NicFact;
 use crate::paths;
@@ -127,6 +127,10 @@ pub fn render(input: &Input<'_>) -> Vec<File> {
                 management => &config.management().role,
                 api_port => config.dataplane_port,
                 ranges => if valid { strings(&config.vip_ranges) } else { Vec::new() },
+                vrrp => config.pair.as_ref().and_then(|p| Some(context! {
+                    peer => p.peer.to_string(),
+                    own_address => config.management().address?.addr().to_string(),
+                })),
             },
         ),
         0o644,
@@ -156,11 +160,24 @@ pub fn render(input: &Input<'_>) -> Vec<File> {
             render_template("route-tables.cfg.j2", context! { lines }),
             0o644,
         );
+        // In pair mode keepalived adds these routes on the active appliance
+        // only; listed here, anyip-routes.service would add them on both.
+        let pair = config.pair.is_some();
         add(
             paths::ANYIP_ROUTES.into(),
-            render_template("anyip-routes.cfg.j2", context! { ranges }),
+            render_template(
+                "anyip-routes.cfg.j2",
+                context! { ranges => if pair { &[][..] } else { &ranges[..] }, pair },
+            ),
             0o644,
         );
+        if let Some(pair) = &config.pair {
+            add(
+                paths::KEEPALIVED_CONF.into(),
+                keepalived(config, pair, &ranges),
+                0o600,
+            );
+        }
         add(
             paths::LB_SETTINGS.into(),
             lb_settings(config, &input.salts.api),
@@ -191,6 +208,30 @@ fn network(iface: &Interface, config: &Config) -> String {
     )
 }
 
+/// How long a returning appliance that prefers the active role waits before
+/// it takes the role back: its lb restores and health-checks first.
+const PREEMPT_DELAY_SECONDS: u32 = 60;
+
+fn keepalived(config: &Config, pair: &Pair, ranges: &[String]) -> String {
+    let priority = if pair.prefer_active { 150 } else { 100 };
+    render_template(
+        "keepalived.conf.j2",
+        context! {
+            hostname => &config.hostname,
+            management => &config.management().role,
+            router_id => pair.router_id,
+            priority,
+            prefer_active => pair.prefer_active,
+            preempt_delay => PREEMPT_DELAY_SECONDS,
+            own_address => config.management().address.map(|a| a.addr().to_string()),
+            peer => pair.peer.to_string(),
+            vip_interface => config.vip_interface(),
+            floating => pair.floating.to_string(),
+            ranges,
+        },
+    )
+}
+
 fn lb_settings(config: &Config, salt: &str) -> String {
     let tls = |name: &str| paths::guest(&format!("{}/{name}", paths::TLS_DIR));
     render_template(
@@ -207,6 +248,11 @@ fn lb_settings(config: &Config, salt: &str) -> String {
             status_socket => paths::guest(paths::LB_STATUS_SOCKET),
             vip_ranges => strings(&config.vip_ranges),
             state_dir => paths::guest(paths::LB_STATE_DIR),
+            pair => config.pair.as_ref().map(|p| context! {
+                floating_address => p.floating.addr().to_string(),
+                peer_address => p.peer.to_string(),
+                secret => &p.secret,
+            }),
         },
     )
 }

@@ -22,6 +22,7 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "route-tables.cfg.j2",
     "lb-settings.toml.j2",
     "nftables.conf.j2",
+    "keepalived.conf.j2",
     "issue.j2",
 );
 

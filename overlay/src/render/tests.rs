@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::*;
-use crate::validate::tests::{seed, with};
+use crate::validate::tests::{pair_a, seed, with};
 use crate::validate::validate;
 
 fn salts() -> Salts {
@@ -250,6 +250,83 @@ fn dhcp_in_any_combination_with_static_nics() {
             );
         }
     }
+}
+
+/// Appliance A of a pair, preferring the active role: keepalived's file, no
+/// AnyIP ranges of its own (keepalived routes them on the active one), VRRP
+/// from the peer through the firewall, and lb's [pair] table.
+#[test]
+fn pair_mode() {
+    let (v, files) = rendered(
+        "frontend",
+        &with(pair_a(), "pair.prefer_active", "true"),
+        &[],
+    );
+    assert!(v.problems.is_empty(), "{:#?}", v.problems);
+    golden("pair", &files);
+    let conf = files
+        .iter()
+        .find(|f| f.path == paths::KEEPALIVED_CONF)
+        .unwrap();
+    assert_eq!(conf.mode, 0o600);
+    assert!(
+        !conf.contents.contains("a-shared-secret"),
+        "no secret in it"
+    );
+    let conf = &conf.contents;
+    for line in [
+        "\tinterface management\n",
+        "\tvirtual_router_id 198\n",
+        "\tpriority 150\n",
+        "\tpreempt_delay 60\n",
+        "\tunicast_src_ip 10.13.10.199\n",
+        "\t\t10.13.10.200\n",
+        "\t\tfrontend\n",
+        "\t\t10.13.10.198/24 dev management\n",
+        "\t\tlocal 10.13.200.32/27 dev lo table local scope host no_track\n",
+    ] {
+        assert!(conf.contains(line), "{line:?} not in\n{conf}");
+    }
+    assert!(!conf.contains("nopreempt"));
+    let anyip = file(&files, paths::ANYIP_ROUTES);
+    assert!(
+        anyip.lines().all(|l| l.is_empty() || l.starts_with('#')),
+        "{anyip}"
+    );
+    assert!(file(&files, paths::NFTABLES).contains(
+        "iifname \"management\" ip saddr 10.13.10.200 ip daddr 10.13.10.199 ip protocol 112 accept\n"
+    ));
+    let settings: toml::Table = file(&files, paths::LB_SETTINGS).parse().unwrap();
+    assert_eq!(
+        settings["pair"].as_table().unwrap().clone(),
+        toml::toml! {
+            floating_address = "10.13.10.198"
+            peer_address = "10.13.10.200"
+            secret = "a-shared-secret-of-some-length"
+        }
+    );
+
+    // Not preferring (the default), in the default topology: priority 100,
+    // never taking the role back; the VIPs are on the workload NIC.
+    let mut props = pair_a();
+    props.retain(|k, _| !k.starts_with("network.frontend_"));
+    let props = with(props, "loadbalance.service_ip_range", "10.13.201.32/27");
+    let (v, files) = rendered("default", &props, &[]);
+    assert!(v.problems.is_empty(), "{:#?}", v.problems);
+    let conf = file(&files, paths::KEEPALIVED_CONF);
+    for line in ["\tpriority 100\n", "\tnopreempt\n", "\t\tworkload\n"] {
+        assert!(conf.contains(line), "{line:?} not in\n{conf}");
+    }
+    assert!(!conf.contains("preempt_delay"));
+}
+
+/// A standalone appliance has no keepalived file and no VRRP rule.
+#[test]
+fn standalone_renders_nothing_of_a_pair() {
+    let (_, files) = rendered("frontend", &seed(), &[]);
+    assert!(files.iter().all(|f| f.path != paths::KEEPALIVED_CONF));
+    assert!(!file(&files, paths::NFTABLES).contains("112"));
+    assert!(!file(&files, paths::LB_SETTINGS).contains("[pair]"));
 }
 
 #[test]

@@ -49,6 +49,28 @@ pub fn gather(root: &Path) -> Report {
         "CA",
         secrets::stored_ca(&root.join(paths::TLS_DIR)).map(|(_, fingerprint)| fingerprint),
     );
+    let pair = errors
+        .ok(
+            "pair settings",
+            crate::pair::configured(&root.join(paths::LB_SETTINGS)),
+        )
+        .flatten()
+        .map(|configured| super::Pair {
+            floating_address: configured.floating.to_string(),
+            peer_address: configured.peer.to_string(),
+            keepalived: errors
+                .ok("keepalived.service", service("keepalived.service"))
+                .unwrap_or(Service {
+                    state: "unknown".into(),
+                    since: None,
+                }),
+            announced: errors
+                .ok(
+                    "pair role",
+                    crate::pair::role::read(&root.join(paths::PAIR_ROLE)),
+                )
+                .flatten(),
+        });
     let boot_problems = errors
         .ok("boot problems", boot_problems(root))
         .unwrap_or_default();
@@ -64,6 +86,7 @@ pub fn gather(root: &Path) -> Report {
         api_address,
         dataplane,
         ca_fingerprint,
+        pair,
         boot_problems,
         errors: errors.0,
     }

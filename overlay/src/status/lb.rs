@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 const TIMEOUT: Duration = Duration::from_secs(5);
 
 /// lb's `GET /status`, with the fields `appliancectl` shows (lb sends more).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Dataplane {
     pub version: u64,
     /// What was wrong with lb's persisted configuration when it started (a damaged file
@@ -26,6 +26,26 @@ pub struct Dataplane {
     /// Frontend addresses outside `loadbalance.service_ip_range` (served, not routed).
     #[serde(default)]
     pub vips_outside_ranges: Vec<OutsideVip>,
+    /// The active/standby pair as lb sees it; absent on a standalone appliance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pair: Option<PairStatus>,
+}
+
+/// lb's view of the pair: its role, the peer it replicates with, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PairStatus {
+    /// `active` or `standby`.
+    pub role: String,
+    pub floating_address: String,
+    pub peer_address: String,
+    /// The configuration version the peer reported; `None` before it answered.
+    pub peer_version: Option<u64>,
+    /// The last configuration version replicated between the two.
+    pub replicated_version: Option<u64>,
+    /// Seconds since the peer last answered; `None`: never.
+    pub last_contact_seconds: Option<f64>,
+    /// What lb finds wrong with the pair (peer unreachable, diverged), if anything.
+    pub problem: Option<String>,
 }
 
 /// A frontend bound outside the appliance's VIP ranges.
@@ -81,10 +101,15 @@ impl Dataplane {
 
 /// The body of `GET path` on the socket at `socket`; an error unless lb answered 200.
 pub fn get(socket: &Path, path: &str) -> Result<String> {
+    get_within(socket, path, TIMEOUT)
+}
+
+/// As [`get`], with lb given `timeout` for each read and write.
+pub fn get_within(socket: &Path, path: &str, timeout: Duration) -> Result<String> {
     let mut stream = UnixStream::connect(socket)
         .with_context(|| format!("cannot connect to lb's status socket {}", socket.display()))?;
-    stream.set_read_timeout(Some(TIMEOUT))?;
-    stream.set_write_timeout(Some(TIMEOUT))?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
     write!(
         stream,
         "GET {path} HTTP/1.1\r\nHost: lb\r\nConnection: close\r\n\r\n"
@@ -101,6 +126,17 @@ pub fn get(socket: &Path, path: &str) -> Result<String> {
         bail!("lb answered {path} with {status:?}");
     }
     Ok(body.to_owned())
+}
+
+/// How long lb may take to answer keepalived's check: it answers from memory,
+/// and keepalived runs the check every second.
+pub const ALIVE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// keepalived's health check of a pair (`appliancectl pair check`): lb answers
+/// `GET /status` in time. A failure gives up the active role, or keeps this
+/// appliance from taking it.
+pub fn alive(socket: &Path) -> Result<()> {
+    get_within(socket, "/status", ALIVE_TIMEOUT).map(|_| ())
 }
 
 /// lb's state, from its socket.

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::problem::{Problem, Severity};
 
 /// Everything `appliancectl status` shows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     /// The appliance's product version.
     pub version: String,
@@ -33,6 +33,9 @@ pub struct Report {
     /// What lb serves, from its status socket; `None` when it cannot be read.
     pub dataplane: Option<lb::Dataplane>,
     pub ca_fingerprint: Option<String>,
+    /// The active/standby pair; `None` on a standalone appliance.
+    #[serde(default)]
+    pub pair: Option<Pair>,
     /// The last boot's problems with the vApp properties.
     pub boot_problems: Vec<Problem>,
     /// What could not be read, or is wrong, beyond the above: one line each.
@@ -70,6 +73,20 @@ pub struct Service {
     /// When it last became active, as systemd prints it.
     pub since: Option<String>,
 }
+
+/// The pair as configured, keepalived's service and the role it announced last; lb's view
+/// of it is [`lb::Dataplane::pair`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pair {
+    pub floating_address: String,
+    pub peer_address: String,
+    pub keepalived: Service,
+    /// The last `appliancectl pair notify`: `None` before keepalived announced a state.
+    pub announced: Option<crate::pair::role::Record>,
+}
+
+/// How long the peer may stay silent before the pair is a problem.
+pub const PEER_SILENCE_SECONDS: f64 = 10.0;
 
 /// One thing wrong, and how bad.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,6 +147,7 @@ impl Report {
                 });
             }
         }
+        out.extend(self.pair_findings().into_iter().map(error));
         if !self.time.synchronized {
             out.push(warning("the clock is not synchronized (NTP)".into()));
         }
@@ -137,6 +155,40 @@ impl Report {
             severity: p.severity,
             what: format!("boot: {p}"),
         }));
+        out
+    }
+
+    /// What is wrong with the pair: keepalived not running (no failover), lb's problem
+    /// (diverged, ...), the peer silent for more than [`PEER_SILENCE_SECONDS`].
+    fn pair_findings(&self) -> Vec<String> {
+        let Some(pair) = &self.pair else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        if pair.keepalived.state != "active" {
+            out.push(format!(
+                "keepalived.service is {}: no failover between the pair",
+                pair.keepalived.state
+            ));
+        }
+        let Some(seen) = self.dataplane.as_ref().and_then(|d| d.pair.as_ref()) else {
+            return out;
+        };
+        if let Some(problem) = &seen.problem {
+            out.push(format!("pair: {problem}"));
+        } else {
+            match seen.last_contact_seconds {
+                Some(s) if s <= PEER_SILENCE_SECONDS => {}
+                Some(s) => out.push(format!(
+                    "pair: the peer {} has not answered for {s:.0} s",
+                    seen.peer_address
+                )),
+                None => out.push(format!(
+                    "pair: the peer {} has never answered",
+                    seen.peer_address
+                )),
+            }
+        }
         out
     }
 

@@ -2,8 +2,8 @@
 //! golden test and the gathering can change without touching it.
 use std::fmt::Write;
 
-use super::lb::Connections;
-use super::{Check, Report};
+use super::lb::{Connections, PairStatus};
+use super::{Check, Pair, Report};
 use crate::problem::Severity;
 
 /// The report as `appliancectl status` prints it.
@@ -93,6 +93,13 @@ pub fn render(r: &Report) -> String {
         "CA SHA-256 fingerprint: {}",
         r.ca_fingerprint.as_deref().unwrap_or("(no CA)")
     );
+    if let Some(pair) = &r.pair {
+        pair_section(
+            &mut o,
+            pair,
+            r.dataplane.as_ref().and_then(|d| d.pair.as_ref()),
+        );
+    }
     if let Some(plane) = &r.dataplane {
         let _ = writeln!(o, "\nLoad balancer configuration version {}", plane.version);
         let _ = writeln!(o, "Frontends:");
@@ -131,6 +138,61 @@ pub fn render(r: &Report) -> String {
         }
     }
     o
+}
+
+/// The pair: the role lb reports (else the one keepalived announced), the addresses,
+/// what lb knows of the peer and keepalived's service.
+fn pair_section(o: &mut String, pair: &Pair, seen: Option<&PairStatus>) {
+    let unknown = || "unknown".to_string();
+    let role = seen
+        .map(|s| s.role.clone())
+        .or_else(|| pair.announced.as_ref().map(|a| a.role.clone()))
+        .unwrap_or_else(unknown);
+    let _ = writeln!(o, "\nPair: {role}");
+    let _ = writeln!(
+        o,
+        "  floating address {}, peer {}",
+        pair.floating_address, pair.peer_address
+    );
+    if let Some(a) = &pair.announced {
+        let when = time::OffsetDateTime::from_unix_timestamp(a.since_unix)
+            .map(|t| {
+                format!(
+                    "{} {:02}:{:02}:{:02} UTC",
+                    t.date(),
+                    t.hour(),
+                    t.minute(),
+                    t.second()
+                )
+            })
+            .unwrap_or_else(|_| a.since_unix.to_string());
+        let _ = writeln!(
+            o,
+            "  keepalived announced {} ({}) at {when}",
+            a.role, a.state
+        );
+    }
+    if let Some(s) = seen {
+        let version = |v: Option<u64>| v.map_or_else(unknown, |v| v.to_string());
+        let _ = writeln!(
+            o,
+            "  peer version {}, replicated version {}, last contact {}",
+            version(s.peer_version),
+            version(s.replicated_version),
+            s.last_contact_seconds
+                .map_or_else(|| "never".to_string(), |c| format!("{c:.1} s ago"))
+        );
+    }
+    let _ = writeln!(
+        o,
+        "  keepalived.service: {}{}",
+        pair.keepalived.state,
+        pair.keepalived
+            .since
+            .as_ref()
+            .map(|s| format!(" since {s}"))
+            .unwrap_or_default()
+    );
 }
 
 fn checks(o: &mut String, entries: &[Check]) {
@@ -198,8 +260,10 @@ mod tests {
                     }],
                 }],
                 vips_outside_ranges: vec![],
+                pair: None,
             }),
             ca_fingerprint: Some("AB:CD".into()),
+            pair: None,
             boot_problems: vec![],
             errors: vec![],
         }
@@ -318,5 +382,97 @@ Backends:
             text.contains("  warning: frontend fe binds 203.0.113.5, outside the VIP ranges [10.13.201.32/27] (loadbalance.service_ip_range)"),
             "{text}"
         );
+    }
+
+    fn paired(seen: Option<PairStatus>) -> Report {
+        let mut r = report();
+        r.pair = Some(Pair {
+            floating_address: "10.13.10.198".into(),
+            peer_address: "10.13.10.200".into(),
+            keepalived: Service {
+                state: "active".into(),
+                since: Some("Wed 2026-12-02 08:00:01 UTC".into()),
+            },
+            announced: Some(crate::pair::role::Record {
+                role: "active".into(),
+                state: "MASTER".into(),
+                instance: "lb_pair".into(),
+                priority: Some(150),
+                since_unix: 1_796_198_709,
+            }),
+        });
+        r.dataplane.as_mut().unwrap().pair = seen;
+        r
+    }
+
+    fn seen(last_contact_seconds: Option<f64>, problem: Option<&str>) -> PairStatus {
+        PairStatus {
+            role: "active".into(),
+            floating_address: "10.13.10.198".into(),
+            peer_address: "10.13.10.200".into(),
+            peer_version: Some(3),
+            replicated_version: Some(3),
+            last_contact_seconds,
+            problem: problem.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn a_healthy_pair_has_its_section() {
+        let r = paired(Some(seen(Some(0.4), None)));
+        assert!(r.healthy(), "{:?}", r.findings());
+        let text = render(&r);
+        assert!(
+            text.contains(
+                "\nPair: active
+  floating address 10.13.10.198, peer 10.13.10.200
+  keepalived announced active (MASTER) at 2026-12-02 08:05:09 UTC
+  peer version 3, replicated version 3, last contact 0.4 s ago
+  keepalived.service: active since Wed 2026-12-02 08:00:01 UTC
+\nLoad balancer configuration version 3\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            !render(&report()).contains("Pair"),
+            "standalone: no section"
+        );
+    }
+
+    /// A silent peer, lb's problem and a stopped keepalived each fail the check.
+    #[test]
+    fn pair_problems_fail_the_check() {
+        for (r, expected) in [
+            (
+                paired(Some(seen(Some(12.0), None))),
+                "pair: the peer 10.13.10.200 has not answered for 12 s",
+            ),
+            (
+                paired(Some(seen(None, None))),
+                "pair: the peer 10.13.10.200 has never answered",
+            ),
+            (
+                paired(Some(seen(
+                    Some(0.2),
+                    Some("diverged: peer at version 5, this appliance at 3"),
+                ))),
+                "pair: diverged: peer at version 5, this appliance at 3",
+            ),
+        ] {
+            assert!(!r.healthy());
+            assert!(
+                render(&r).contains(&format!("  error: {expected}\n")),
+                "{}",
+                render(&r)
+            );
+        }
+        let mut r = paired(Some(seen(Some(0.2), None)));
+        r.pair.as_mut().unwrap().keepalived.state = "inactive".into();
+        assert!(!r.healthy());
+        assert!(render(&r)
+            .contains("  error: keepalived.service is inactive: no failover between the pair\n"));
+        // Without lb's view (lb down, reported on its own), the announced role shows.
+        let text = render(&paired(None));
+        assert!(text.contains("\nPair: active\n"), "{text}");
     }
 }

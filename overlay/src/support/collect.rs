@@ -148,8 +148,10 @@ pub fn commands(root: &Path, schema: &Appliance) -> Vec<Member> {
 }
 
 /// The rendered files (the last render's list), under `rendered/`. A file only root may
-/// read holds secrets: lb's settings are kept with their password hash redacted, any other
-/// such file (the shadow file) is left out, its member saying so.
+/// read holds secrets: lb's settings are kept with their password hash and the pair's
+/// secret redacted, keepalived's file is kept whole (root's only as keepalived wants it,
+/// it holds no secret: VRRPv3 has no authentication), any other such file (the shadow
+/// file) is left out, its member saying so.
 pub fn rendered(root: &Path) -> Vec<Member> {
     let list = match read(root, paths::MANIFEST) {
         Ok(list) => list,
@@ -163,7 +165,9 @@ pub fn rendered(root: &Path) -> Vec<Member> {
     for rel in list.lines().filter(|l| !l.is_empty()) {
         let origin = paths::guest(rel);
         let contents = if rel == paths::LB_SETTINGS {
-            read(root, rel).map(|t| redact::toml_passwords(&t))
+            read(root, rel).map(|t| redact::toml_secrets(&t))
+        } else if rel == paths::KEEPALIVED_CONF {
+            read(root, rel)
         } else {
             root_only(&root.join(rel)).and_then(|only| {
                 if only {

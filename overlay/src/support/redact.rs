@@ -98,12 +98,15 @@ fn redact_json(v: &mut Value) {
     }
 }
 
-/// A TOML file (lb's settings) with the value of every key naming a password redacted; the
-/// comments and layout are kept.
-pub fn toml_passwords(text: &str) -> String {
+/// A TOML file (lb's settings) with the value of every key naming a password or a secret
+/// (the pair's shared secret) redacted; the comments and layout are kept.
+pub fn toml_secrets(text: &str) -> String {
     text.lines()
         .map(|line| match line.split_once('=') {
-            Some((key, _)) if !line.trim_start().starts_with('#') && key.contains("password") => {
+            Some((key, _))
+                if !line.trim_start().starts_with('#')
+                    && (key.contains("password") || key.contains("secret")) =>
+            {
                 format!("{}= \"{REDACTED}\"\n", key)
             }
             _ => format!("{line}\n"),

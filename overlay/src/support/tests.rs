@@ -18,6 +18,8 @@ use crate::{install, paths, secrets};
 
 const ROOT_PW: &str = "r00t-Secret&<pw";
 const API_PW: &str = "api-Secret-pw";
+/// The pair's shared secret (the deployed appliance is one of a pair).
+const PAIR_SECRET: &str = "pair-Shared-secret-42";
 /// A user's hash in lb's committed configuration (as the Supervisor would set one).
 const USER_HASH: &str = "$6$usersalt$0123456789abcdefghijklmnopqrstuvwxyzABCDEF";
 const UNKNOWN: (&str, &str) = ("guestinfo.unknown", "mystery-value");
@@ -37,6 +39,9 @@ fn deployed() -> Deployed {
     props = with(props, "appliance.ca_cert", &cert);
     props = with(props, "appliance.ca_cert_key", &key);
     props = with(props, UNKNOWN.0, UNKNOWN.1);
+    props = with(props, "pair.floating_ip", "10.13.10.198/24");
+    props = with(props, "pair.peer_ip", "10.13.10.200");
+    props = with(props, "pair.secret", PAIR_SECRET);
     let schema = Appliance::embedded();
     let validated = validate(&schema, "frontend", &props);
     assert!(validated.problems.is_empty(), "{:#?}", validated.problems);
@@ -118,6 +123,7 @@ fn known_secrets(d: &Deployed) -> Vec<String> {
         ROOT_PW.to_owned(),
         quick_xml::escape::escape(ROOT_PW).into_owned(),
         API_PW.to_owned(),
+        PAIR_SECRET.to_owned(),
         root_hash,
         api_hash,
         USER_HASH.to_owned(),
@@ -247,6 +253,17 @@ fn bundle_holds_the_sources_and_no_secret() {
         "{settings}"
     );
     assert!(settings.contains("user = \"wcp\""), "{settings}");
+    assert!(settings.contains("secret = \"<redacted>\""), "{settings}");
+    assert!(
+        settings.contains("peer_address = \"10.13.10.200\""),
+        "{settings}"
+    );
+    // keepalived's file is root's only, yet holds no secret: kept whole.
+    let keepalived = member(&format!("rendered/{}", paths::KEEPALIVED_CONF));
+    assert!(
+        keepalived.contains("unicast_peer {\n\t\t10.13.10.200\n"),
+        "{keepalived}"
+    );
     assert!(member(&format!("rendered/{}", paths::SHADOW)).contains("left out"));
     // lb's committed configuration, without its user list.
     let config = member("lb/lb-config.json");

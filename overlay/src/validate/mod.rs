@@ -12,6 +12,7 @@
 
 mod formats;
 mod network;
+mod pair;
 mod passwords;
 mod tls;
 
@@ -103,8 +104,10 @@ pub fn validate(
             .raw("appliance.permit_root_login")
             .eq_ignore_ascii_case("true"),
         ca,
+        pair: None,
     };
     network::check(&mut config, &mut r.problems);
+    config.pair = pair::read(&mut r, &config);
     ntp_names_need_dns(&config, &mut r);
     // A DHCP workload NIC reaches them through its lease's gateway; a static
     // one needs its gateway property.

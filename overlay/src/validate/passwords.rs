@@ -59,7 +59,7 @@ pub(super) fn api(r: &mut Reader<'_>, user: &str) -> String {
 }
 
 /// Warns when `value` is shorter than the schema's advised length.
-fn short(r: &mut Reader<'_>, key: &str, value: &str, what: &str) {
+pub(super) fn short(r: &mut Reader<'_>, key: &str, value: &str, what: &str) {
     let Some(min) = r.property(key).advised_min_len else {
         return;
     };

@@ -446,6 +446,20 @@ pub(crate) fn pasted_ca() -> (String, String) {
     )
 }
 
+/// The seed's frontend topology as appliance A of a pair, with a shared CA.
+pub(crate) fn pair_a() -> BTreeMap<String, String> {
+    let (cert, key) = pasted_ca();
+    [
+        ("appliance.ca_cert", cert.as_str()),
+        ("appliance.ca_cert_key", key.as_str()),
+        ("pair.floating_ip", "10.13.10.198/24"),
+        ("pair.peer_ip", "10.13.10.200"),
+        ("pair.secret", "a-shared-secret-of-some-length"),
+    ]
+    .into_iter()
+    .fold(seed(), |props, (k, v)| with(props, k, v))
+}
+
 #[test]
 fn pasted_ca_is_repaired() {
     let (cert, key) = pasted_ca();
