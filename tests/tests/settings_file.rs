@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use lb::api::{ApiSettings, DataplaneSettings, PairSettings, Settings};
+use lb::api::{ApiSettings, DataplaneSettings, PairSettings, Secret, Settings};
 use overlay::crypt::Salts;
 use overlay::facts::NicFact;
 use overlay::render::{render, Input};
@@ -124,11 +124,12 @@ fn dhcp_management_leaves_the_address_to_lb() {
 /// peer addresses and the shared secret, as lb reads them.
 #[test]
 fn lb_reads_the_pair() {
-    let (cert, key) = ca();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = e2e::pair::SharedCa::new(dir.path()).unwrap();
     let mut props = properties();
     for (k, v) in [
-        ("appliance.ca_cert", cert.as_str()),
-        ("appliance.ca_cert_key", key.as_str()),
+        ("appliance.ca_cert", ca.cert.as_str()),
+        ("appliance.ca_cert_key", ca.key.as_str()),
         ("pair.floating_ip", "10.13.10.198/24"),
         ("pair.peer_ip", "10.13.10.200"),
         ("pair.secret", "a-shared-secret-of-some-length"),
@@ -141,17 +142,9 @@ fn lb_reads_the_pair() {
         Some(PairSettings {
             floating_address: "10.13.10.198".parse().unwrap(),
             peer_address: "10.13.10.200".parse().unwrap(),
-            secret: "a-shared-secret-of-some-length".into(),
+            secret: Secret("a-shared-secret-of-some-length".into()),
         })
     );
-}
-
-/// A CA for the pair (both appliances must be given one), made as the agent makes its own.
-fn ca() -> (String, String) {
-    let dir = tempfile::tempdir().unwrap();
-    overlay::secrets::ensure_ca(dir.path(), None, time::OffsetDateTime::now_utc()).unwrap();
-    let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap();
-    (read("ca.crt"), read("ca.key"))
 }
 
 /// The boot agent refuses an API user and password that `lb` would never let log in,

@@ -3,7 +3,7 @@
 //! fields it shows). Here lb's type is serialised and the agent's type reads it back, so a
 //! field renamed or retyped on either side fails.
 
-use lb::runtime::{OutsideVip, PairRole, PairStatus, Status};
+use lb::runtime::{OutsideVip, PairStatus, Role, Status};
 use overlay::status::lb::Dataplane;
 
 #[test]
@@ -36,7 +36,7 @@ fn appliancectl_reads_the_pair_that_lb_reports() {
     let status = Status {
         version: 7,
         pair: Some(PairStatus {
-            role: PairRole::Active,
+            role: Role::Active,
             floating_address: "192.0.2.10".parse().unwrap(),
             peer_address: "192.0.2.12".parse().unwrap(),
             peer_version: Some(7),

@@ -99,7 +99,11 @@ pub fn environment(
 /// A fixed, locally administered MAC for NIC `i` of guest `instance` (stable across
 /// boots so the guest's view does not change; distinct per guest on shared networks).
 pub fn mac(instance: u8, i: usize) -> String {
-    format!("52:54:00:4c:{:02x}:{:02x}", 0x42 + u32::from(instance), i + 1)
+    format!(
+        "52:54:00:4c:{:02x}:{:02x}",
+        0x42 + u32::from(instance),
+        i + 1
+    )
 }
 
 /// Prepares the scratch files and returns the VM to start.

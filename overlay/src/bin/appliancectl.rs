@@ -11,8 +11,8 @@ use appliance_image::Appliance;
 use clap::{Parser, Subcommand};
 use overlay::routes::{self, Service};
 use overlay::{
-    atomic, banner, boot, crypt, install, ip, ovfenv, pair, paths, render, secrets, sshd, status,
-    support,
+    atomic, banner, boot, crypt, garp, install, ip, ovfenv, pair, paths, render, secrets, sshd,
+    status, support,
 };
 
 #[derive(Parser)]
@@ -204,12 +204,8 @@ fn run(command: Command) -> Result<ExitCode> {
                 priority,
             };
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
-            // garp::announce lands with h/pair-garp: wire it here, as
-            // |dev, ranges| garp::announce(dev, ranges.iter().copied().flat_map(garp::hosts))
-            let announce = |_: &str, _: &[ipnet::Ipv4Net]| -> Result<usize> {
-                Err(anyhow!(
-                    "gratuitous ARP is not built into this appliancectl"
-                ))
+            let announce = |dev: &str, ranges: &[ipnet::Ipv4Net]| {
+                garp::announce(dev, ranges.iter().copied().flat_map(garp::hosts))
             };
             for line in pair::notify::run(root, &event, &vip_interface, now, announce) {
                 eprintln!("{line}");
