@@ -148,6 +148,17 @@ fn active_standby_pair() -> Result<()> {
     );
     refuses_writes(active.3, active.2)?;
     checks::balanced(&site, &svc2, &ENDPOINTS)?;
+    // Both see the pair healthy, each in its role; the metrics say which is active.
+    pair_status(kept, "active")?;
+    pair_status(returned, "standby")?;
+    ensure!(
+        metric(&floating, "lb_pair_active")? == 1.0,
+        "lb_pair_active on the floating address is not 1"
+    );
+    ensure!(
+        metric(active.3, "lb_pair_active")? == 0.0,
+        "lb_pair_active on the standby is not 0"
+    );
     drop(active.0);
     drop(survivor.0);
     eprintln!("pair wall time: {:.1} s", start.elapsed().as_secs_f64());
@@ -226,4 +237,38 @@ fn refuses_writes(standby: &Api, who: Member) -> Result<()> {
         r.body
     );
     Ok(())
+}
+
+/// `appliancectl status` over SSH: healthy (exit 0) with the pair in `role`.
+fn pair_status(ssh: &Ssh, role: &str) -> Result<()> {
+    let out = ssh.run("appliancectl status")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    ensure!(
+        out.status.success() && text.contains(&format!("\nPair: {role}\n")),
+        "appliancectl status on {} ({}), the pair {role} wanted:\n{text}",
+        ssh.host,
+        out.status
+    );
+    Ok(())
+}
+
+/// A gauge from the API's `/metrics` (beside `/v2`, behind the same login).
+fn metric(api: &Api, name: &str) -> Result<f64> {
+    let url = format!("{}/metrics", api.base.trim_end_matches("/v2"));
+    let out = api
+        .ns
+        .command("curl")
+        .args(["-sS", "--max-time", "20", "--cacert"])
+        .arg(&api.ca)
+        .args(["-u", &format!("{}:{}", api.user, api.password), &url])
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "curl {url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .with_context(|| format!("{name} not in {url}"))
 }
