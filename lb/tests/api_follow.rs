@@ -10,11 +10,10 @@ mod dataplane_support;
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use api_abuse_support::connector;
-use api_support::{spawn_lb_in, write_settings, Api, Pki};
+use api_support::{enter_new_netns, ip, spawn_lb_in, write_settings, Api, Pki};
 use dataplane_support::{eventually, Echo, Session};
 use lb::api::Settings;
 use reqwest::{Method, StatusCode};
@@ -29,41 +28,10 @@ const PORT: u16 = 5556;
 /// Every wait on lb: several of its one-second checks, on a loaded machine.
 const BOUND: Duration = Duration::from_secs(30);
 
-/// Runs `ip args` (in the namespace of the calling thread) and checks it worked.
-fn ip(args: &str) {
-    let out = Command::new("ip")
-        .args(args.split_whitespace())
-        .output()
-        .expect("running ip");
-    assert!(
-        out.status.success(),
-        "ip {args}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// Puts the calling thread (and what it spawns from now on) in a new network namespace
 /// with loopback up and the management NIC at `OLD`.
 fn enter_namespace() {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    assert!(
-        root,
-        "this test makes a network namespace and a veth pair: run it as root"
-    );
-    if let Err(e) = builder::host::tools::ensure_for(&[builder::host::tools::Purpose::Test]) {
-        panic!("{e:#}");
-    }
-    // SAFETY: unshare with CLONE_NEWNET moves only the calling thread, which the test made
-    // for this purpose and which ends with the test.
-    let unshared = unsafe { libc::unshare(libc::CLONE_NEWNET) };
-    assert_eq!(
-        unshared,
-        0,
-        "unshare(CLONE_NEWNET): {}",
-        std::io::Error::last_os_error()
-    );
-    ip("link set lo up");
+    enter_new_netns("a veth pair");
     // A veth pair rather than a dummy interface: kernels without the dummy module have it.
     ip(&format!("link add {NIC} type veth peer name {NIC}p"));
     ip(&format!("link set {NIC}p up"));

@@ -17,7 +17,7 @@ use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use api_support::{spawn_lb_in, write_settings, Api, Pki};
+use api_support::{enter_new_netns, ip, spawn_lb_in, write_settings, Api, Pki};
 use dataplane_support::eventually;
 use lb::api::{PairSettings, Secret, Settings};
 use lb::runtime::{PairStatus, Role, Status};
@@ -40,19 +40,6 @@ const ENDPOINT: &str = "/lb/pair/v1/configuration";
 const REPLICATED_WITHIN: Duration = Duration::from_secs(2);
 /// Every other wait on lb, generous for a loaded machine.
 const BOUND: Duration = Duration::from_secs(20);
-
-/// Runs `ip args` (in the namespace of the calling thread) and checks it worked.
-fn ip(args: &str) {
-    let out = Command::new("ip")
-        .args(args.split_whitespace())
-        .output()
-        .expect("running ip");
-    assert!(
-        out.status.success(),
-        "ip {args}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// The network namespace of one appliance, removed when dropped.
 struct Netns(String);
@@ -126,25 +113,7 @@ fn float_from(ns: &Netns, nic: &str) {
 /// Puts the calling thread (and what it spawns from now on) in a new network namespace
 /// with loopback up, routing between the appliances' namespaces.
 fn enter_namespace() {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    assert!(
-        root,
-        "this test makes a network namespace and veth pairs: run it as root"
-    );
-    if let Err(e) = builder::host::tools::ensure_for(&[builder::host::tools::Purpose::Test]) {
-        panic!("{e:#}");
-    }
-    // SAFETY: unshare with CLONE_NEWNET moves only the calling thread, which the test made
-    // for this purpose and which ends with the test.
-    let unshared = unsafe { libc::unshare(libc::CLONE_NEWNET) };
-    assert_eq!(
-        unshared,
-        0,
-        "unshare(CLONE_NEWNET): {}",
-        std::io::Error::last_os_error()
-    );
-    ip("link set lo up");
+    enter_new_netns("veth pairs");
     // A child process reads this thread's namespace's sysctl.
     let forward = Command::new("sysctl")
         .args(["-qw", "net.ipv4.ip_forward=1"])

@@ -12,19 +12,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ipnet::Ipv4Net;
 use overlay::garp::{announce, hosts};
+use support::ip;
+
+mod support;
 
 const OLD_MAC: &str = "02:00:00:00:00:99";
-
-fn ip(args: &[&str]) -> Output {
-    let out = Command::new("ip").args(args).output().expect("ip runs");
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 /// Namespaces A and B joined by the veth pair a0–b0, both removed on drop.
 struct Pair {

@@ -8,23 +8,15 @@ use std::process::{Child, Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+mod support;
+use support::ip;
+
 const BIN: &str = env!("CARGO_BIN_EXE_appliancectl");
 
 /// A network namespace with `workload` and `frontend` veths, removed on drop.
 struct Netns {
     name: String,
     dir: tempfile::TempDir,
-}
-
-fn ip(args: &[&str]) -> Output {
-    let out = Command::new("ip").args(args).output().expect("ip runs");
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
 }
 
 impl Netns {

@@ -24,6 +24,43 @@ pub const USER: &str = "admin";
 pub const PASSWORD: &str = "haproxy";
 const PASSWORD_HASH: &str = "$6$abcdefgh$Qc2a.iN/0nvn83JKG0x5EHdPcGt9DTdrQUXYyWNrHipfHcsebS9vwpFynBH7rmQgGx4NvcqWDc8eEE2uJtbOO/";
 
+/// Runs `ip args` (in the namespace of the calling thread) and checks it worked.
+pub fn ip(args: &str) {
+    let out = Command::new("ip")
+        .args(args.split_whitespace())
+        .output()
+        .expect("running ip");
+    assert!(
+        out.status.success(),
+        "ip {args}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Puts the calling thread (and what it spawns from now on) in a new network namespace
+/// with loopback up. `makes` says what the test makes there, for the error without root.
+pub fn enter_new_netns(makes: &str) {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    assert!(
+        root,
+        "this test makes a network namespace and {makes}: run it as root"
+    );
+    if let Err(e) = builder::host::tools::ensure_for(&[builder::host::tools::Purpose::Test]) {
+        panic!("{e:#}");
+    }
+    // SAFETY: unshare with CLONE_NEWNET moves only the calling thread, which the test made
+    // for this purpose and which ends with the test.
+    let unshared = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+    assert_eq!(
+        unshared,
+        0,
+        "unshare(CLONE_NEWNET): {}",
+        std::io::Error::last_os_error()
+    );
+    ip("link set lo up");
+}
+
 /// A loopback port the kernel just handed out (and that is free again once this returns).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
