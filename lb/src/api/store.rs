@@ -559,6 +559,30 @@ mod tests {
         assert_eq!(store.version(), 6);
     }
 
+    /// A local commit between the fetch from the peer and the adoption: the adoption,
+    /// asked again under the commits' lock, sees it and stands down; the local commit stays.
+    #[test]
+    fn a_commit_during_replication_is_not_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _plane) = store(dir.path());
+        for (version, name) in ["a", "b", "c", "d"].into_iter().enumerate() {
+            store.change(&at(version as i64), add(name)).unwrap();
+        }
+        // Fetched from the peer at version 5, while this appliance is at 4: wanted then.
+        let mut peer = Config::default();
+        add("peer")(&mut peer).unwrap();
+        peer.version = 5;
+        let newer = |own: &Config| own.version < 5;
+        assert!(newer(&store.snapshot(None).unwrap()));
+        // Meanwhile a local commit: version 5 here.
+        store.change(&at(4), add("local")).unwrap();
+        assert!(!store.adopt(peer, newer).unwrap());
+        let kept = store.snapshot(None).unwrap();
+        assert_eq!(kept.version, 5);
+        assert!(kept.frontends.iter().any(|f| f.name == "local"));
+        assert!(!kept.frontends.iter().any(|f| f.name == "peer"));
+    }
+
     #[test]
     fn a_restore_problem_is_reported_until_the_next_commit() {
         let dir = tempfile::tempdir().unwrap();
