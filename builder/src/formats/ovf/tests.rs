@@ -212,7 +212,8 @@ fn qualifiers_allow_every_default_and_every_documented_value() {
             "{key}: its description no longer says what blank means ({blank_documented:?})"
         );
     }
-    // As in the HAProxy appliance: only the CA fields and the port carry qualifiers.
+    // As in the HAProxy appliance: only the CA fields and the port carry qualifiers; of
+    // the pair's properties (ours), only the VRRP router id: VRRP's range, 0 for derived.
     let qualified: Vec<_> = d
         .properties
         .iter()
@@ -224,6 +225,7 @@ fn qualifiers_allow_every_default_and_every_documented_value() {
             ("appliance.ca_cert", "MinLen(0),MaxLen(65535)"),
             ("appliance.ca_cert_key", "MinLen(0),MaxLen(65535)"),
             ("loadbalance.dataplane_port", "MinValue(1),MaxValue(65535)"),
+            ("pair.router_id", "MinValue(0),MaxValue(255)"),
         ]
     );
 }
