@@ -13,7 +13,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use api_abuse_support::connector;
-use api_support::{enter_new_netns, ip, spawn_lb_in, write_settings, Api, Pki};
+use api_support::{
+    enter_new_netns, ip, on_namespace_thread, spawn_lb_in, write_settings, Api, Pki,
+};
 use dataplane_support::{eventually, Echo, Session};
 use lb::api::Settings;
 use reqwest::{Method, StatusCode};
@@ -83,19 +85,7 @@ fn logged(log: &Path, text: &str) -> usize {
 
 #[test]
 fn the_api_follows_the_management_address_and_certificate() {
-    // The namespace is a thread's: this one, with its own runtime.
-    let outcome = std::thread::spawn(|| {
-        enter_namespace();
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(follow())
-    })
-    .join();
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
+    on_namespace_thread(enter_namespace, follow);
 }
 
 async fn follow() {

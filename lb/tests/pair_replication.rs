@@ -17,7 +17,9 @@ use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use api_support::{enter_new_netns, ip, spawn_lb_in, write_settings, Api, Pki};
+use api_support::{
+    enter_new_netns, ip, on_namespace_thread, spawn_lb_in, write_settings, Api, Pki,
+};
 use dataplane_support::eventually;
 use lb::api::{PairSettings, Secret, Settings};
 use lb::runtime::{PairStatus, Role, Status};
@@ -367,19 +369,7 @@ async fn garbage_peer(listener: std::net::TcpListener, pki: &Pki) -> tokio::task
 
 #[test]
 fn a_pair_replicates_refuses_writes_on_the_standby_and_survives_a_failover() {
-    // The namespace is a thread's: this one, with its own runtime.
-    let outcome = std::thread::spawn(|| {
-        enter_namespace();
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(pair())
-    })
-    .join();
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
+    on_namespace_thread(enter_namespace, pair);
 }
 
 async fn pair() {

@@ -61,6 +61,27 @@ pub fn enter_new_netns(makes: &str) {
     ip("link set lo up");
 }
 
+/// Runs the test `body` on a thread of its own that `enter` first moves into a network
+/// namespace (a namespace is a thread's), on a runtime of that thread; its panic is the
+/// test's.
+pub fn on_namespace_thread<F: std::future::Future<Output = ()> + 'static>(
+    enter: fn(),
+    body: fn() -> F,
+) {
+    let outcome = std::thread::spawn(move || {
+        enter();
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(body())
+    })
+    .join();
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
 /// A loopback port the kernel just handed out (and that is free again once this returns).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
