@@ -112,8 +112,8 @@ enum Action {
     Watch,
 }
 
-/// How long `appliancectl tls --follow-leases` waits for networkd to
-/// configure a new lease's address, and how long addresses must stay put.
+/// How long `appliancectl tls --follow-leases` and `ssh-listen --changed` wait for
+/// networkd to configure a new lease's address, and how long addresses must stay put.
 const LEASE_SETTLE: Duration = Duration::from_secs(10);
 const ADDRESSES_STAY: Duration = Duration::from_secs(2);
 /// Beyond this, addresses that keep moving are issued for as they are.
@@ -175,11 +175,21 @@ fn run(command: Command) -> Result<ExitCode> {
         }
         Command::Tls { follow_leases } => tls(root, follow_leases)?,
         Command::SshListen { changed: true } => {
+            // The path unit fires when networkd writes a lease, before it configures the
+            // lease's address: judge the address networkd is about to have, not the old one.
+            let leases = routes::Leases::under(root);
+            let waiting = routes::wait_for_leased_addresses(&leases, LEASE_SETTLE);
+            if !waiting.is_empty() {
+                eprintln!(
+                    "{} still without their leased address after {LEASE_SETTLE:?}",
+                    waiting.join(", ")
+                );
+            }
             return Ok(if sshd::changed(root)? {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
-            })
+            });
         }
         Command::SshListen { changed: false } => {
             eprintln!("sshd listens on {}:22", sshd::write(root)?)
