@@ -41,6 +41,15 @@ pub fn encode(config: &Config) -> Vec<u8> {
     serde_json::to_vec_pretty(config).expect("a Config serialises to JSON")
 }
 
+/// Hex SHA-256 of [`encode`]'s bytes: what a pair's two appliances compare.
+pub fn digest(config: &Config) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(encode(config))
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// A configuration from [`encode`]'s bytes, checked as a restore checks the file.
 pub fn decode(bytes: &[u8]) -> Result<Config> {
     let config: Config = serde_json::from_slice(bytes).context("parsing")?;

@@ -15,7 +15,7 @@ use super::params::Target;
 use super::reloads::{Reload, Reloads};
 use super::transactions::{Status, TransactionError, TransactionInfo, Transactions};
 use crate::config::Config;
-use crate::persist::{Persisted, SaveError};
+use crate::persist::{self, Persisted, SaveError};
 use crate::runtime::ApplyError;
 
 /// What the API needs from the data plane: validate a configuration and take it live, all or
@@ -74,6 +74,9 @@ pub struct Store {
 
 struct State {
     config: Arc<Config>,
+    /// [`persist::digest`] of `config`, made once per commit rather than at each of a pair's
+    /// polls (both appliances compare digests every half second).
+    digest: Arc<str>,
     /// What was wrong with the persisted configuration at start ([`Persisted::restore`]),
     /// until a commit replaces what was restored.
     problem: Option<String>,
@@ -92,6 +95,7 @@ impl Store {
     ) -> Self {
         Store {
             state: Mutex::new(State {
+                digest: persist::digest(&config).into(),
                 config: Arc::new(config),
                 problem,
                 transactions: Transactions::default(),
@@ -126,6 +130,12 @@ impl Store {
                 Ok(Arc::new(open.map_err(StoreError::NotOpen)?.config.clone()))
             }
         }
+    }
+
+    /// The committed configuration and its [`persist::digest`].
+    pub fn committed(&self) -> (Arc<Config>, Arc<str>) {
+        let state = self.lock();
+        (state.config.clone(), state.digest.clone())
     }
 
     /// Edits the configuration at `target` with `edit`: into a transaction's copy, or as an
@@ -262,10 +272,10 @@ impl Store {
     pub fn adopt(
         &self,
         peer: Config,
-        wanted: impl FnOnce(&Config) -> bool,
+        wanted: impl FnOnce(&Config, &str) -> bool,
     ) -> Result<bool, StoreError> {
         let mut state = self.lock();
-        if !wanted(&state.config) {
+        if !wanted(&state.config, &state.digest) {
             return Ok(false);
         }
         let version = peer.version;
@@ -304,6 +314,7 @@ impl Store {
             return Err(StoreError::Persist(e));
         }
         let took = started.elapsed();
+        state.digest = persist::digest(&next).into();
         state.config = Arc::new(next);
         state.problem = None;
         let reload_id = state.reloads.succeeded(took);
@@ -545,7 +556,7 @@ mod tests {
         let mut peer = Config::default();
         add("p")(&mut peer).unwrap();
         peer.version = 5;
-        let newer = |own: &Config| own.version < 5;
+        let newer = |own: &Config, _: &str| own.version < 5;
         assert!(store.adopt(peer.clone(), newer).unwrap());
         assert_eq!(store.version(), 5);
         assert_eq!(plane.1.lock().unwrap().as_ref().unwrap().version, 5);
@@ -572,8 +583,8 @@ mod tests {
         let mut peer = Config::default();
         add("peer")(&mut peer).unwrap();
         peer.version = 5;
-        let newer = |own: &Config| own.version < 5;
-        assert!(newer(&store.snapshot(None).unwrap()));
+        let newer = |own: &Config, _: &str| own.version < 5;
+        assert!(newer(&store.snapshot(None).unwrap(), ""));
         // Meanwhile a local commit: version 5 here.
         store.change(&at(4), add("local")).unwrap();
         assert!(!store.adopt(peer, newer).unwrap());

@@ -37,7 +37,7 @@ const MAX_BODY: usize = 64 << 20;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Peer {
     pub version: u64,
-    /// Hex SHA-256 of its configuration's encoding (`super::fingerprint`).
+    /// Hex SHA-256 of its configuration's encoding (`persist::digest`).
     pub digest: String,
     pub role: Role,
 }

@@ -21,7 +21,7 @@ use serde::Deserialize;
 use super::super::error::ApiError;
 use super::super::handlers::{self, App, CONFIGURATION_VERSION};
 use super::state::Shared;
-use super::{fingerprint, Role};
+use super::Role;
 use crate::persist;
 
 pub const PATH: &str = "/lb/pair/v1/configuration";
@@ -74,13 +74,12 @@ async fn get(
 ) -> Result<Response, ApiError> {
     let Query(params) =
         params.map_err(|e| ApiError::invalid_param("newer_than", "query", e.body_text()))?;
-    let config = store.snapshot(None)?;
-    let bytes = persist::encode(&config);
+    let (config, digest) = store.committed();
     let headers = [
         (CONFIGURATION_VERSION, HeaderValue::from(config.version)),
         (
             CONFIGURATION_DIGEST,
-            HeaderValue::from_str(&fingerprint(&bytes)).map_err(ApiError::internal)?,
+            HeaderValue::from_str(&digest).map_err(ApiError::internal)?,
         ),
         (
             PAIR_ROLE,
@@ -94,5 +93,5 @@ async fn get(
         return Ok((StatusCode::NO_CONTENT, headers).into_response());
     }
     let json = [(CONTENT_TYPE, HeaderValue::from_static("application/json"))];
-    Ok((headers, json, bytes).into_response())
+    Ok((headers, json, persist::encode(&config)).into_response())
 }

@@ -12,9 +12,7 @@ use tokio::time::MissedTickBehavior;
 
 use super::super::store::Store;
 use super::client::{Answer, Client, Failure, Peer};
-use super::fingerprint;
 use super::state::Shared;
-use crate::config::Config;
 use crate::persist;
 use crate::runtime::Role;
 
@@ -54,16 +52,6 @@ pub fn decide(version: u64, digest: &str, role: Role, peer: &Peer) -> Decision {
     }
 }
 
-/// [`decide`] for the committed `config`.
-fn decide_for(config: &Config, role: Role, peer: &Peer) -> Decision {
-    decide(
-        config.version,
-        &fingerprint(&persist::encode(config)),
-        role,
-        peer,
-    )
-}
-
 pub struct Follower {
     client: Client,
     store: Arc<Store>,
@@ -97,10 +85,7 @@ impl Follower {
 
     /// One exchange with the peer, and what follows from it.
     pub async fn poll(&mut self) {
-        let own = match self.store.snapshot(None) {
-            Ok(own) => own,
-            Err(e) => return self.failed("store", e.to_string()),
-        };
+        let (own, digest) = self.store.committed();
         let answer = match self.client.fetch(Some(own.version)).await {
             Ok(answer) => answer,
             Err(e) => return self.failed(e.kind(), e.to_string()),
@@ -111,7 +96,7 @@ impl Follower {
             self.told.clear();
         }
         let role = self.shared.role();
-        match decide_for(&own, role, &answer.peer) {
+        match decide(own.version, &digest, role, &answer.peer) {
             Decision::InSync | Decision::Keep => self.settled(),
             Decision::Diverged => self.diverged(&answer.peer),
             Decision::Adopt => self.adopt(answer).await,
@@ -137,14 +122,14 @@ impl Follower {
         };
         let peer = Peer {
             version: config.version,
-            digest: fingerprint(&persist::encode(&config)),
+            digest: persist::digest(&config),
             role: answer.peer.role,
         };
         let (store, shared) = (self.store.clone(), self.shared.clone());
         let version = config.version;
         let adopted = tokio::task::spawn_blocking(move || {
-            store.adopt(config, |own| {
-                decide_for(own, shared.role(), &peer) == Decision::Adopt
+            store.adopt(config, |own, digest| {
+                decide(own.version, digest, shared.role(), &peer) == Decision::Adopt
             })
         })
         .await;
@@ -209,6 +194,7 @@ mod tests {
 
     use super::super::super::store::DataPlane;
     use super::*;
+    use crate::config::Config;
     use crate::persist::Persisted;
     use crate::runtime::ApplyError;
 

@@ -23,7 +23,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use sha2::{Digest, Sha256};
 use tokio::time::MissedTickBehavior;
 
 pub use state::Shared;
@@ -97,12 +96,4 @@ impl Pair {
         let follower = follow::Follower::new(client, store, shared);
         tokio::join!(roles, follower.run());
     }
-}
-
-/// Hex SHA-256 of a configuration's encoding (`persist::encode`).
-fn fingerprint(encoded: &[u8]) -> String {
-    Sha256::digest(encoded)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
