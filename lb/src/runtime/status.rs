@@ -57,12 +57,19 @@ pub enum Role {
     Standby,
 }
 
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+impl Role {
+    /// The name the status and the replication's `Pair-Role` header use.
+    pub fn as_str(self) -> &'static str {
+        match self {
             Role::Active => "active",
             Role::Standby => "standby",
-        })
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

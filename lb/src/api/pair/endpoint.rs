@@ -21,7 +21,6 @@ use serde::Deserialize;
 use super::super::error::ApiError;
 use super::super::handlers::{self, App, CONFIGURATION_VERSION};
 use super::state::Shared;
-use super::Role;
 use crate::persist;
 
 pub const PATH: &str = "/lb/pair/v1/configuration";
@@ -81,13 +80,7 @@ async fn get(
             CONFIGURATION_DIGEST,
             HeaderValue::from_str(&digest).map_err(ApiError::internal)?,
         ),
-        (
-            PAIR_ROLE,
-            HeaderValue::from_static(match pair.role() {
-                Role::Active => "active",
-                Role::Standby => "standby",
-            }),
-        ),
+        (PAIR_ROLE, HeaderValue::from_static(pair.role().as_str())),
     ];
     if params.newer_than.is_some_and(|n| config.version <= n) {
         return Ok((StatusCode::NO_CONTENT, headers).into_response());

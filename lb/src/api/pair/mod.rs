@@ -29,7 +29,6 @@ pub use state::Shared;
 
 use super::settings::Settings;
 use super::store::Store;
-use crate::runtime::Role;
 
 /// How often the role is read from the interface.
 pub const ROLE_EVERY: Duration = Duration::from_millis(250);
