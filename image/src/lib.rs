@@ -7,6 +7,7 @@
 
 mod model;
 mod property;
+pub mod slots;
 mod table;
 mod validate;
 
