@@ -242,6 +242,23 @@ pub fn parse_cmdline(line: &str) -> Option<(VerityArgs, String, String)> {
     ))
 }
 
+/// syslinux's configuration on the ESP (BIOS boots). syslinux has no boot
+/// counting: it boots the one slot its configuration names, which the
+/// builder sets to slot A and an upgrade or a rollback rewrites.
+pub const SYSLINUX_CFG: &str = "syslinux/syslinux.cfg";
+
+/// `syslinux/syslinux.cfg` booting `slot` with `cmdline`; serial console at
+/// 115200 like the kernel's.
+pub fn syslinux_cfg(slot: Slot, cmdline: &str) -> String {
+    format!(
+        "SERIAL 0 115200\nDEFAULT {stem}\nPROMPT 0\nTIMEOUT 0\n\
+         LABEL {stem}\n  KERNEL {}\n  INITRD {}\n  APPEND {cmdline}\n",
+        slot.kernel_path(),
+        slot.initrd_path(),
+        stem = slot.entry_stem(),
+    )
+}
+
 /// A Type-1 boot loader entry of a slot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -345,6 +362,13 @@ mod tests {
             (v, "erofs", "console=ttyS0 panic=10")
         );
         assert_eq!(parse_cmdline("root=/dev/sda2 ro"), None);
+    }
+
+    #[test]
+    fn syslinux_boots_the_slot_it_names() {
+        let s = syslinux_cfg(Slot::B, "ro");
+        assert!(s.contains("DEFAULT lb-appliance-b\n"));
+        assert!(s.contains("KERNEL /slot-b/vmlinuz\n  INITRD /slot-b/initrd.img\n  APPEND ro\n"));
     }
 
     #[test]
