@@ -215,6 +215,8 @@ pub struct Vm {
     beside: Option<(u8, Vec<String>)>,
     /// vCPUs, when not the OVF's.
     pub cpus: Option<u32>,
+    /// A guest reboot restarts it (see `builder::vm::qemu::Vm::reboot`).
+    pub reboot: bool,
 }
 
 /// Generous for TCG on two shared cores.
@@ -235,6 +237,7 @@ impl Vm {
             disk_bus,
             beside: None,
             cpus: None,
+            reboot: false,
         })
     }
 
@@ -292,6 +295,7 @@ impl Vm {
         if let Some(cpus) = self.cpus {
             vm.cpus = cpus;
         }
+        vm.reboot = self.reboot;
         vm.disk = self.state.clone();
         vm.disk_format = "qcow2".into();
         vm.snapshot = false;

@@ -37,6 +37,26 @@ impl<'a> Ssh<'a> {
 
     /// Runs `command` (a shell line) on the guest; its exit status is the caller's to judge.
     pub fn run(&self, command: &str) -> Result<Output> {
+        self.exec(command, Stdio::null())
+    }
+
+    /// Runs `command` with the file at `input` as its standard input, as
+    /// `ssh root@appliance command < file` does; an error unless it exits 0.
+    pub fn ok_with_input(&self, command: &str, input: &Path) -> Result<Output> {
+        let file = std::fs::File::open(input)
+            .with_context(|| format!("opening {}", input.display()))?;
+        let out = self.exec(command, Stdio::from(file))?;
+        ensure!(
+            out.status.success(),
+            "{command:?} < {} on the guest: {}\n{}",
+            input.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        Ok(out)
+    }
+
+    fn exec(&self, command: &str, stdin: Stdio) -> Result<Output> {
         let out = self
             .ns
             .command("ssh")
@@ -62,7 +82,7 @@ impl<'a> Ssh<'a> {
             .arg(command)
             .env("SSH_ASKPASS", &self.askpass)
             .env("SSH_ASKPASS_REQUIRE", "force")
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .output()
             .context("running ssh")?;
         // 255: ssh itself failed (connection, authentication), not the command.

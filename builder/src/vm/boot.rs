@@ -183,6 +183,7 @@ pub fn prepare(appliance: &Appliance, req: &Request) -> Result<Vm> {
         cdrom: Some(iso),
         fw_cfg: vec![(FW_CFG_NAME.to_string(), env_file)],
         serial: req.serial.clone(),
+        reboot: false,
     })
 }
 

@@ -94,6 +94,10 @@ pub struct Vm {
     /// fw_cfg items: (name, file).
     pub fw_cfg: Vec<(String, PathBuf)>,
     pub serial: Serial,
+    /// A guest reboot restarts the VM, as on vSphere (an upgrade reboots
+    /// into the new slot, a failing slot's boots are counted down); when
+    /// `false`, QEMU exits instead, so a boot test ends at once on a panic.
+    pub reboot: bool,
 }
 
 impl Vm {
@@ -107,7 +111,10 @@ impl Vm {
             "-smp",
             &self.cpus.to_string(),
         ]);
-        a.push_all(&["-nodefaults", "-no-reboot", "-display", "none"]);
+        a.push_all(&["-nodefaults", "-display", "none"]);
+        if !self.reboot {
+            a.push("-no-reboot");
+        }
         match &self.serial {
             Serial::Terminal => a.push_all(&["-serial", "mon:stdio"]),
             Serial::File(p) => {
@@ -254,6 +261,7 @@ mod tests {
                 "/w/ovf-env.xml".into(),
             )],
             serial: Serial::File("/w/serial.log".into()),
+            reboot: false,
         }
     }
 
@@ -281,6 +289,14 @@ mod tests {
         assert!(l.contains("unit=1,file=/w/vars.fd"));
         assert!(l.contains("virtio-blk-pci,drive=disk0,bootindex=0"));
         assert!(l.contains("scsi-cd,drive=cd0,bus=cdscsi.0"));
+    }
+
+    #[test]
+    fn a_guest_reboot_restarts_only_when_asked() {
+        let mut v = vm(Firmware::Efi);
+        assert!(line(&v).contains(" -no-reboot"));
+        v.reboot = true;
+        assert!(!line(&v).contains("-no-reboot"));
     }
 
     #[test]
