@@ -14,6 +14,7 @@ pub mod site;
 pub mod ssh;
 pub mod supervisor;
 pub mod traffic;
+pub mod upgrade;
 
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
