@@ -71,9 +71,15 @@ pub fn gather(root: &Path) -> Report {
                 )
                 .flatten(),
         });
-    let boot_problems = errors
-        .ok("boot problems", boot_problems(root))
+    // The data format's first: without a format this version reads, nothing else ran.
+    let mut boot_problems = errors
+        .ok("data format problems", migrate_problems(root))
         .unwrap_or_default();
+    boot_problems.extend(
+        errors
+            .ok("boot problems", problem_list(&root.join(paths::BOOT_PROBLEMS)))
+            .unwrap_or_default(),
+    );
     let deployment = facts::deployment(&schema, &sysfs::probe_nics(&root.join(paths::CLASS_NET)));
     Report {
         version: schema.appliance.version.clone(),
@@ -220,11 +226,20 @@ fn api_address(settings: &Path) -> Result<Option<String>> {
     Ok(Some(format!("{host}:{port}")))
 }
 
-fn boot_problems(root: &Path) -> Result<Vec<crate::problem::Problem>> {
-    let path = root.join(paths::BOOT_PROBLEMS);
-    let text = std::fs::read_to_string(&path)
+/// The boot's problems with the data partition's format (`appliancectl migrate`); none
+/// where it did not run (an image without it).
+fn migrate_problems(root: &Path) -> Result<Vec<crate::problem::Problem>> {
+    let path = root.join(paths::MIGRATE_PROBLEMS);
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    problem_list(&path)
+}
+
+fn problem_list(path: &Path) -> Result<Vec<crate::problem::Problem>> {
+    let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(serde_json::from_str(&text)?)
+    serde_json::from_str(&text).with_context(|| format!("{} is no problem list", path.display()))
 }
 
 #[cfg(test)]
