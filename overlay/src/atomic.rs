@@ -21,7 +21,12 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
 /// the old file or the new one, and a step recorded after this one never finds the old.
 pub fn write_atomic_like(path: &Path, data: &[u8], like: &std::fs::Metadata) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
-    write(path, data, like.mode() & 0o7777, Some((like.uid(), like.gid())))?;
+    write(
+        path,
+        data,
+        like.mode() & 0o7777,
+        Some((like.uid(), like.gid())),
+    )?;
     sync_dir(path.parent().context("path has no parent")?)
 }
 
@@ -96,6 +101,9 @@ mod tests {
         write_atomic_like(&path, b"new", &old).unwrap();
         let new = std::fs::metadata(&path).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
-        assert_eq!((new.uid(), new.gid(), new.mode() & 0o7777), (4242, 4343, 0o640));
+        assert_eq!(
+            (new.uid(), new.gid(), new.mode() & 0o7777),
+            (4242, 4343, 0o640)
+        );
     }
 }

@@ -169,14 +169,16 @@ fn format_1_is_migrated_to_format_2_which_lb_loads_and_writes_byte_for_byte() {
     assert_eq!(config, old);
     assert_eq!(lb::persist::digest(&config), lb::persist::digest(&old));
     // Nothing else changed; the snapshot holds the files as they were.
-    let tls: Vec<_> = before.iter().filter(|(f, _)| f.starts_with("tls/")).collect();
+    let tls: Vec<_> = before
+        .iter()
+        .filter(|(f, _)| f.starts_with("tls/"))
+        .collect();
     for (file, bytes) in tls {
         assert_eq!(&read(root, file), bytes, "{file}");
     }
     let snapshot = migrate::snapshot::dir(root, 1);
     let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(snapshot.join("snapshot.json")).unwrap())
-            .unwrap();
+        serde_json::from_slice(&std::fs::read(snapshot.join("snapshot.json")).unwrap()).unwrap();
     assert_eq!(
         manifest,
         serde_json::json!({"format": 1, "taken_by": "2.0.0", "files": [LB_CONFIG, LAST_GOOD]})
@@ -206,7 +208,10 @@ fn an_interrupted_migration_runs_again_to_the_same_result() {
         let root = root.path();
         let err = migrate::run(root, &[&CutBefore(cut)], "2.0.0").unwrap_err();
         assert!(format!("{err:#}").contains("power cut"), "{err:#}");
-        assert!(!root.join(paths::DATA_FORMAT).exists(), "{cut}: still format 1");
+        assert!(
+            !root.join(paths::DATA_FORMAT).exists(),
+            "{cut}: still format 1"
+        );
         let outcome = migrate::run(root, STEPS, "2.0.0").unwrap();
         assert!(
             outcome.lines[0].contains("was interrupted; running it again"),
@@ -296,11 +301,16 @@ fn a_rollback_restores_the_snapshot_and_keeps_the_newer_files_aside() {
     assert_eq!((meta.uid(), meta.gid()), (4242, 4242));
     assert_eq!(lb_restores(root).1, None);
     // A boot of this version again: nothing to do.
-    assert!(migrate::run(root, STEPS, "2.0.0").unwrap().problems.is_empty());
+    assert!(migrate::run(root, STEPS, "2.0.0")
+        .unwrap()
+        .problems
+        .is_empty());
 
     // Upgraded again: a new snapshot of format 2.
     migrate::run(root, newer, "3.0.0").unwrap();
-    assert!(migrate::snapshot::dir(root, 2).join("snapshot.json").exists());
+    assert!(migrate::snapshot::dir(root, 2)
+        .join("snapshot.json")
+        .exists());
     // Down to format 1 (this framework's first version would be the one to do it).
     let outcome = migrate::run(root, &[], "1.0.0").unwrap();
     assert_eq!(outcome.problems.len(), 1);
@@ -359,7 +369,10 @@ fn a_newer_format_without_a_snapshot_is_refused_saying_how_to_fix_it() {
 #[test]
 fn a_damaged_marker_is_refused_naming_the_file() {
     for (text, why) in [
-        ("format 2", "it is not a data-format marker (expected ident at line 1"),
+        (
+            "format 2",
+            "it is not a data-format marker (expected ident at line 1",
+        ),
         (r#"{"format": "2"}"#, "invalid type: string"),
         (r#"{"written_by": "2.0.0"}"#, "missing field `format`"),
         (r#"{"format": 0}"#, "\"format\" 0 is no format"),
@@ -407,7 +420,9 @@ fn the_boot_entry_point_records_the_version_and_the_problems() {
         serde_json::from_slice(&std::fs::read(root.join(paths::MIGRATE_PROBLEMS)).unwrap())
             .unwrap();
     assert_eq!(problems.len(), 1);
-    assert!(problems[0].reason.contains("data format 9, written by an unknown version"));
+    assert!(problems[0]
+        .reason
+        .contains("data format 9, written by an unknown version"));
 
     // Without the image's release file: this crate's version.
     assert_eq!(

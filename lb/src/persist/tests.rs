@@ -305,10 +305,16 @@ fn format_1_is_read_and_format_2_written() {
     fs::write(dir.path().join(FILE), format_1(&old)).unwrap();
     let store = Persisted::new(dir.path());
     let restored = store.restore();
-    assert_eq!((restored.config, restored.problem), (Some(old.clone()), None));
+    assert_eq!(
+        (restored.config, restored.problem),
+        (Some(old.clone()), None)
+    );
     store.save(&config(7, &["fe"])).unwrap();
     let text = fs::read_to_string(dir.path().join(FILE)).unwrap();
-    assert!(text.starts_with("{\n  \"format\": 2,\n  \"version\": 7,"), "{text}");
+    assert!(
+        text.starts_with("{\n  \"format\": 2,\n  \"version\": 7,"),
+        "{text}"
+    );
     assert_eq!(decode(text.as_bytes()).unwrap(), config(7, &["fe"]));
 }
 

@@ -51,7 +51,11 @@ pub fn write(root: &Path, marker: &Marker) -> Result<()> {
 /// The refusal of the marker holding `text`, for the reason `why`.
 fn unreadable(text: &[u8], why: &str) -> Refused {
     let path = paths::guest(paths::DATA_FORMAT);
-    let shown: String = String::from_utf8_lossy(text).trim().chars().take(80).collect();
+    let shown: String = String::from_utf8_lossy(text)
+        .trim()
+        .chars()
+        .take(80)
+        .collect();
     Refused(Problem::error(
         &path,
         &shown,

@@ -102,7 +102,9 @@ pub fn run(root: &Path, steps: &[&dyn Step], version: &str) -> Result<Outcome> {
         back(root, known, (found, &written_by), version, &mut outcome)?;
     }
     if outcome.lines.is_empty() {
-        outcome.lines.push(format!("data format {known}: nothing to do"));
+        outcome
+            .lines
+            .push(format!("data format {known}: nothing to do"));
     }
     Ok(outcome)
 }
@@ -219,7 +221,8 @@ fn back(
         return Ok(());
     }
     let aside = aside_dir(root, found);
-    std::fs::create_dir_all(&aside).with_context(|| format!("cannot create {}", aside.display()))?;
+    std::fs::create_dir_all(&aside)
+        .with_context(|| format!("cannot create {}", aside.display()))?;
     for &format in snapshots.iter().rev() {
         let manifest = snapshot::restore(root, format, &aside)?;
         outcome.lines.push(format!(

@@ -78,8 +78,13 @@ pub fn take(root: &Path, format: u32, files: &[&str], taken_by: &str) -> Result<
         0o600,
     )?;
     atomic::sync_dir(&building)?;
-    std::fs::rename(&building, &target)
-        .with_context(|| format!("cannot rename {} to {}", building.display(), target.display()))?;
+    std::fs::rename(&building, &target).with_context(|| {
+        format!(
+            "cannot rename {} to {}",
+            building.display(),
+            target.display()
+        )
+    })?;
     atomic::sync_dir(&migrations)?;
     Ok(true)
 }
@@ -112,8 +117,7 @@ pub fn kept(root: &Path) -> Result<Vec<u32>> {
 pub fn restore(root: &Path, format: u32, aside: &Path) -> Result<Manifest> {
     let snapshot = dir(root, format);
     let path = snapshot.join(MANIFEST);
-    let text =
-        std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
     let manifest: Manifest = serde_json::from_slice(&text).with_context(|| {
         format!(
             "{} is no snapshot description ({{\"format\", \"taken_by\", \"files\"}})",

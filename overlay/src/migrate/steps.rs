@@ -67,7 +67,9 @@ mod tests {
     use super::*;
 
     fn convert(text: &str) -> Converted {
-        LbConfigFormat.convert("lb/lb-config.json", text.as_bytes()).unwrap()
+        LbConfigFormat
+            .convert("lb/lb-config.json", text.as_bytes())
+            .unwrap()
     }
 
     #[test]

@@ -77,7 +77,10 @@ pub fn gather(root: &Path) -> Report {
         .unwrap_or_default();
     boot_problems.extend(
         errors
-            .ok("boot problems", problem_list(&root.join(paths::BOOT_PROBLEMS)))
+            .ok(
+                "boot problems",
+                problem_list(&root.join(paths::BOOT_PROBLEMS)),
+            )
             .unwrap_or_default(),
     );
     let deployment = facts::deployment(&schema, &sysfs::probe_nics(&root.join(paths::CLASS_NET)));
@@ -237,8 +240,8 @@ fn migrate_problems(root: &Path) -> Result<Vec<crate::problem::Problem>> {
 }
 
 fn problem_list(path: &Path) -> Result<Vec<crate::problem::Problem>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("{} is no problem list", path.display()))
 }
 

@@ -363,7 +363,10 @@ mod tests {
             decide(4, "a", me, &p)
         };
         assert_eq!(other(Role::Active, Role::Active, 4), Decision::OtherFormat);
-        assert_eq!(other(Role::Standby, Role::Standby, 4), Decision::OtherFormat);
+        assert_eq!(
+            other(Role::Standby, Role::Standby, 4),
+            Decision::OtherFormat
+        );
         assert_eq!(other(Role::Standby, Role::Active, 4), Decision::Adopt);
         assert_eq!(other(Role::Active, Role::Standby, 4), Decision::Keep);
         assert_eq!(other(Role::Active, Role::Active, 5), Decision::Adopt);
