@@ -247,6 +247,28 @@ fn problem_list(path: &Path) -> Result<Vec<crate::problem::Problem>> {
 
 #[cfg(test)]
 mod tests {
+    use crate::paths;
+    use crate::problem::Problem;
+
+    /// The data format's problems are read when the migration kept any, and missing when it
+    /// did not run; a damaged list names its file.
+    #[test]
+    fn the_migrations_problems_are_read_where_it_kept_them() {
+        let root = tempfile::tempdir().unwrap();
+        assert_eq!(super::migrate_problems(root.path()).unwrap(), []);
+        let path = root.path().join(paths::MIGRATE_PROBLEMS);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let kept = vec![Problem::warning("k", "v", "rolled back", "nothing")];
+        std::fs::write(&path, serde_json::to_vec(&kept).unwrap()).unwrap();
+        assert_eq!(super::migrate_problems(root.path()).unwrap(), kept);
+        std::fs::write(&path, "[{").unwrap();
+        let err = format!("{:#}", super::migrate_problems(root.path()).unwrap_err());
+        assert!(
+            err.contains("migrate-problems.json is no problem list"),
+            "{err}"
+        );
+    }
+
     /// The image's timesyncd fallback is the address status reads as "no server".
     #[test]
     fn the_image_falls_back_to_the_server_status_calls_none() {
