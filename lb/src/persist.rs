@@ -35,26 +35,74 @@ const CORRUPT_PREFIX: &str = "lb-config.json.corrupt-";
 /// bounded so that a recurring fault cannot fill the data partition.
 const CORRUPT_KEPT: usize = 3;
 
-/// The bytes [`Persisted::save`] writes for `config`: the one encoding of a committed
-/// configuration, also what the pair's replication channel carries (`api::pair`).
-pub fn encode(config: &Config) -> Vec<u8> {
-    serde_json::to_vec_pretty(config).expect("a Config serialises to JSON")
+/// The format of [`FILE`] this `lb` writes. Format 1 (every `lb` before the field existed)
+/// has no `format` field; format 2 is the same document with `"format": 2` first, so that a
+/// newer `lb` can tell an older file and a pair's two appliances can tell a format
+/// difference from a diverged configuration. [`decode`] reads every format up to this one.
+/// A change of the document's shape raises it, and the appliance's data-format migration
+/// (`overlay::migrate`) gains the step that converts the older files.
+pub const FORMAT: u32 = 2;
+/// The field of [`FILE`] that names its format.
+pub const FORMAT_FIELD: &str = "format";
+
+/// The document [`encode`] writes: the format, then the configuration's own fields.
+#[derive(serde::Serialize)]
+struct Document<'a> {
+    format: u32,
+    #[serde(flatten)]
+    config: &'a Config,
 }
 
-/// Hex SHA-256 of [`encode`]'s bytes: what a pair's two appliances compare.
+/// The bytes [`Persisted::save`] writes for `config` (format [`FORMAT`]): the one encoding
+/// of a committed configuration, also what the pair's replication channel carries
+/// (`api::pair`).
+pub fn encode(config: &Config) -> Vec<u8> {
+    let document = Document {
+        format: FORMAT,
+        config,
+    };
+    serde_json::to_vec_pretty(&document).expect("a Config serialises to JSON")
+}
+
+/// Hex SHA-256 of the configuration's own encoding, without the `format` field: what a
+/// pair's two appliances compare. The same configuration has the same digest whichever
+/// format each side writes, so that a pair upgraded one appliance at a time stays in sync
+/// (and agrees with an `lb` of format 1, whose digest was this one).
 pub fn digest(config: &Config) -> String {
     use sha2::{Digest, Sha256};
-    Sha256::digest(encode(config))
+    let bytes = serde_json::to_vec_pretty(config).expect("a Config serialises to JSON");
+    Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
 }
 
-/// A configuration from [`encode`]'s bytes, checked as a restore checks the file.
+/// A configuration from the bytes of [`FILE`] in any format up to [`FORMAT`] (the field
+/// absent: format 1), checked as a restore checks the file.
 pub fn decode(bytes: &[u8]) -> Result<Config> {
-    let config: Config = serde_json::from_slice(bytes).context("parsing")?;
+    let mut document: serde_json::Value = serde_json::from_slice(bytes).context("parsing")?;
+    if let Some(fields) = document.as_object_mut() {
+        if let Some(format) = fields.remove(FORMAT_FIELD) {
+            check_format(&format)?;
+        }
+    }
+    let config: Config = serde_json::from_value(document).context("parsing")?;
     config.validate().context("validating")?;
     Ok(config)
+}
+
+/// A `format` field this `lb` reads, or an error that names it and the way out.
+fn check_format(format: &serde_json::Value) -> Result<()> {
+    match format.as_u64() {
+        Some(n) if (1..=u64::from(FORMAT)).contains(&n) => Ok(()),
+        Some(n) if n > u64::from(FORMAT) => anyhow::bail!(
+            "\"{FORMAT_FIELD}\": {n} is newer than this lb reads (1 to {FORMAT}): the file \
+             was written by a newer version of lb; run that version (upgrade this appliance)"
+        ),
+        _ => anyhow::bail!(
+            "\"{FORMAT_FIELD}\": {format} is no format: it must be an integer from 1 to {FORMAT}"
+        ),
+    }
 }
 
 /// The file-system calls of a save. [`RealDisk`] is the one `lb` uses; tests substitute one

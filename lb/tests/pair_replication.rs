@@ -465,7 +465,12 @@ async fn pair() {
         v1.to_string().as_str()
     );
     assert_eq!(full.headers()["pair-role"], "standby");
-    let persisted: lb::config::Config = full.json().await.unwrap();
+    assert_eq!(
+        full.headers()["configuration-format"],
+        lb::persist::FORMAT.to_string().as_str()
+    );
+    // The bytes lb persists, `format` field included: read with lb's own decoder.
+    let persisted = lb::persist::decode(&full.bytes().await.unwrap()).unwrap();
     assert_eq!(persisted.version, v1);
     assert_eq!(persisted.backends[0].name, "be1");
     let nothing_newer = channel

@@ -12,6 +12,7 @@ pub mod garp;
 pub mod install;
 pub mod ip;
 pub mod lease;
+pub mod migrate;
 pub mod ovfenv;
 pub mod pair;
 pub mod paths;

@@ -51,6 +51,16 @@ pub const SSH_DIR: &str = "var/lib/lb-appliance/ssh";
 pub const LB_STATE_DIR: &str = "var/lib/lb-appliance/lb";
 /// The configuration lb last committed (`lb::persist::FILE` in [`LB_STATE_DIR`]).
 pub const LB_CONFIG: &str = "var/lib/lb-appliance/lb/lb-config.json";
+/// The data partition's format (`appliancectl migrate`): `{"format": N, "written_by":
+/// "VERSION"}`; absent means format 1, what every appliance wrote before it existed.
+pub const DATA_FORMAT: &str = "var/lib/lb-appliance/data-format.json";
+/// The snapshots taken before each migration (`format-<N>/`) and what a rollback moved
+/// aside (`rolled-back-*`).
+pub const MIGRATIONS_DIR: &str = "var/lib/lb-appliance/migrations";
+/// The last `appliancectl migrate`'s problems, as JSON (`appliancectl status`).
+pub const MIGRATE_PROBLEMS: &str = "run/lb-appliance/migrate-problems.json";
+/// The image's release file: `IMAGE_VERSION=` is the appliance's version.
+pub const OS_RELEASE: &str = "usr/lib/os-release";
 /// Support bundles (`appliancectl support`), root's only.
 pub const SUPPORT_DIR: &str = "var/lib/lb-appliance/support";
 

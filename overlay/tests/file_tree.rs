@@ -79,6 +79,7 @@ fn units_use_the_rendered_paths_and_existing_subcommands() {
         paths::guest(paths::STATE_DIR)
     )));
     for name in [
+        "lb-migrate.service",
         "appliance-render.service",
         "route-tables.service",
         "anyip-routes.service",
@@ -124,6 +125,49 @@ fn sshd_listens_where_the_agent_says() {
     assert_eq!(
         std::fs::read_link(enabled).unwrap(),
         Path::new("../ssh-listen.path")
+    );
+}
+
+/// The data partition is in this version's format before anything reads it: the
+/// migration runs first, once the partition is mounted, and the units that read its
+/// formatted files (secrets, certificates, lb's configuration) do not run without it.
+#[test]
+fn the_data_partition_is_migrated_before_anything_reads_it() {
+    let migrate = unit("lb-migrate.service");
+    assert!(migrate.contains("ExecStart=/usr/local/bin/appliancectl migrate\n"));
+    assert!(migrate.contains(&format!(
+        "RequiresMountsFor={}\n",
+        paths::guest(paths::STATE_DIR)
+    )));
+    assert!(migrate.contains("DefaultDependencies=no\n"));
+    let before = migrate
+        .lines()
+        .find_map(|l| l.strip_prefix("Before="))
+        .expect("Before=");
+    let readers = [
+        "appliance-render.service",
+        "lb-prepare.service",
+        "lb.service",
+        "api-cert.service",
+        "ssh.service",
+    ];
+    for reader in readers {
+        assert!(
+            before.split_whitespace().any(|u| u == reader),
+            "lb-migrate.service is not before {reader}"
+        );
+    }
+    // lb requires lb-prepare, which requires the migration: lb does not start without it.
+    for reader in ["appliance-render.service", "lb-prepare.service"] {
+        let text = unit(reader);
+        assert!(text.contains("Requires=lb-migrate.service\n"), "{reader}");
+        assert!(text.contains("After=lb-migrate.service\n"), "{reader}");
+    }
+    assert!(unit("lb.service").contains(" lb-migrate.service\n"));
+    let enabled = files().join("usr/lib/systemd/system/sysinit.target.wants/lb-migrate.service");
+    assert_eq!(
+        std::fs::read_link(enabled).unwrap(),
+        Path::new("../lb-migrate.service")
     );
 }
 

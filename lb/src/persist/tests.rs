@@ -292,3 +292,59 @@ fn a_good_file_refreshes_a_missing_last_good_copy() {
     assert_eq!(store.restore().problem, None);
     assert_eq!(store.read(LAST_GOOD).unwrap().unwrap().0.version, 5);
 }
+
+/// What every `lb` before the `format` field wrote: the configuration's own encoding.
+fn format_1(config: &Config) -> Vec<u8> {
+    serde_json::to_vec_pretty(config).unwrap()
+}
+
+#[test]
+fn format_1_is_read_and_format_2_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = config(6, &["fe"]);
+    fs::write(dir.path().join(FILE), format_1(&old)).unwrap();
+    let store = Persisted::new(dir.path());
+    let restored = store.restore();
+    assert_eq!(
+        (restored.config, restored.problem),
+        (Some(old.clone()), None)
+    );
+    store.save(&config(7, &["fe"])).unwrap();
+    let text = fs::read_to_string(dir.path().join(FILE)).unwrap();
+    assert!(
+        text.starts_with("{\n  \"format\": 2,\n  \"version\": 7,"),
+        "{text}"
+    );
+    assert_eq!(decode(text.as_bytes()).unwrap(), config(7, &["fe"]));
+}
+
+/// Two appliances with the same configuration agree whichever format each writes: a pair
+/// upgraded one appliance at a time stays in sync.
+#[test]
+fn the_digest_does_not_depend_on_the_format() {
+    use sha2::{Digest, Sha256};
+    let config = config(3, &["a", "b"]);
+    let of_format_1: String = Sha256::digest(format_1(&config))
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(digest(&config), of_format_1);
+    assert_ne!(encode(&config), format_1(&config));
+}
+
+#[test]
+fn a_newer_or_garbage_format_is_refused_naming_the_field() {
+    let with = |format: &str| format!("{{\"format\": {format}, \"version\": 1}}");
+    for (format, says) in [
+        ("3", "\"format\": 3 is newer than this lb reads (1 to 2)"),
+        ("0", "\"format\": 0 is no format"),
+        ("\"2\"", "\"format\": \"2\" is no format"),
+        ("2.5", "\"format\": 2.5 is no format"),
+    ] {
+        let err = format!("{:#}", decode(with(format).as_bytes()).unwrap_err());
+        assert!(err.contains(says), "{format}: {err}");
+    }
+    for format in ["1", "2"] {
+        assert_eq!(decode(with(format).as_bytes()).unwrap().version, 1);
+    }
+}

@@ -11,8 +11,8 @@ use appliance_image::Appliance;
 use clap::{Parser, Subcommand};
 use overlay::routes::{self, Service};
 use overlay::{
-    atomic, banner, boot, crypt, garp, install, ip, ovfenv, pair, paths, render, secrets, sshd,
-    status, support,
+    atomic, banner, boot, crypt, garp, install, ip, migrate, ovfenv, pair, paths, render, secrets,
+    sshd, status, support,
 };
 
 #[derive(Parser)]
@@ -24,6 +24,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Bring the data partition to this version's data format, or back to it after a rollback (lb-migrate.service, before anything reads it).
+    Migrate,
     /// Read the OVF environment, validate, render into /run, set up secrets (appliance-render.service).
     Boot,
     /// Render from an ovf-env.xml into a directory, as the appliance would (host preview).
@@ -132,6 +134,7 @@ fn main() -> ExitCode {
 fn run(command: Command) -> Result<ExitCode> {
     let root = Path::new("/");
     match command {
+        Command::Migrate => migrate::boot(root)?,
         Command::Boot => boot::run(root)?,
         Command::Render {
             ovf_env,

@@ -71,9 +71,18 @@ pub fn gather(root: &Path) -> Report {
                 )
                 .flatten(),
         });
-    let boot_problems = errors
-        .ok("boot problems", boot_problems(root))
+    // The data format's first: without a format this version reads, nothing else ran.
+    let mut boot_problems = errors
+        .ok("data format problems", migrate_problems(root))
         .unwrap_or_default();
+    boot_problems.extend(
+        errors
+            .ok(
+                "boot problems",
+                problem_list(&root.join(paths::BOOT_PROBLEMS)),
+            )
+            .unwrap_or_default(),
+    );
     let deployment = facts::deployment(&schema, &sysfs::probe_nics(&root.join(paths::CLASS_NET)));
     Report {
         version: schema.appliance.version.clone(),
@@ -220,15 +229,46 @@ fn api_address(settings: &Path) -> Result<Option<String>> {
     Ok(Some(format!("{host}:{port}")))
 }
 
-fn boot_problems(root: &Path) -> Result<Vec<crate::problem::Problem>> {
-    let path = root.join(paths::BOOT_PROBLEMS);
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(serde_json::from_str(&text)?)
+/// The boot's problems with the data partition's format (`appliancectl migrate`); none
+/// where it did not run (an image without it).
+fn migrate_problems(root: &Path) -> Result<Vec<crate::problem::Problem>> {
+    let path = root.join(paths::MIGRATE_PROBLEMS);
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    problem_list(&path)
+}
+
+fn problem_list(path: &Path) -> Result<Vec<crate::problem::Problem>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is no problem list", path.display()))
 }
 
 #[cfg(test)]
 mod tests {
+    use crate::paths;
+    use crate::problem::Problem;
+
+    /// The data format's problems are read when the migration kept any, and missing when it
+    /// did not run; a damaged list names its file.
+    #[test]
+    fn the_migrations_problems_are_read_where_it_kept_them() {
+        let root = tempfile::tempdir().unwrap();
+        assert_eq!(super::migrate_problems(root.path()).unwrap(), []);
+        let path = root.path().join(paths::MIGRATE_PROBLEMS);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let kept = vec![Problem::warning("k", "v", "rolled back", "nothing")];
+        std::fs::write(&path, serde_json::to_vec(&kept).unwrap()).unwrap();
+        assert_eq!(super::migrate_problems(root.path()).unwrap(), kept);
+        std::fs::write(&path, "[{").unwrap();
+        let err = format!("{:#}", super::migrate_problems(root.path()).unwrap_err());
+        assert!(
+            err.contains("migrate-problems.json is no problem list"),
+            "{err}"
+        );
+    }
+
     /// The image's timesyncd fallback is the address status reads as "no server".
     #[test]
     fn the_image_falls_back_to_the_server_status_calls_none() {

@@ -22,6 +22,8 @@ pub fn files(root: &Path, env: Option<&Found>, schema: &Appliance) -> Vec<Member
     let mut out = rendered(root);
     for (name, rel) in [
         ("boot-problems.json", paths::BOOT_PROBLEMS),
+        ("migrate-problems.json", paths::MIGRATE_PROBLEMS),
+        ("data-format.json", paths::DATA_FORMAT),
         ("rendered/console-banner.issue", paths::ISSUE),
     ] {
         out.push(text(name, &paths::guest(rel), read(root, rel)));

@@ -21,7 +21,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use super::super::handlers::CONFIGURATION_VERSION;
-use super::endpoint::{CONFIGURATION_DIGEST, PAIR_ROLE, PATH};
+use super::endpoint::{CONFIGURATION_DIGEST, CONFIGURATION_FORMAT, PAIR_ROLE, PATH};
 use crate::config::Config;
 use crate::persist;
 use crate::runtime::Role;
@@ -39,6 +39,8 @@ pub struct Peer {
     pub version: u64,
     /// Hex SHA-256 of its configuration's encoding (`persist::digest`).
     pub digest: String,
+    /// The format its `lb` writes (`persist::FORMAT` there).
+    pub format: u32,
     pub role: Role,
 }
 
@@ -201,7 +203,17 @@ fn peer(headers: &HeaderMap) -> Result<Peer, String> {
     if !well_formed {
         return Err(format!("{CONFIGURATION_DIGEST} {digest:?} is no SHA-256"));
     }
+    // An lb of format 1 says none.
+    let format = match headers.get(&CONFIGURATION_FORMAT) {
+        None => 1,
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| format!("{CONFIGURATION_FORMAT} {value:?} is no format"))?,
+    };
     Ok(Peer {
+        format,
         version: version
             .parse()
             .map_err(|_| format!("{CONFIGURATION_VERSION} {version:?} is no version"))?,

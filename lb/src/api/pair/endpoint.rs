@@ -3,9 +3,10 @@
 //! `Authorization: Bearer <[pair] secret>`. It sits beside `/v2`, outside the Data Plane API
 //! and its basic auth, on every address the API listens on.
 //!
-//! Every answer says the version, a digest of the configuration and this appliance's role in
-//! headers; with `?newer_than=N` and nothing newer than `N` committed here, that is all it
-//! says (204), so that a peer polling twice a second costs a few hundred bytes.
+//! Every answer says the version, a digest of the configuration, its format and this
+//! appliance's role in headers; with `?newer_than=N` and nothing newer than `N` committed
+//! here, that is all it says (204), so that a peer polling twice a second costs a few
+//! hundred bytes.
 use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
@@ -27,6 +28,9 @@ pub const PATH: &str = "/lb/pair/v1/configuration";
 /// Hex SHA-256 of the configuration's encoding: equal versions with different digests are
 /// different configurations.
 pub const CONFIGURATION_DIGEST: HeaderName = HeaderName::from_static("configuration-digest");
+/// The format of the configuration's encoding (`persist::FORMAT`). An `lb` of format 1
+/// sends none: absent is 1.
+pub const CONFIGURATION_FORMAT: HeaderName = HeaderName::from_static("configuration-format");
 /// `active` or `standby`: the answering appliance's role.
 pub const PAIR_ROLE: HeaderName = HeaderName::from_static("pair-role");
 
@@ -80,6 +84,7 @@ async fn get(
             CONFIGURATION_DIGEST,
             HeaderValue::from_str(&digest).map_err(ApiError::internal)?,
         ),
+        (CONFIGURATION_FORMAT, HeaderValue::from(persist::FORMAT)),
         (PAIR_ROLE, HeaderValue::from_static(pair.role().as_str())),
     ];
     if params.newer_than.is_some_and(|n| config.version <= n) {

@@ -33,6 +33,10 @@ pub enum Decision {
     /// were taken on both (both active: a split brain), or a runtime-only change reached
     /// one of two standbys. Each keeps its own until a commit raises the version.
     Diverged,
+    /// As [`Decision::Diverged`], but the peer's `lb` writes another format: the digests
+    /// may differ for the encoding alone (a pair half-way through an upgrade), so this is
+    /// no evidence of diverged configurations. Each keeps its own.
+    OtherFormat,
 }
 
 /// The decision for our committed `version` with `digest`, our `role`, and what the `peer`
@@ -47,6 +51,7 @@ pub fn decide(version: u64, digest: &str, role: Role, peer: &Peer) -> Decision {
         Equal => match (role, peer.role) {
             (Role::Standby, Role::Active) => Decision::Adopt,
             (Role::Active, Role::Standby) => Decision::Keep,
+            _ if peer.format != persist::FORMAT => Decision::OtherFormat,
             _ => Decision::Diverged,
         },
     }
@@ -58,7 +63,7 @@ pub struct Follower {
     shared: Arc<Shared>,
     /// The kinds of failure logged since the peer last answered: each is logged once.
     told: HashSet<&'static str>,
-    /// The version at which a divergence was logged.
+    /// The version at which a divergence (or a format difference) was logged.
     diverged: Option<u64>,
 }
 
@@ -99,6 +104,7 @@ impl Follower {
         match decide(own.version, &digest, role, &answer.peer) {
             Decision::InSync | Decision::Keep => self.settled(),
             Decision::Diverged => self.diverged(&answer.peer),
+            Decision::OtherFormat => self.other_format(&answer.peer),
             Decision::Adopt => self.adopt(answer).await,
         }
     }
@@ -123,6 +129,7 @@ impl Follower {
         let peer = Peer {
             version: config.version,
             digest: persist::digest(&config),
+            format: answer.peer.format,
             role: answer.peer.role,
         };
         let (store, shared) = (self.store.clone(), self.shared.clone());
@@ -166,6 +173,23 @@ impl Follower {
         );
         if self.diverged != Some(peer.version) {
             tracing::error!("pair: {problem}");
+            self.diverged = Some(peer.version);
+        }
+        self.shared.set_problem(Some(problem));
+    }
+
+    fn other_format(&mut self, peer: &Peer) {
+        let problem = format!(
+            "the peer {} runs another data format: its lb writes format {}, this one {}; both \
+             have version {} and each keeps its own until a commit on the active raises the \
+             version (upgrade both appliances to the same version)",
+            self.shared.peer,
+            peer.format,
+            persist::FORMAT,
+            peer.version
+        );
+        if self.diverged != Some(peer.version) {
+            tracing::warn!("pair: {problem}");
             self.diverged = Some(peer.version);
         }
         self.shared.set_problem(Some(problem));
@@ -300,6 +324,7 @@ mod tests {
     fn peer(version: u64, digest: &str, role: Role) -> Peer {
         Peer {
             version,
+            format: persist::FORMAT,
             digest: digest.into(),
             role,
         }
@@ -326,5 +351,24 @@ mod tests {
         assert_eq!(same(Role::Active, Role::Standby), Decision::Keep);
         assert_eq!(same(Role::Active, Role::Active), Decision::Diverged);
         assert_eq!(same(Role::Standby, Role::Standby), Decision::Diverged);
+    }
+
+    /// A peer of another format with another digest at the same version is reported as
+    /// such, not as diverged; the rules that do not depend on digests stay.
+    #[test]
+    fn another_format_is_no_divergence() {
+        let other = |me, them, version| {
+            let mut p = peer(version, "b", them);
+            p.format = 1;
+            decide(4, "a", me, &p)
+        };
+        assert_eq!(other(Role::Active, Role::Active, 4), Decision::OtherFormat);
+        assert_eq!(
+            other(Role::Standby, Role::Standby, 4),
+            Decision::OtherFormat
+        );
+        assert_eq!(other(Role::Standby, Role::Active, 4), Decision::Adopt);
+        assert_eq!(other(Role::Active, Role::Standby, 4), Decision::Keep);
+        assert_eq!(other(Role::Active, Role::Active, 5), Decision::Adopt);
     }
 }
