@@ -1,5 +1,6 @@
-//! Reads back what `inspect` checks in an OVF descriptor. Matching is by
-//! local name, ignoring namespace prefixes, as OVF consumers do.
+//! An OVF descriptor read back: what `builder inspect` reports and
+//! cross-checks, and the product and version `appliancectl upgrade` checks.
+//! Matching is by local name, ignoring namespace prefixes, as OVF consumers do.
 
 use anyhow::{bail, Context, Result};
 use quick_xml::events::{BytesStart, Event};
