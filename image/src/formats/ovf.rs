@@ -6,6 +6,11 @@ use anyhow::{bail, Context, Result};
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
+/// `ovf:format` of a streamOptimized VMDK (the builder writes it, readers
+/// pick the disk to decode by it).
+pub const VMDK_STREAM_FORMAT: &str =
+    "http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized";
+
 /// A `References/File`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileRef {
