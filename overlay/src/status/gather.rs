@@ -71,6 +71,9 @@ pub fn gather(root: &Path) -> Report {
                 )
                 .flatten(),
         });
+    let boot = errors
+        .ok("boot slots", crate::upgrade::state::read(root))
+        .flatten();
     let boot_problems = errors
         .ok("boot problems", boot_problems(root))
         .unwrap_or_default();
@@ -87,6 +90,7 @@ pub fn gather(root: &Path) -> Report {
         dataplane,
         ca_fingerprint,
         pair,
+        boot,
         boot_problems,
         errors: errors.0,
     }

@@ -101,3 +101,99 @@ impl<S: Write> Visitor for Package<S> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use appliance_image::formats::ova::{manifest_line, walk};
+    use sha2::{Digest, Sha256};
+
+    use super::*;
+
+    fn ovf(product: &str, version: &str) -> String {
+        format!(
+            r#"<?xml version="1.0"?>
+<Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1">
+  <References><File ovf:id="file1" ovf:href="disk.vmdk" ovf:size="4"/></References>
+  <DiskSection><Disk ovf:diskId="vmdisk1" ovf:fileRef="file1" ovf:capacity="1" ovf:format="{VMDK_STREAM_FORMAT}"/></DiskSection>
+  <VirtualSystem ovf:id="vm"><ProductSection><Product>{product}</Product><Version>{version}</Version></ProductSection></VirtualSystem>
+</Envelope>"#
+        )
+    }
+
+    /// A tar of `members` with a manifest of them second.
+    fn ova(members: &[(&str, &[u8])]) -> Vec<u8> {
+        let mf: String = members
+            .iter()
+            .map(|(n, c)| manifest_line(n, &hex::encode(Sha256::digest(c))))
+            .collect();
+        let mut all = members.to_vec();
+        all.insert(1, ("lb.mf", mf.as_bytes()));
+        let mut tar = tar::Builder::new(Vec::new());
+        for (name, content) in all {
+            let mut h = tar::Header::new_ustar();
+            h.set_size(content.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            tar.append_data(&mut h, name, content).unwrap();
+        }
+        tar.into_inner().unwrap()
+    }
+
+    /// Runs the visitor over `bytes`; the error and how much reached the sink.
+    fn refused(bytes: &[u8]) -> (String, usize) {
+        let expect = Expect {
+            product: "LB Appliance".into(),
+            running: "0.2.0".into(),
+        };
+        let mut p = Package::new(expect, Vec::new());
+        let err = walk(bytes, &mut p).err();
+        let written = p.sink.len();
+        let err = err.or_else(|| p.finish().err()).expect("must be refused");
+        (format!("{err:#}"), written)
+    }
+
+    #[test]
+    fn the_product_and_a_newer_version_are_required_before_any_disk_byte() {
+        let disk: &[u8] = b"KDMV";
+        for (product, version, says) in [
+            (
+                "Other Appliance",
+                "0.3.0",
+                "this appliance is \"LB Appliance\"",
+            ),
+            ("LB Appliance", "0.2.0", "not newer than the running 0.2.0"),
+            ("LB Appliance", "0.1.9", "not newer than the running 0.2.0"),
+            ("LB Appliance", "0.3-beta", "not dotted numbers"),
+        ] {
+            let x = ovf(product, version);
+            let (err, written) = refused(&ova(&[("lb.ovf", x.as_bytes()), ("disk.vmdk", disk)]));
+            assert!(err.contains(says), "{err}");
+            assert_eq!(written, 0, "{err}");
+        }
+    }
+
+    #[test]
+    fn a_damaged_or_misordered_ova_writes_nothing() {
+        let x = ovf("LB Appliance", "0.3.0");
+        let good = ova(&[("lb.ovf", x.as_bytes()), ("disk.vmdk", b"KDMV")]);
+        let at = good.windows(7).position(|w| w == b"<Produc").unwrap();
+        let mut tampered = good.clone();
+        tampered[at + 10] ^= 1;
+        let (err, written) = refused(&tampered);
+        assert!(err.contains("member lb.ovf: SHA-256"), "{err}");
+        assert_eq!(written, 0);
+
+        let (err, written) = refused(&good[..1024]);
+        assert_eq!(written, 0, "{err}");
+
+        let swapped = ova(&[("disk.vmdk", b"KDMV"), ("lb.ovf", x.as_bytes())]);
+        let (err, written) = refused(&swapped);
+        assert!(err.contains("first member is disk.vmdk"), "{err}");
+        assert_eq!(written, 0);
+
+        // A disk that is not a VMDK: refused by the decoder, nothing written.
+        let (err, written) = refused(&good);
+        assert!(err.contains("not a valid streamOptimized VMDK"), "{err}");
+        assert_eq!(written, 0);
+    }
+}

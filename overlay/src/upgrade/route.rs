@@ -177,3 +177,95 @@ impl<W: Write> Write for Router<W> {
         self.verity.sink.flush()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Seek};
+
+    use super::*;
+
+    /// A disk of `sectors` with a GPT naming `parts` (name, first LBA, last LBA).
+    fn disk(sectors: usize, parts: &[(&str, u64, u64)]) -> Vec<u8> {
+        let mut d = vec![0u8; sectors * 512];
+        for (i, (name, first, last)) in parts.iter().enumerate() {
+            let e = &mut d[1024 + 128 * i..1024 + 128 * (i + 1)];
+            e[0] = 1; // any type
+            e[16] = i as u8 + 1;
+            e[32..40].copy_from_slice(&first.to_le_bytes());
+            e[40..48].copy_from_slice(&last.to_le_bytes());
+            for (j, u) in name.encode_utf16().enumerate() {
+                e[56 + 2 * j..58 + 2 * j].copy_from_slice(&u.to_le_bytes());
+            }
+            let fill = (i as u8 + 1) * 0x11;
+            d[*first as usize * 512..(*last as usize + 1) * 512].fill(fill);
+        }
+        let crc = crc32fast::hash(&d[1024..1024 + 128 * 128]);
+        let h = &mut d[512..1024];
+        h[0..8].copy_from_slice(b"EFI PART");
+        h[12..16].copy_from_slice(&92u32.to_le_bytes());
+        h[72..80].copy_from_slice(&2u64.to_le_bytes());
+        h[80..84].copy_from_slice(&128u32.to_le_bytes());
+        h[84..88].copy_from_slice(&128u32.to_le_bytes());
+        h[88..92].copy_from_slice(&crc.to_le_bytes());
+        let crc = crc32fast::hash(&h[..92]);
+        h[16..20].copy_from_slice(&crc.to_le_bytes());
+        d
+    }
+
+    const PARTS: [(&str, u64, u64); 5] = [
+        ("esp", 40, 49),
+        ("root-a", 50, 69),
+        ("verity-a", 70, 71),
+        ("root-b", 72, 91),
+        ("data", 92, 99),
+    ];
+
+    fn route(d: &[u8], root: u64, verity: u64, chunk: usize) -> Result<Routed<Vec<u8>>> {
+        let mut r = Router::new(
+            Target {
+                sink: Vec::new(),
+                size: root,
+            },
+            Target {
+                sink: Vec::new(),
+                size: verity,
+            },
+        );
+        for c in d.chunks(chunk) {
+            r.write_all(c)?;
+        }
+        r.finish()
+    }
+
+    #[test]
+    fn slot_a_goes_to_our_partitions_the_esp_to_memory_the_rest_nowhere() {
+        let d = disk(100, &PARTS);
+        for chunk in [512, 777, 100 * 512] {
+            let routed = route(&d, 20 * 512, 4 * 512, chunk).unwrap();
+            assert!(routed.root == vec![0x22; 20 * 512], "root-a → our root");
+            assert!(
+                routed.verity == vec![0x33; 2 * 512],
+                "verity-a → our verity"
+            );
+            assert_eq!(routed.written, 22 * 512);
+            let mut esp = routed.esp;
+            esp.seek(std::io::SeekFrom::Start(0)).unwrap();
+            let mut back = Vec::new();
+            esp.read_to_end(&mut back).unwrap();
+            assert!(back == vec![0x11; 10 * 512], "esp → memory");
+        }
+    }
+
+    #[test]
+    fn a_bigger_partition_or_a_foreign_disk_is_refused() {
+        let d = disk(100, &PARTS);
+        let err = format!("{:#}", route(&d, 19 * 512, 4 * 512, 4096).err().unwrap());
+        assert!(err.contains("root-a is 10240 bytes, larger than"), "{err}");
+        let d = disk(100, &[("esp", 40, 49), ("root", 50, 69)]);
+        let err = format!("{:#}", route(&d, 20 * 512, 4 * 512, 4096).err().unwrap());
+        assert!(err.contains("no GPT partition named \"root-a\""), "{err}");
+        let cut = &disk(100, &PARTS)[..60 * 512];
+        let err = format!("{:#}", route(cut, 20 * 512, 4 * 512, 4096).err().unwrap());
+        assert!(err.contains("inside its partition root-a"), "{err}");
+    }
+}
