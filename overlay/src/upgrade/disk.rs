@@ -72,7 +72,7 @@ pub fn running_slot(gpt: &Gpt, data_partuuid: &str) -> Result<Slot> {
 pub fn slot_devices(
     gpt: &Gpt,
     slot: Slot,
-    device: impl Fn(&Partition) -> Result<PathBuf>,
+    mut device: impl FnMut(&Partition) -> Result<PathBuf>,
 ) -> Result<SlotDevices> {
     let root = gpt.by_name(slot.root_partition())?;
     let verity = gpt.by_name(slot.verity_partition())?;

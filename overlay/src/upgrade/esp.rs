@@ -4,7 +4,7 @@
 //! (temporary name, fsync, rename, fsync of the directory) so a power cut
 //! leaves either the old file or the new one.
 
-use std::io::{Read, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -21,7 +21,9 @@ pub struct NewBoot {
 }
 
 /// Reads slot A's entry, kernel and initramfs from the new disk's ESP.
-pub fn read_new(esp: SparseImage) -> Result<NewBoot> {
+pub fn read_new(mut esp: SparseImage) -> Result<NewBoot> {
+    // fatfs starts where the image stands, and asserts it is the start.
+    esp.seek(SeekFrom::Start(0))?;
     let fs = fatfs::FileSystem::new(esp, fatfs::FsOptions::new())
         .context("the new disk's ESP is not a FAT file system")?;
     let root = fs.root_dir();
