@@ -78,7 +78,7 @@ impl Gpt {
         let count = u32_at(h, 80) as usize;
         let entry_len = u32_at(h, 84) as usize;
         ensure!(
-            entry_len >= 128 && entry_len % 8 == 0 && count <= 1024,
+            entry_len >= 128 && entry_len.is_multiple_of(8) && count <= 1024,
             "GPT entry array of {count} entries of {entry_len} bytes is not plausible"
         );
         let start = usize::try_from(entries_lba)
