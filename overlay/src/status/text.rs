@@ -507,4 +507,27 @@ Backends:
         let text = render(&paired(None));
         assert!(text.contains("\nPair: active\n"), "{text}");
     }
+
+    #[test]
+    fn the_boot_section_names_a_staged_upgrade() {
+        use crate::upgrade::{entries::SlotState, state::Boot};
+        let mut r = report();
+        r.boot = Some(Boot {
+            running_slot: "a".into(),
+            running_version: "0.1.0".into(),
+            on_trial: false,
+            other_slot: "b".into(),
+            other_version: Some("0.2.0".into()),
+            other_state: SlotState::Staged,
+        });
+        let text = render(&r);
+        assert!(text.contains("\nBoot: version 0.1.0 in slot a\n"), "{text}");
+        assert!(
+            text.contains("  slot b: staged upgrade, not booted yet, version 0.2.0\n"),
+            "{text}"
+        );
+        assert!(text.contains("  upgrade staged: version 0.2.0 — reboot to run it\n"));
+        let json = r.to_json();
+        assert_eq!(json["report"]["boot"]["other_state"]["state"], "staged");
+    }
 }

@@ -191,3 +191,6 @@ pub fn rollback(system_running: slots::Slot, esp: &Esp) -> Result<String> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
