@@ -297,13 +297,13 @@ fn an_ova_upgrades_the_inactive_slot_on_loop_devices() {
     std::fs::write(&tampered, &bytes).unwrap();
     let err = format!(
         "{:#}",
-        install(&system, &esp, &product, &Source::Path(tampered)).unwrap_err()
+        install(&system, &esp, &product, Source::Path(tampered.clone())).unwrap_err()
     );
     assert!(err.contains("nothing was written"), "{err}");
     assert!(entries.join("lb-appliance-b+0-3.conf").exists());
     assert!(region(&disk, part(&ours, "root-b")).iter().all(|&b| b == 0));
 
-    let staged = install(&system, &esp, &product, &Source::Path(ova.clone())).unwrap();
+    let staged = install(&system, &esp, &product, Source::Path(ova.clone())).unwrap();
     assert_eq!((staged.version.as_str(), staged.slot), ("0.2.0", Slot::B));
 
     let mut names: Vec<String> = std::fs::read_dir(&entries)
@@ -351,7 +351,49 @@ fn an_ova_upgrades_the_inactive_slot_on_loop_devices() {
     };
     let err = format!(
         "{:#}",
-        install(&again, &esp, &product, &Source::Path(ova)).unwrap_err()
+        install(&again, &esp, &product, Source::Path(ova.clone())).unwrap_err()
     );
     assert!(err.contains("not newer than the running 0.2.0"), "{err}");
+
+    // From a stream (one pass): a tampered disk is noticed only once it was
+    // written, so slot B is left invalid (no entry, no files), never bootable.
+    let mut loops = Loops(Vec::new());
+    let inactive = slot_devices(&gpt, Slot::B, |p| {
+        Ok(loops.attach(&disk, part(&ours, &p.name)))
+    })
+    .unwrap();
+    let system = System { inactive, ..again };
+    let system = System {
+        running_version: "0.1.0".into(),
+        ..system
+    };
+    // A byte of a grain's padding: the decoder ignores it, the digest does not.
+    let mut bytes = std::fs::read(&ova).unwrap();
+    let vmdk = bytes.windows(4).position(|w| w == b"KDMV").unwrap();
+    let u64_at = |b: &[u8], o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap());
+    let grain = vmdk + u64_at(&bytes, vmdk + 64) as usize * 512;
+    let used = 12 + u32::from_le_bytes(bytes[grain + 8..grain + 12].try_into().unwrap()) as usize;
+    assert!(used % 512 != 0, "the first grain has padding");
+    bytes[grain + used] ^= 0xff;
+    let padded = dir.path().join("padding.ova");
+    std::fs::write(&padded, &bytes).unwrap();
+    let stream = Box::new(std::fs::File::open(&padded).unwrap());
+    let err = format!(
+        "{:#}",
+        install(&system, &esp, &product, Source::Stream(stream)).unwrap_err()
+    );
+    assert!(err.contains("slot b stays invalid"), "{err}");
+    assert!(err.contains("SHA-256"), "{err}");
+    assert_eq!(esp.entry_names().unwrap(), ["lb-appliance-a.conf"]);
+    assert!(!esp.has_files(Slot::B));
+    // The intact stream stages it in one pass.
+    let stream = Box::new(std::fs::File::open(&ova).unwrap());
+    let staged = install(&system, &esp, &product, Source::Stream(stream)).unwrap();
+    assert_eq!(staged.slot, Slot::B);
+    assert_eq!(
+        esp.entry_names().unwrap(),
+        ["lb-appliance-a.conf", "lb-appliance-b+3.conf"]
+    );
+    drop(loops);
+    assert_eq!(kept(&disk), before);
 }

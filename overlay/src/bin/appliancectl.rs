@@ -194,12 +194,12 @@ fn run(command: Command) -> Result<ExitCode> {
         Command::Upgrade { ova, reboot } => {
             require_root("upgrade")?;
             let source = match ova.as_str() {
-                "-" => upgrade::Source::Stdin,
+                "-" => upgrade::Source::Stream(Box::new(std::io::stdin())),
                 path => upgrade::Source::Path(PathBuf::from(path)),
             };
             let system = upgrade::disk::discover(root)?;
             let product = Appliance::embedded().appliance.product;
-            let staged = upgrade::install(&system, &esp(root), &product, &source)?;
+            let staged = upgrade::install(&system, &esp(root), &product, source)?;
             println!(
                 "version {} is staged in slot {} (on trial: {} boots to pass its health check, else slot {} boots again)",
                 staged.version,

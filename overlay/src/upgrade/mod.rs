@@ -38,25 +38,18 @@ use package::{Expect, Package};
 use route::{Router, Target};
 
 /// Where the OVA comes from.
-#[derive(Debug, Clone)]
 pub enum Source {
     /// A file: read twice, the first pass only verifies.
     Path(PathBuf),
-    /// Standard input (`ssh root@appliance appliancectl upgrade - < new.ova`):
-    /// one pass; the slot is made bootable only after every digest matched.
-    Stdin,
+    /// A stream, standard input for `ssh root@appliance appliancectl upgrade
+    /// - < new.ova`: one pass; the slot is made bootable only after every
+    /// digest matched.
+    Stream(Box<dyn Read>),
 }
 
-impl Source {
-    fn open(&self) -> Result<Box<dyn Read>> {
-        Ok(match self {
-            Source::Path(p) => Box::new(BufReader::with_capacity(
-                1 << 20,
-                File::open(p).with_context(|| format!("cannot open {}", p.display()))?,
-            )),
-            Source::Stdin => Box::new(BufReader::with_capacity(1 << 20, std::io::stdin())),
-        })
-    }
+fn open(path: &PathBuf) -> Result<Box<dyn Read>> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    Ok(Box::new(BufReader::with_capacity(1 << 20, file)))
 }
 
 /// A slot written and made bootable.
@@ -68,24 +61,19 @@ pub struct Staged {
 
 /// Installs the OVA from `source` into `system`'s inactive slot, on `esp`.
 /// Progress goes to stderr.
-pub fn install(system: &System, esp: &Esp, product: &str, source: &Source) -> Result<Staged> {
+pub fn install(system: &System, esp: &Esp, product: &str, source: Source) -> Result<Staged> {
     let expect = Expect {
         product: product.to_string(),
         running: system.running_version.clone(),
     };
     let slot = system.running.other();
-    if let Source::Path(path) = source {
-        let started = Instant::now();
-        let mut check = Package::new(expect.clone(), std::io::sink());
-        ova::walk(source.open()?, &mut check)
-            .and_then(|_| check.finish())
-            .with_context(|| format!("{} refused, nothing was written", path.display()))?;
-        eprintln!(
-            "{}: every member matches its manifest ({:.1} s)",
-            path.display(),
-            started.elapsed().as_secs_f64()
-        );
-    }
+    let input: Box<dyn Read> = match source {
+        Source::Path(path) => {
+            verify_only(&path, &expect)?;
+            open(&path)?
+        }
+        Source::Stream(stream) => Box::new(BufReader::with_capacity(1 << 20, stream)),
+    };
 
     eprintln!("invalidating slot {slot} (its boot entry and files on the ESP)");
     esp.invalidate(slot)?;
@@ -110,7 +98,7 @@ pub fn install(system: &System, esp: &Esp, product: &str, source: &Source) -> Re
         },
     );
     let mut package = Package::new(expect, router);
-    ova::walk(source.open()?, &mut package).with_context(|| {
+    ova::walk(input, &mut package).with_context(|| {
         format!("the OVA was refused; slot {slot} stays invalid and the running slot boots")
     })?;
     let (version, router) = package.finish()?;
@@ -159,6 +147,22 @@ pub fn install(system: &System, esp: &Esp, product: &str, source: &Source) -> Re
     esp.write_entry(&EntryName::on_trial(slot), &entry)?;
     esp.point_syslinux(slot, &entry.options)?;
     Ok(Staged { version, slot })
+}
+
+/// The pass over a file that writes nothing: a truncated or tampered OVA, or
+/// one of another product or version, is refused before anything changes.
+fn verify_only(path: &PathBuf, expect: &Expect) -> Result<()> {
+    let started = Instant::now();
+    let mut check = Package::new(expect.clone(), std::io::sink());
+    ova::walk(open(path)?, &mut check)
+        .and_then(|_| check.finish())
+        .with_context(|| format!("{} refused, nothing was written", path.display()))?;
+    eprintln!(
+        "{}: every member matches its manifest ({:.1} s)",
+        path.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 /// What `appliancectl rollback` did, for its output.
