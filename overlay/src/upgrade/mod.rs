@@ -41,9 +41,9 @@ use route::{Router, Target};
 pub enum Source {
     /// A file: read twice, the first pass only verifies.
     Path(PathBuf),
-    /// A stream, standard input for `ssh root@appliance appliancectl upgrade
-    /// - < new.ova`: one pass; the slot is made bootable only after every
-    /// digest matched.
+    /// A stream (standard input, so that `ssh root@appliance appliancectl
+    /// upgrade - < new.ova` works): one pass; the slot is made bootable only
+    /// after every digest matched.
     Stream(Box<dyn Read>),
 }
 
