@@ -373,7 +373,7 @@ fn an_ova_upgrades_the_inactive_slot_on_loop_devices() {
     let u64_at = |b: &[u8], o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap());
     let grain = vmdk + u64_at(&bytes, vmdk + 64) as usize * 512;
     let used = 12 + u32::from_le_bytes(bytes[grain + 8..grain + 12].try_into().unwrap()) as usize;
-    assert!(used % 512 != 0, "the first grain has padding");
+    assert!(!used.is_multiple_of(512), "the first grain has padding");
     bytes[grain + used] ^= 0xff;
     let padded = dir.path().join("padding.ova");
     std::fs::write(&padded, &bytes).unwrap();
