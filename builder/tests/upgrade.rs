@@ -278,6 +278,7 @@ fn an_ova_upgrades_the_inactive_slot_on_loop_devices() {
         running: Slot::A,
         running_version: "0.1.0".into(),
         inactive: inactive.clone(),
+        on_trial: false,
     };
     let esp = Esp {
         dir: dir.path().join("efi"),
@@ -354,6 +355,20 @@ fn an_ova_upgrades_the_inactive_slot_on_loop_devices() {
         install(&again, &esp, &product, Source::Path(ova.clone())).unwrap_err()
     );
     assert!(err.contains("not newer than the running 0.2.0"), "{err}");
+
+    // Never while this boot is on trial: the other slot is its fallback.
+    let trial = System {
+        on_trial: true,
+        ..again.clone()
+    };
+    let err = format!(
+        "{:#}",
+        install(&trial, &esp, &product, Source::Path(ova.clone())).unwrap_err()
+    );
+    assert!(
+        err.contains("is on trial and slot b is its fallback"),
+        "{err}"
+    );
 
     // From a stream (one pass): a tampered disk is noticed only once it was
     // written, so slot B is left invalid (no entry, no files), never bootable.

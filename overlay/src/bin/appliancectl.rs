@@ -208,13 +208,16 @@ fn run(command: Command) -> Result<ExitCode> {
                 staged.slot.other()
             );
             println!("BIOS boots have no boot counting: syslinux now boots slot {} and falls back only by `appliancectl rollback`", staged.slot);
-            finish(reboot)?;
+            finish(reboot, "run `reboot` to boot it")?;
         }
         Command::Rollback { reboot } => {
             require_root("rollback")?;
             let system = upgrade::disk::discover(root)?;
             println!("{}", upgrade::rollback(system.running, &esp(root))?);
-            finish(reboot)?;
+            finish(
+                reboot,
+                "the change takes effect at the next boot (`reboot`)",
+            )?;
         }
         Command::BootHealth => {
             if let Err(findings) = status::health::wait(root, BOOT_HEALTH_WAIT) {
@@ -298,10 +301,10 @@ fn esp(root: &Path) -> upgrade::esp::Esp {
     }
 }
 
-/// Reboots, or says how to.
-fn finish(reboot: bool) -> Result<()> {
+/// Reboots, or prints `hint`.
+fn finish(reboot: bool, hint: &str) -> Result<()> {
     if !reboot {
-        println!("run `reboot` to boot it");
+        println!("{hint}");
         return Ok(());
     }
     let status = std::process::Command::new("systemctl")

@@ -30,6 +30,9 @@ pub struct System {
     pub running_version: String,
     /// The other slot's partitions: the only ones an upgrade writes.
     pub inactive: SlotDevices,
+    /// This boot is on trial (not blessed yet): the other slot is the
+    /// fallback, which an upgrade must not overwrite.
+    pub on_trial: bool,
 }
 
 /// Reads the running system under `root` (`/` on the appliance).
@@ -51,6 +54,7 @@ pub fn discover(root: &Path) -> Result<System> {
         running,
         running_version: running_version(root)?,
         inactive: slot_devices(&gpt, running.other(), |p| by_partuuid(root, &p.partuuid))?,
+        on_trial: root.join(super::state::BOOT_COUNT_EFIVAR).exists(),
     })
 }
 

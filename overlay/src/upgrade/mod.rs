@@ -67,6 +67,11 @@ pub fn install(system: &System, esp: &Esp, product: &str, source: Source) -> Res
         running: system.running_version.clone(),
     };
     let slot = system.running.other();
+    anyhow::ensure!(
+        !system.on_trial,
+        "this boot of slot {} is on trial and slot {slot} is its fallback: upgrade once this boot is blessed (appliancectl status shows it), or roll back first",
+        system.running
+    );
     let input: Box<dyn Read> = match source {
         Source::Path(path) => {
             verify_only(&path, &expect)?;
