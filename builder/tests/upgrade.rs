@@ -18,6 +18,7 @@ use builder::formats::gpt::{Entry as GptEntry, Table, BOOT_CODE_LEN, SECTOR};
 use builder::formats::ova::write_ova;
 use builder::formats::ovf::{descriptor, BuildInfo, DiskRef};
 use builder::formats::vmdk::write_stream_optimized;
+use builder::host::tools::Purpose;
 use overlay::upgrade::disk::{slot_devices, System};
 use overlay::upgrade::esp::Esp;
 use overlay::upgrade::{install, Source};
@@ -37,6 +38,15 @@ fn run(cmd: &mut Command) -> String {
 }
 
 fn require_tools() {
+    // SAFETY: geteuid has no preconditions.
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "this test needs root (loop devices)"
+    );
+    // erofs-utils, dosfstools and mtools are build tools, cryptsetup-bin a test tool.
+    builder::host::tools::ensure_for(&[Purpose::Build, Purpose::Test])
+        .unwrap_or_else(|e| panic!("{e:#}"));
     let missing: Vec<&str> = [
         ("mkfs.erofs", "erofs-utils"),
         ("veritysetup", "cryptsetup-bin"),
@@ -58,12 +68,6 @@ fn require_tools() {
         missing.is_empty(),
         "this test needs root and the packages {missing:?} (apt-get install {})",
         missing.join(" ")
-    );
-    // SAFETY: geteuid has no preconditions.
-    assert_eq!(
-        unsafe { libc::geteuid() },
-        0,
-        "this test needs root (loop devices)"
     );
 }
 
