@@ -9,14 +9,13 @@ use std::io::Write;
 
 use anyhow::{ensure, Context, Result};
 use appliance_image::formats::gpt::{Gpt, PRIMARY_BYTES};
-use appliance_image::slots::Slot;
+use appliance_image::slots::{self, Slot};
 
 use super::sparse::SparseImage;
 
-/// The new disk's partition names that are installed (the builder writes
-/// the factory disk's slot A; slot B is empty in an OVA).
+/// The new disk's slot that is installed: the builder writes the factory
+/// disk's slot A; slot B is empty in an OVA.
 pub const NEW_ROOT: Slot = Slot::A;
-pub const NEW_ESP: &str = "esp";
 
 /// One of our partitions and what it may hold.
 pub struct Target<W> {
@@ -109,7 +108,7 @@ impl<W: Write> Router<W> {
                 NEW_ROOT.verity_partition(),
                 Some(self.verity.size),
             ),
-            (Dest::Esp, NEW_ESP, None),
+            (Dest::Esp, slots::ESP_PARTITION, None),
         ] {
             let p = gpt.by_name(name).context("the new disk")?;
             if let Some(ours) = ours {
