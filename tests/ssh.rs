@@ -43,8 +43,8 @@ impl<'a> Ssh<'a> {
     /// Runs `command` with the file at `input` as its standard input, as
     /// `ssh root@appliance command < file` does; an error unless it exits 0.
     pub fn ok_with_input(&self, command: &str, input: &Path) -> Result<Output> {
-        let file = std::fs::File::open(input)
-            .with_context(|| format!("opening {}", input.display()))?;
+        let file =
+            std::fs::File::open(input).with_context(|| format!("opening {}", input.display()))?;
         let out = self.exec(command, Stdio::from(file))?;
         ensure!(
             out.status.success(),

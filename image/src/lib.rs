@@ -3,8 +3,12 @@
 //!
 //! This crate is pure data. The builder turns it into an OVF descriptor and a
 //! disk; the boot agent embeds the same file to validate the OVF environment,
-//! so a property is declared in exactly one place.
+//! so a property is declared in exactly one place. It also holds what both
+//! sides of an in-place upgrade must agree on: the A/B slot contract
+//! ([`slots`]) and the readers of the formats a version ships in
+//! ([`formats`]).
 
+pub mod formats;
 mod model;
 mod property;
 pub mod slots;

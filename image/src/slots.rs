@@ -32,6 +32,8 @@ pub const ENTRIES_DIR: &str = "loader/entries";
 pub const SORT_KEY: &str = "lb-appliance";
 /// The device-mapper name of the verified root (`root=/dev/mapper/root`).
 pub const DM_NAME: &str = "root";
+/// GPT partition name of the EFI system partition.
+pub const ESP_PARTITION: &str = "esp";
 /// Where the running system mounts the ESP (systemd-bless-boot finds it there).
 pub const ESP_MOUNT: &str = "/efi";
 

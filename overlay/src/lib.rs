@@ -28,6 +28,7 @@ pub mod status;
 pub mod support;
 pub mod sysfs;
 pub mod transport;
+pub mod upgrade;
 pub mod validate;
 
 /// Directory (relative to this crate) holding the static file tree copied into the image.

@@ -88,6 +88,7 @@ fn units_use_the_rendered_paths_and_existing_subcommands() {
         "ssh.service.d/lb-appliance.conf",
         "ssh-listen.service",
         "api-cert.service",
+        "lb-boot-health.service",
     ] {
         for line in unit(name)
             .lines()
@@ -325,4 +326,32 @@ fn keepalived_runs_the_rendered_file_only_in_pair_mode() {
             args.join(" ")
         );
     }
+}
+
+/// A boot on trial is blessed only after the health check passed, and a
+/// failed check reboots (a try counted down); a blessed boot is never
+/// assessed, so a configuration problem cannot cause a reboot loop.
+#[test]
+fn boots_on_trial_are_assessed_before_they_are_blessed() {
+    let text = unit("lb-boot-health.service");
+    for line in [
+        "Before=boot-complete.target",
+        "FailureAction=reboot",
+        "ExecStart=/usr/local/bin/appliancectl boot-health",
+        &format!(
+            "ConditionPathExists=/{}",
+            overlay::upgrade::state::BOOT_COUNT_EFIVAR
+        ),
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "lb-boot-health.service lacks `{line}`"
+        );
+    }
+    let required =
+        files().join("usr/lib/systemd/system/boot-complete.target.requires/lb-boot-health.service");
+    assert_eq!(
+        std::fs::read_link(&required).unwrap(),
+        Path::new("../lb-boot-health.service")
+    );
 }

@@ -138,8 +138,8 @@ fn upgrade_in_place() -> Result<()> {
 /// The appliance runs `version` from `slot` (`appliancectl status --json`).
 fn running(ssh: &Ssh, version: &str, slot: Slot) -> Result<()> {
     let out = ssh.run("appliancectl status --json")?;
-    let status: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .context("appliancectl status --json is not JSON")?;
+    let status: serde_json::Value =
+        serde_json::from_slice(&out.stdout).context("appliancectl status --json is not JSON")?;
     let boot = &status["boot"];
     ensure!(
         boot["running"]["version"] == version && boot["running"]["slot"] == slot.letter(),

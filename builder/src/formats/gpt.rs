@@ -228,6 +228,27 @@ mod tests {
         assert!(t.check().is_err());
     }
 
+    /// `appliancectl upgrade` finds its partitions with the shared reader:
+    /// it must read exactly what this writer wrote.
+    #[test]
+    fn the_shared_reader_reads_it_back() {
+        use appliance_image::formats::gpt::Gpt;
+        let t = table();
+        let gpt = Gpt::parse(&t.primary(&[0; BOOT_CODE_LEN])).unwrap();
+        assert_eq!(gpt.disk_guid, t.disk_guid.hyphenated().to_string());
+        assert_eq!(gpt.partitions.len(), t.entries.len());
+        for (read, written) in gpt.partitions.iter().zip(&t.entries) {
+            assert_eq!(read.name, written.name);
+            assert_eq!(read.type_guid, written.type_guid.hyphenated().to_string());
+            assert_eq!(read.partuuid, written.uuid.hyphenated().to_string());
+            assert_eq!(
+                (read.first_lba, read.last_lba, read.attributes),
+                (written.first_lba, written.last_lba, written.attributes)
+            );
+        }
+        assert_eq!(gpt.by_name("root").unwrap().index, 1);
+    }
+
     /// Cross-check with util-linux: sfdisk must read back what we wrote.
     #[test]
     fn sfdisk_reads_it_back() {

@@ -1,35 +1,27 @@
 //! `inspect`: what is inside an OVA, with every cross-reference verified.
 //!
-//! One forward pass over the tar: the `.ovf` must come first and the manifest
-//! second (our OVA contract, see [`crate::formats::ova`]); every later member
-//! is hashed while it streams, and each streamOptimized disk is decoded in the
-//! same pass. Then the manifest, the OVF References and DiskSection are checked
-//! against what was read. Any inconsistency is an error naming the member.
+//! One forward pass over the tar with the walk `appliancectl upgrade` uses
+//! too ([`appliance_image::formats::ova::walk`]): the `.ovf` first and the
+//! manifest second, every later member hashed while it streams and checked
+//! against the manifest, each streamOptimized disk decoded in the same pass.
+//! Then the OVF References and DiskSection are checked against what was
+//! read. Any inconsistency is an error naming the member.
 
-pub(crate) mod descriptor;
 pub(crate) mod qualifiers;
 mod report;
 
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, ensure, Context, Result};
+use appliance_image::formats::ova::{self, Visitor};
+pub(crate) use appliance_image::formats::ovf as descriptor;
 
-use crate::formats::ova::{manifest_name, HashingReader};
 use crate::formats::ovf::VMDK_STREAM_FORMAT;
 use crate::formats::vmdk::{read_stream_optimized, VmdkInfo};
+pub use appliance_image::formats::ova::Member;
 pub use descriptor::{Descriptor, DiskDecl, FileRef, OptionDecl, PropertyDecl};
-
-/// One tar member.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Member {
-    pub name: String,
-    pub size: u64,
-    /// Lowercase hex SHA-256 of the content.
-    pub sha256: String,
-}
 
 /// A verified OVA. [`std::fmt::Display`] prints it for `builder inspect`.
 #[derive(Debug, Clone)]
@@ -48,97 +40,48 @@ pub struct Report {
 pub fn inspect(path: &Path) -> Result<Report> {
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let size = file.metadata()?.len();
-    let mut archive = tar::Archive::new(BufReader::with_capacity(1 << 20, file));
-    let mut members: Vec<Member> = Vec::new();
-    let mut ovf: Option<Descriptor> = None;
-    let mut manifest = String::new();
-    let mut disks = Vec::new();
-    let mut end = 0u64; // where the members end, to check the end-of-archive blocks
-
-    let entries = archive
-        .entries()
-        .context("reading the OVA as a tar archive")?;
-    for entry in entries {
-        let after = members
-            .last()
-            .map_or("the start".into(), |m| format!("member {}", m.name));
-        let mut entry = entry.with_context(|| format!("reading the tar header after {after}"))?;
-        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        ensure!(
-            entry.header().entry_type().is_file(),
-            "member {name} is not a regular file (tar type {:?})",
-            entry.header().entry_type()
-        );
-        let declared = entry.size();
-        let mut reader = HashingReader::new(&mut entry);
-        match members.len() {
-            0 => {
-                ensure!(
-                    name.ends_with(".ovf"),
-                    "first member is {name}: an OVA must start with the .ovf"
-                );
-                let mut xml = String::new();
-                reader
-                    .read_to_string(&mut xml)
-                    .with_context(|| format!("member {name} is not UTF-8 text"))?;
-                ovf = Some(descriptor::parse(&xml).with_context(|| format!("member {name}"))?);
-            }
-            1 => {
-                let expected = manifest_name(&members[0].name)?;
-                ensure!(
-                    name == expected,
-                    "second member is {name}, expected the manifest {expected}"
-                );
-                reader
-                    .read_to_string(&mut manifest)
-                    .with_context(|| format!("member {name} is not UTF-8 text"))?;
-            }
-            _ => {
-                let d = ovf.as_ref().expect("the first member was parsed");
-                if is_stream_vmdk(d, &name) {
-                    let info =
-                        read_stream_optimized(&mut reader, std::io::sink()).with_context(|| {
-                            format!("member {name}: not a valid streamOptimized VMDK")
-                        })?;
-                    disks.push((name.clone(), info));
-                }
-                std::io::copy(&mut reader, &mut std::io::sink())?;
-            }
-        }
-        let (read, sha256) = reader.finish();
-        ensure!(
-            read == declared,
-            "member {name} is truncated: its header says {declared} bytes, the archive holds {read}"
-        );
-        end += 512 + declared.next_multiple_of(512);
-        members.push(Member {
-            name,
-            size: declared,
-            sha256,
-        });
-    }
-    ensure!(
-        members.len() >= 2,
-        "the OVA holds {} member(s): an .ovf and a manifest at least",
-        members.len()
-    );
-    ensure!(
-        size >= end + 1024,
-        "the OVA ends at byte {size} without the two zero blocks that close a tar archive (truncated?)"
-    );
-    let descriptor = ovf.expect("checked above");
-    check_manifest(&members, &manifest)?;
-    check_references(&members, &descriptor)?;
-    check_disks(&descriptor, &disks)?;
+    let mut seen = Seen::default();
+    let walk = ova::walk(BufReader::with_capacity(1 << 20, file), &mut seen)?;
+    let descriptor = seen.descriptor.expect("the walk hands the descriptor over");
+    check_references(&walk.members, &descriptor)?;
+    check_disks(&descriptor, &seen.disks)?;
     check_options(&descriptor)?;
     check_defaults(&descriptor)?;
     Ok(Report {
         path: path.to_path_buf(),
         size,
-        members,
+        members: walk.members,
         descriptor,
-        disks,
+        disks: seen.disks,
     })
+}
+
+/// What the walk showed `inspect`: the parsed descriptor, then each
+/// streamOptimized disk decoded in the same pass.
+#[derive(Default)]
+struct Seen {
+    descriptor: Option<Descriptor>,
+    disks: Vec<(String, VmdkInfo)>,
+}
+
+impl Visitor for Seen {
+    fn descriptor(&mut self, name: &str, xml: &str) -> Result<()> {
+        self.descriptor = Some(descriptor::parse(xml).with_context(|| format!("member {name}"))?);
+        Ok(())
+    }
+
+    fn member(&mut self, name: &str, _size: u64, body: &mut dyn Read) -> Result<()> {
+        let d = self
+            .descriptor
+            .as_ref()
+            .expect("the descriptor comes first");
+        if is_stream_vmdk(d, name) {
+            let info = read_stream_optimized(body, std::io::sink())
+                .context("not a valid streamOptimized VMDK")?;
+            self.disks.push((name.to_string(), info));
+        }
+        Ok(())
+    }
 }
 
 /// Whether the OVF declares member `name` as a streamOptimized disk.
@@ -148,44 +91,6 @@ fn is_stream_vmdk(d: &Descriptor, name: &str) -> bool {
             .iter()
             .any(|disk| disk.file_ref == f.id && disk.format == VMDK_STREAM_FORMAT)
     })
-}
-
-/// Every member but the manifest is listed with its digest, and every listed
-/// name is a member.
-fn check_manifest(members: &[Member], manifest: &str) -> Result<()> {
-    let mf_name = &members[1].name;
-    let mut listed = BTreeMap::new();
-    for (i, line) in manifest.lines().enumerate() {
-        let parsed = line
-            .strip_prefix("SHA256(")
-            .and_then(|rest| rest.rsplit_once(")= "))
-            .filter(|(_, hex)| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()));
-        let Some((name, digest)) = parsed else {
-            bail!(
-                "{mf_name} line {}: {line:?} is not `SHA256(name)= <64 hex digits>`",
-                i + 1
-            );
-        };
-        ensure!(
-            listed.insert(name, digest.to_ascii_lowercase()).is_none(),
-            "{mf_name} lists {name} twice"
-        );
-    }
-    for m in members.iter().filter(|m| &m.name != mf_name) {
-        let Some(digest) = listed.remove(m.name.as_str()) else {
-            bail!("member {} is not listed in {mf_name}", m.name);
-        };
-        ensure!(
-            digest == m.sha256,
-            "member {}: SHA-256 is {} but {mf_name} says {digest}",
-            m.name,
-            m.sha256
-        );
-    }
-    if let Some(name) = listed.keys().next() {
-        bail!("{mf_name} lists {name}, which is not in the OVA");
-    }
-    Ok(())
 }
 
 /// References name exactly the members after the manifest, with their sizes.

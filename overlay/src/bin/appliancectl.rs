@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 use overlay::routes::{self, Service};
 use overlay::{
     atomic, banner, boot, crypt, garp, install, ip, migrate, ovfenv, pair, paths, render, secrets,
-    sshd, status, support,
+    sshd, status, support, upgrade,
 };
 
 #[derive(Parser)]
@@ -64,6 +64,21 @@ enum Command {
         #[arg(long)]
         changed: bool,
     },
+    /// Install a newer version's OVA into the other boot slot: a file, or `-` for standard input (`ssh root@appliance appliancectl upgrade - < new.ova`).
+    Upgrade {
+        /// The OVA's path, or `-`.
+        ova: String,
+        /// Reboot into the new version once it is staged.
+        #[arg(long)]
+        reboot: bool,
+    },
+    /// Cancel a staged upgrade, or mark the running slot bad so that the other slot boots next.
+    Rollback {
+        #[arg(long)]
+        reboot: bool,
+    },
+    /// Wait (up to 180 s) until the checks of `appliancectl status` pass; fail otherwise (lb-boot-health.service).
+    BootHealth,
     /// The active/standby pair's hooks for keepalived.
     #[command(subcommand)]
     Pair(PairCommand),
@@ -121,6 +136,9 @@ const ADDRESSES_STAY: Duration = Duration::from_secs(2);
 /// Beyond this, addresses that keep moving are issued for as they are.
 const FOLLOW_AT_MOST: Duration = Duration::from_secs(60);
 
+/// How long `appliancectl boot-health` waits for a healthy appliance.
+const BOOT_HEALTH_WAIT: Duration = Duration::from_secs(180);
+
 fn main() -> ExitCode {
     match run(Cli::parse().command) {
         Ok(code) => code,
@@ -176,6 +194,45 @@ fn run(command: Command) -> Result<ExitCode> {
             );
             println!("{}", written.path.display());
         }
+        Command::Upgrade { ova, reboot } => {
+            require_root("upgrade")?;
+            let source = match ova.as_str() {
+                "-" => upgrade::Source::Stream(Box::new(std::io::stdin())),
+                path => upgrade::Source::Path(PathBuf::from(path)),
+            };
+            let system = upgrade::disk::discover(root)?;
+            let product = Appliance::embedded().appliance.product;
+            let staged = upgrade::install(&system, &esp(root), &product, source)?;
+            println!(
+                "version {} is staged in slot {} (on trial: {} boots to pass its health check, else slot {} boots again)",
+                staged.version,
+                staged.slot,
+                appliance_image::slots::TRIES,
+                staged.slot.other()
+            );
+            println!("BIOS boots have no boot counting: syslinux now boots slot {} and falls back only by `appliancectl rollback`", staged.slot);
+            finish(reboot, "run `reboot` to boot it")?;
+        }
+        Command::Rollback { reboot } => {
+            require_root("rollback")?;
+            let system = upgrade::disk::discover(root)?;
+            println!("{}", upgrade::rollback(system.running, &esp(root))?);
+            finish(
+                reboot,
+                "the change takes effect at the next boot (`reboot`)",
+            )?;
+        }
+        Command::BootHealth => {
+            if let Err(findings) = status::health::wait(root, BOOT_HEALTH_WAIT) {
+                for f in findings {
+                    eprintln!("{:?}: {}", f.severity, f.what);
+                }
+                return Err(anyhow!(
+                    "the appliance is not healthy {BOOT_HEALTH_WAIT:?} into this boot: the boot is not blessed"
+                ));
+            }
+            eprintln!("healthy: the boot can be blessed");
+        }
         Command::Tls { follow_leases } => tls(root, follow_leases)?,
         Command::SshListen { changed: true } => {
             // The path unit fires when networkd writes a lease, before it configures the
@@ -228,6 +285,41 @@ fn run(command: Command) -> Result<ExitCode> {
         Command::RouteTables(a) => route_cmd(Service::RouteTables, paths::ROUTE_TABLES, a)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn require_root(command: &str) -> Result<()> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err(anyhow!(
+            "run appliancectl {command} as root: it writes the disk's inactive slot and the ESP"
+        ));
+    }
+    Ok(())
+}
+
+/// The ESP where the running system mounts it.
+fn esp(root: &Path) -> upgrade::esp::Esp {
+    upgrade::esp::Esp {
+        dir: root.join(appliance_image::slots::ESP_MOUNT.trim_start_matches('/')),
+    }
+}
+
+/// Reboots, or prints `hint`.
+fn finish(reboot: bool, hint: &str) -> Result<()> {
+    if !reboot {
+        println!("{hint}");
+        return Ok(());
+    }
+    let status = std::process::Command::new("systemctl")
+        .arg("reboot")
+        .status()
+        .context("cannot run systemctl reboot")?;
+    if !status.success() {
+        return Err(anyhow!(
+            "systemctl reboot failed ({status}): reboot by hand"
+        ));
+    }
+    Ok(())
 }
 
 /// Issues the server certificate for the addresses held now. With

@@ -71,6 +71,9 @@ pub fn gather(root: &Path) -> Report {
                 )
                 .flatten(),
         });
+    let boot = errors
+        .ok("boot slots", crate::upgrade::state::read(root))
+        .flatten();
     // The data format's first: without a format this version reads, nothing else ran.
     let mut boot_problems = errors
         .ok("data format problems", migrate_problems(root))
@@ -96,6 +99,7 @@ pub fn gather(root: &Path) -> Report {
         dataplane,
         ca_fingerprint,
         pair,
+        boot,
         boot_problems,
         errors: errors.0,
     }

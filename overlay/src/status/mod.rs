@@ -7,6 +7,7 @@
 //! the JSON form are pure functions of it.
 
 pub mod gather;
+pub mod health;
 pub mod lb;
 pub mod text;
 
@@ -36,6 +37,10 @@ pub struct Report {
     /// The active/standby pair; `None` on a standalone appliance.
     #[serde(default)]
     pub pair: Option<Pair>,
+    /// The A/B boot slots; `None` when the system did not boot a verified
+    /// A/B root (or the slots could not be read: then a line in `errors`).
+    #[serde(default)]
+    pub boot: Option<crate::upgrade::state::Boot>,
     /// The last boot's problems with the vApp properties.
     pub boot_problems: Vec<Problem>,
     /// What could not be read, or is wrong, beyond the above: one line each.
@@ -148,6 +153,14 @@ impl Report {
             }
         }
         out.extend(self.pair_findings().into_iter().map(error));
+        if let Some(boot) = &self.boot {
+            if boot.other_state == crate::upgrade::entries::SlotState::Bad {
+                out.push(warning(format!(
+                    "boot slot {} is bad: no fallback until the next upgrade",
+                    boot.other_slot
+                )));
+            }
+        }
         if !self.time.synchronized {
             out.push(warning("the clock is not synchronized (NTP)".into()));
         }

@@ -6,6 +6,34 @@ use super::lb::{Connections, PairStatus};
 use super::{Check, Pair, Report};
 use crate::problem::Severity;
 
+/// Which slot runs, on trial or not, and what a reboot would run.
+fn boot_section(o: &mut String, b: &crate::upgrade::state::Boot) {
+    let _ = writeln!(
+        o,
+        "\nBoot: version {} in slot {}{}",
+        b.running_version,
+        b.running_slot,
+        if b.on_trial {
+            " (on trial: blessed once the boot health check passes)"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(
+        o,
+        "  slot {}: {}{}",
+        b.other_slot,
+        b.other_state,
+        b.other_version
+            .as_ref()
+            .map(|v| format!(", version {v}"))
+            .unwrap_or_default()
+    );
+    if let Some(v) = b.staged() {
+        let _ = writeln!(o, "  upgrade staged: version {v} — reboot to run it");
+    }
+}
+
 /// The report as `appliancectl status` prints it.
 pub fn render(r: &Report) -> String {
     let mut o = String::new();
@@ -93,6 +121,9 @@ pub fn render(r: &Report) -> String {
         "CA SHA-256 fingerprint: {}",
         r.ca_fingerprint.as_deref().unwrap_or("(no CA)")
     );
+    if let Some(boot) = &r.boot {
+        boot_section(&mut o, boot);
+    }
     if let Some(pair) = &r.pair {
         pair_section(
             &mut o,
@@ -264,6 +295,7 @@ mod tests {
             }),
             ca_fingerprint: Some("AB:CD".into()),
             pair: None,
+            boot: None,
             boot_problems: vec![],
             errors: vec![],
         }
@@ -474,5 +506,28 @@ Backends:
         // Without lb's view (lb down, reported on its own), the announced role shows.
         let text = render(&paired(None));
         assert!(text.contains("\nPair: active\n"), "{text}");
+    }
+
+    #[test]
+    fn the_boot_section_names_a_staged_upgrade() {
+        use crate::upgrade::{entries::SlotState, state::Boot};
+        let mut r = report();
+        r.boot = Some(Boot {
+            running_slot: "a".into(),
+            running_version: "0.1.0".into(),
+            on_trial: false,
+            other_slot: "b".into(),
+            other_version: Some("0.2.0".into()),
+            other_state: SlotState::Staged,
+        });
+        let text = render(&r);
+        assert!(text.contains("\nBoot: version 0.1.0 in slot a\n"), "{text}");
+        assert!(
+            text.contains("  slot b: staged upgrade, not booted yet, version 0.2.0\n"),
+            "{text}"
+        );
+        assert!(text.contains("  upgrade staged: version 0.2.0 — reboot to run it\n"));
+        let json = r.to_json();
+        assert_eq!(json["report"]["boot"]["other_state"]["state"], "staged");
     }
 }

@@ -1,13 +1,15 @@
 //! The OVA: a ustar archive of the `.ovf`, the `.mf` manifest and the disks,
-//! in that order, as DSP0243 and VMware's importers require.
+//! in that order, as DSP0243 and VMware's importers require. The reader
+//! (`inspect`, `appliancectl upgrade`) is `appliance_image::formats::ova`.
 
 mod ustar;
 
 use std::fs::File;
-use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{ensure, Context, Result};
+use appliance_image::formats::ova::{manifest_line, manifest_name, HashingReader};
 use sha2::{Digest, Sha256};
 
 /// The written OVA.
@@ -19,20 +21,6 @@ pub struct OvaInfo {
     pub sha256: String,
     /// The manifest text as stored in the `.mf` member.
     pub manifest: String,
-}
-
-/// One manifest line in the only syntax every VMware client accepts:
-/// `SHA256(name)= hex` (no space before the parenthesis, one after `=`).
-pub fn manifest_line(name: &str, sha256_hex: &str) -> String {
-    format!("SHA256({name})= {sha256_hex}\n")
-}
-
-/// The manifest member's name for an `.ovf` name: `X.ovf` → `X.mf`.
-pub fn manifest_name(ovf_name: &str) -> Result<String> {
-    let stem = ovf_name
-        .strip_suffix(".ovf")
-        .with_context(|| format!("OVF member name {ovf_name:?} must end in .ovf"))?;
-    Ok(format!("{stem}.mf"))
 }
 
 /// Writes the OVA `out`: `ovf_name` with the bytes `ovf`, its manifest, then
@@ -125,38 +113,6 @@ fn append<W: Write>(
     body(tar).with_context(|| format!("writing OVA member {name}"))?;
     tar.write_all(&vec![0; ustar::padding(size)])?;
     Ok(())
-}
-
-/// A reader that hashes (SHA-256) and counts what passes through it, so a
-/// member is archived or verified in the same pass that reads it.
-pub(crate) struct HashingReader<R> {
-    inner: R,
-    hasher: Sha256,
-    count: u64,
-}
-
-impl<R: Read> HashingReader<R> {
-    pub(crate) fn new(inner: R) -> Self {
-        HashingReader {
-            inner,
-            hasher: Sha256::new(),
-            count: 0,
-        }
-    }
-
-    /// Bytes read so far and the lowercase hex SHA-256 of them.
-    pub(crate) fn finish(self) -> (u64, String) {
-        (self.count, hex::encode(self.hasher.finalize()))
-    }
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.count += n as u64;
-        Ok(n)
-    }
 }
 
 #[cfg(test)]

@@ -49,9 +49,7 @@ const NS_RASD: &str =
 const NS_VSSD: &str =
     "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData";
 const NS_VMW: &str = "http://www.vmware.com/schema/ovf";
-/// `ovf:format` of a streamOptimized VMDK.
-pub const VMDK_STREAM_FORMAT: &str =
-    "http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized";
+pub use appliance_image::formats::ovf::VMDK_STREAM_FORMAT;
 
 const FILE_ID: &str = "file1";
 const DISK_ID: &str = "vmdisk1";

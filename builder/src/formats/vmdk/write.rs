@@ -9,11 +9,11 @@ use flate2::write::ZlibEncoder;
 use flate2::Compression;
 use sha2::{Digest, Sha256};
 
-use super::format::{
+use appliance_image::formats::vmdk::format::{
     descriptor, metadata_marker, Header, GRAIN_BYTES, GRAIN_MARKER_LEN, GRAIN_SECTORS, MARKER_EOS,
     SECTOR,
 };
-use super::VmdkInfo;
+use appliance_image::formats::vmdk::VmdkInfo;
 
 /// Grains read and compressed per round: 4 MiB keeps every core busy
 /// without holding much of the disk in memory.

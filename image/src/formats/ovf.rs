@@ -1,9 +1,15 @@
-//! Reads back what `inspect` checks in an OVF descriptor. Matching is by
-//! local name, ignoring namespace prefixes, as OVF consumers do.
+//! An OVF descriptor read back: what `builder inspect` reports and
+//! cross-checks, and the product and version `appliancectl upgrade` checks.
+//! Matching is by local name, ignoring namespace prefixes, as OVF consumers do.
 
 use anyhow::{bail, Context, Result};
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
+
+/// `ovf:format` of a streamOptimized VMDK (the builder writes it, readers
+/// pick the disk to decode by it).
+pub const VMDK_STREAM_FORMAT: &str =
+    "http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized";
 
 /// A `References/File`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,6 +1,6 @@
 //! The decoder: one forward pass over a streamOptimized VMDK, checking every
-//! structure on the way. Used by tests and by `inspect` (straight out of the
-//! OVA's tar stream), so it reads from any `Read` and never seeks.
+//! structure on the way. `builder inspect` and `appliancectl upgrade` run it
+//! straight out of an OVA's tar stream, so it reads from any `Read` and never seeks.
 
 use std::io::{ErrorKind, Read, Write};
 

@@ -1,21 +1,21 @@
-//! On-disk structures shared by the writer and the reader: the sparse extent
-//! header, the placement of descriptor and tables, markers and the descriptor
-//! text. Constants follow VMware's "Virtual Disk Format 5.0" technote.
+//! On-disk structures shared by the builder's writer and the reader: the
+//! sparse extent header, the placement of descriptor and tables, markers and
+//! the descriptor text. Constants follow VMware's "Virtual Disk Format 5.0" technote.
 
 use anyhow::{bail, ensure, Result};
 
-pub(super) const SECTOR: u64 = 512;
+pub const SECTOR: u64 = 512;
 /// Grain size in sectors (64 KiB), the only size importers expect.
-pub(super) const GRAIN_SECTORS: u64 = 128;
-pub(super) const GRAIN_BYTES: usize = (GRAIN_SECTORS * SECTOR) as usize;
+pub const GRAIN_SECTORS: u64 = 128;
+pub const GRAIN_BYTES: usize = (GRAIN_SECTORS * SECTOR) as usize;
 /// Grain table entries per grain table: one table covers 32 MiB.
-pub(super) const GTES_PER_GT: u64 = 512;
+pub const GTES_PER_GT: u64 = 512;
 /// A grain table is 512 u32 entries = 4 sectors.
 const GT_SECTORS: u64 = GTES_PER_GT * 4 / SECTOR;
 /// Size of a grain marker: u64 LBA + u32 compressed size.
-pub(super) const GRAIN_MARKER_LEN: usize = 12;
+pub const GRAIN_MARKER_LEN: usize = 12;
 /// Metadata marker type of the end-of-stream marker.
-pub(super) const MARKER_EOS: u32 = 0;
+pub const MARKER_EOS: u32 = 0;
 
 const MAGIC: u32 = 0x564d_444b; // "KDMV"
 /// Version 3 is what ESXi requires for streamOptimized (v1 is "too old").
@@ -34,7 +34,7 @@ const GD_AT_END: u64 = u64::MAX;
 
 /// The fields of `SparseExtentHeader` that matter for a streamOptimized disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Header {
+pub struct Header {
     pub capacity_sectors: u64,
     pub descriptor_offset: u64,
     pub descriptor_sectors: u64,
@@ -151,7 +151,7 @@ impl Header {
 
 /// How many grains, grain tables and grain-directory sectors a capacity needs.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Tables {
+pub struct Tables {
     pub grains: u64,
     pub gts: u64,
     pub gd_sectors: u64,
@@ -189,7 +189,7 @@ impl Tables {
 }
 
 /// A marker sector for metadata (`size` 0): `{u64 value, u32 0, u32 type}`.
-pub(super) fn metadata_marker(value: u64, kind: u32) -> [u8; SECTOR as usize] {
+pub fn metadata_marker(value: u64, kind: u32) -> [u8; SECTOR as usize] {
     let mut b = [0u8; SECTOR as usize];
     b[0..8].copy_from_slice(&value.to_le_bytes());
     b[12..16].copy_from_slice(&kind.to_le_bytes());
@@ -204,7 +204,7 @@ const TOOLS_VERSION: &str = "2147483647";
 /// only knows the bus family (ide/buslogic/lsilogic), and the OVF's
 /// VirtualSCSI controller decides the actual attachment. The extent file name
 /// is the VMDK's own name, as in a standalone stream VMDK.
-pub(super) fn descriptor(
+pub fn descriptor(
     file_name: &str,
     capacity_sectors: u64,
     content: &[u8; 32],
@@ -254,7 +254,7 @@ pub(super) fn descriptor(
 }
 
 /// Reads the CID out of a descriptor and checks it declares a stream VMDK.
-pub(super) fn parse_descriptor(raw: &[u8]) -> Result<u32> {
+pub fn parse_descriptor(raw: &[u8]) -> Result<u32> {
     let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
     let text = std::str::from_utf8(&raw[..end])
         .map_err(|_| anyhow::anyhow!("embedded descriptor is not UTF-8"))?;
