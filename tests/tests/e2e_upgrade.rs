@@ -63,7 +63,7 @@ fn upgrade_in_place() -> Result<()> {
     );
     let status = String::from_utf8_lossy(&ssh.run("appliancectl status")?.stdout).into_owned();
     ensure!(
-        status.contains("staged") && status.contains(&n1),
+        status.contains(&format!("upgrade staged: version {n1}")),
         "appliancectl status does not say {n1} is staged:\n{status}"
     );
     let before = Boots::of(&guest);
@@ -119,33 +119,33 @@ fn upgrade_in_place() -> Result<()> {
         "{boots} boots until the appliance came back, not {TRIES} tries of {n2} and one of {n1}"
     );
     eprintln!("{n2} failed verification {TRIES} times; back on {n1} by itself");
-    running(&ssh, &n1, Slot::B)?;
+    let boot = running(&ssh, &n1, Slot::B)?;
+    ensure!(
+        boot["other_state"]["state"] == "bad" && boot["other_version"] == n2.as_str(),
+        "appliancectl status does not report {n2} in slot a as bad: {boot:#}"
+    );
     ensure!(
         api.version()? == version,
         "the configuration version changed over the fallback"
     );
     checks::balanced(&site, &svc, &ENDPOINTS)?;
-    let status = String::from_utf8_lossy(&ssh.run("appliancectl status")?.stdout).into_owned();
-    ensure!(
-        status.contains("bad"),
-        "appliancectl status does not report slot a as bad:\n{status}"
-    );
     drop(guest);
     eprintln!("upgrade wall time: {:.1} s", start.elapsed().as_secs_f64());
     Ok(())
 }
 
-/// The appliance runs `version` from `slot` (`appliancectl status --json`).
-fn running(ssh: &Ssh, version: &str, slot: Slot) -> Result<()> {
+/// The appliance runs `version` from `slot`; returns the status's boot
+/// section (`appliancectl status --json`).
+fn running(ssh: &Ssh, version: &str, slot: Slot) -> Result<serde_json::Value> {
     let out = ssh.run("appliancectl status --json")?;
     let status: serde_json::Value =
         serde_json::from_slice(&out.stdout).context("appliancectl status --json is not JSON")?;
-    let boot = &status["boot"];
+    let boot = status["report"]["boot"].clone();
     ensure!(
-        boot["running"]["version"] == version && boot["running"]["slot"] == slot.letter(),
+        boot["running_version"] == version && boot["running_slot"] == slot.letter(),
         "not running {version} from slot {slot}: {boot:#}"
     );
-    Ok(())
+    Ok(boot)
 }
 
 /// `slot`'s boot entry lost its counter: systemd-bless-boot marked it good.
