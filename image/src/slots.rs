@@ -214,7 +214,7 @@ const SLOT_KEYS: [&str; 6] = [
 /// an upgrade can point a newer version's entry at the other slot. `None`
 /// when an argument of the verified root is missing.
 pub fn parse_cmdline(line: &str) -> Option<(VerityArgs, String, String)> {
-    let mut get = |key: &str| {
+    let get = |key: &str| {
         line.split_whitespace()
             .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
             .map(str::to_string)

@@ -161,7 +161,8 @@ fn duplicate_keys_and_defaults_are_rejected() {
 #[test]
 fn a_first_partition_other_than_the_esp_is_rejected() {
     let esp =
-        "[[partitions]]\nname = \"esp\"\ntype = \"esp\"\nfilesystem = \"vfat\"\nsize_mib = 128\n\n";
+        "[[partitions]]\nname = \"esp\"\ntype = \"esp\"\nfilesystem = \"vfat\"\nsize_mib = 128\n\
+        # Where systemd-bless-boot finds the boot entries it marks good.\nmount = \"/efi\"\n\n";
     let esp_last = shipped_with(esp, "").replacen("[hardware]", &format!("{esp}[hardware]"), 1);
     let e = err_of(&esp_last);
     assert_eq!(e.key, "partitions[0]", "{e}");
@@ -203,6 +204,9 @@ fn the_shipped_disk_has_both_slots() {
         "2C7357ED-EBD2-46D9-AEC1-23D437EC2BF5"
     );
     assert!(a.partition("root-b").unwrap().read_only);
+    let e = err_of(&shipped_with("mount = \"/efi\"", "mount = \"/boot/efi\""));
+    assert_eq!(e.key, "partitions[0].mount", "{e}");
+    assert!(e.reason.contains("set mount = \"/efi\""), "{e}");
 }
 
 /// The slot B partitions of the shipped definition.

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use crate::model::{Appliance, PartitionType};
 use crate::property::PropertyType;
-use crate::slots::Slot;
+use crate::slots::{self, Slot};
 
 type Failure = (String, String);
 
@@ -196,6 +196,17 @@ fn check_partitions(a: &Appliance) -> Result<(), Failure> {
         );
     }
     for (i, p) in a.partitions.iter().enumerate() {
+        if p.kind == PartitionType::Esp && p.mount.as_deref() != Some(slots::ESP_MOUNT) {
+            return fail(
+                format!("partitions[{i}].mount"),
+                format!(
+                    "the ESP must be mounted at {:?} (systemd-bless-boot and appliancectl \
+                     upgrade look for the boot entries there): set mount = {:?}",
+                    slots::ESP_MOUNT,
+                    slots::ESP_MOUNT
+                ),
+            );
+        }
         let expected = match p.kind {
             PartitionType::Esp => &["vfat"][..],
             PartitionType::RootX86_64 => &["erofs"][..],
