@@ -373,3 +373,27 @@ pub fn build_ova(
         disk,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two versions of one definition, built in one run (an upgrade test),
+    /// share neither their outputs nor their intermediate files.
+    #[test]
+    fn each_version_has_its_own_paths() {
+        let dirs = Dirs {
+            workspace: "/w".into(),
+            out: "/o".into(),
+            work: "/o/work".into(),
+            cache: "/c".into(),
+        };
+        let current = Appliance::embedded();
+        let mut next = current.clone();
+        next.appliance.version = "0.1.1".into();
+        assert_eq!(dirs.work_of(&next), Path::new("/o/work/lb-appliance-0.1.1"));
+        assert_ne!(dirs.work_of(&current), dirs.work_of(&next));
+        assert_ne!(manifest_path(&dirs, &current), manifest_path(&dirs, &next));
+        assert_ne!(stem(&current), stem(&next));
+    }
+}
