@@ -27,9 +27,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Build the OVA into target/appliance/ (needs root).
-    BuildOva,
-    /// Build the raw GPT disk only (target/appliance/work/disk.raw).
-    BuildDisk,
+    BuildOva(VersionArg),
+    /// Build the raw GPT disk only (target/appliance/work/<name>-<version>/disk.raw).
+    BuildDisk(VersionArg),
     /// Check the host tools for building, booting and the tests; install
     /// missing ones (as root on Debian) or print the commands that would.
     /// Optional: `build-ova` and the tests install what they use themselves.
@@ -42,6 +42,29 @@ enum Command {
     /// Boot the built OVA in QEMU with an OVF environment; serial console on
     /// this terminal (Ctrl-A x quits).
     Boot(BootArgs),
+}
+
+#[derive(clap::Args)]
+struct VersionArg {
+    /// The appliance version to build (numbers and dots, e.g. 0.1.1)
+    /// instead of image/appliance.toml's: another version of the same tree,
+    /// say to test an upgrade.
+    #[arg(long, value_parser = parse_version)]
+    version: Option<String>,
+}
+
+fn parse_version(v: &str) -> Result<String, String> {
+    appliance_image::check_version(v).map(|()| v.to_string())
+}
+
+impl VersionArg {
+    /// The definition with the version applied.
+    fn apply(self, mut appliance: appliance_image::Appliance) -> appliance_image::Appliance {
+        if let Some(v) = self.version {
+            appliance.appliance.version = v;
+        }
+        appliance
+    }
 }
 
 #[derive(clap::Args)]
@@ -90,13 +113,15 @@ fn main() -> Result<()> {
             )?;
             eprintln!("all host tools are present");
         }
-        Command::BuildDisk => {
+        Command::BuildDisk(version) => {
+            let appliance = version.apply(appliance);
             let dirs = Dirs::standard()?;
             let stamp = Stamp::of_workspace(&dirs.workspace)?;
             let disk = pipeline::build_disk(&appliance, &dirs, &stamp, &mut Steps::default())?;
             eprintln!("raw disk: {}", disk.raw.display());
         }
-        Command::BuildOva => {
+        Command::BuildOva(version) => {
+            let appliance = version.apply(appliance);
             let start = Instant::now();
             let mut steps = Steps::default();
             let dirs = Dirs::standard()?;
@@ -110,6 +135,7 @@ fn main() -> Result<()> {
                 kernel: &b.disk.kernel,
                 packages: b.disk.packages.lines().count(),
                 rootfs_cached: b.disk.rootfs_cached,
+                root_hash: &b.disk.root_hash,
                 steps: &steps.times,
                 wall: start.elapsed(),
             };

@@ -1,9 +1,12 @@
 //! `build-disk` and `build-ova`: the steps in order, each timed, with the
-//! intermediate files under `target/appliance/work/`.
+//! intermediate files under `target/appliance/work/<name>-<version>/`. The
+//! version is the definition's: a caller builds another version of the same
+//! tree by setting `appliance.appliance.version` on the value it passes.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use appliance_image::slots::{Entry, Slot, VerityArgs};
 use appliance_image::{Appliance, Partition, PartitionType};
 
 use crate::formats::gpt::{ATTR_LEGACY_BIOS_BOOTABLE, ATTR_READ_ONLY, SECTOR};
@@ -12,7 +15,7 @@ use crate::host::ident::{Ids, Stamp};
 use crate::host::progress::Steps;
 use crate::host::{paths, tools};
 use crate::steps::{
-    binaries, bootcfg, disk, esp, fstab, install_overlay, mkfs, packages, rootfs, tree,
+    binaries, bootcfg, disk, esp, install_overlay, mkfs, packages, rootfs, tree, verity,
 };
 
 /// Where a build puts things.
@@ -20,6 +23,7 @@ use crate::steps::{
 pub struct Dirs {
     pub workspace: PathBuf,
     pub out: PathBuf,
+    /// The intermediate files, a directory per version under it.
     pub work: PathBuf,
     pub cache: PathBuf,
 }
@@ -35,6 +39,12 @@ impl Dirs {
             cache: paths::cache_dir_from_env()?,
         })
     }
+
+    /// The intermediate files of `appliance`'s version (`work/<name>-<version>`),
+    /// so two versions built in one run (an upgrade test) do not share them.
+    pub fn work_of(&self, appliance: &Appliance) -> PathBuf {
+        self.work.join(stem(appliance))
+    }
 }
 
 /// The raw disk and what went into it.
@@ -46,6 +56,8 @@ pub struct DiskBuild {
     pub packages: String,
     pub rootfs_cached: bool,
     pub kernel: String,
+    /// The factory slot's dm-verity root hash (on its command line).
+    pub root_hash: String,
 }
 
 /// Builds the raw GPT disk image.
@@ -63,9 +75,13 @@ pub fn build_disk(
         "building the image needs root: mmdebstrap's root mode and root-owned files in the image"
     );
     let a = &appliance.appliance;
+    // A caller may have set another version on the definition's value.
+    appliance_image::check_version(&a.version)
+        .map_err(|e| anyhow::anyhow!("appliance.version: {e}"))?;
     let ids = Ids::new(&a.name, &a.version);
     let epoch = stamp.epoch;
-    std::fs::create_dir_all(&dirs.work)?;
+    let work = dirs.work_of(appliance);
+    std::fs::create_dir_all(&work)?;
 
     // The static binaries compile while mmdebstrap downloads and unpacks.
     let recipe = rootfs::Recipe::new(
@@ -94,7 +110,7 @@ pub fn build_disk(
     });
     let (cached, bins) = (cached?, bins?);
 
-    let root = dirs.work.join("tree");
+    let root = work.join("tree");
     steps.run("install overlay and binaries", || {
         tree::clone_tree(&cached.tree, &root)?;
         install_overlay::customize(
@@ -115,20 +131,22 @@ pub fn build_disk(
         appliance,
         ids: &ids,
         epoch,
-        work: &dirs.work,
+        work: &work,
         tree: &root,
         kernel: &kernel,
         initrd: &initrd,
     };
-    let parts = steps.run("filesystems (erofs, ext4, FAT)", || {
-        appliance
+    let (parts, root_hash) = steps.run("filesystems (erofs, dm-verity, ext4, FAT)", || {
+        let slot = filesystems.factory_slot()?;
+        let parts = appliance
             .partitions
             .iter()
-            .map(|p| filesystems.make_filesystem(p))
-            .collect::<Result<Vec<_>>>()
+            .map(|p| filesystems.make_filesystem(p, &slot))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((parts, slot.verity.roothash))
     })?;
 
-    let raw = dirs.work.join("disk.raw");
+    let raw = work.join("disk.raw");
     steps.run("GPT disk", || {
         let layout = disk::layout(ids.uuid("disk"), &parts)?;
         let boot_code = std::fs::read(disk::GPTMBR)?;
@@ -140,7 +158,19 @@ pub fn build_disk(
         packages: cached.packages,
         rootfs_cached: !cached.fresh,
         kernel: kernel_version(&kernel),
+        root_hash,
     })
+}
+
+/// The slot the factory disk boots; the other stays empty for the first
+/// upgrade.
+const FACTORY_SLOT: Slot = Slot::A;
+
+/// The factory slot's images and what its command line says about them.
+struct SlotImages {
+    root: PathBuf,
+    hash: PathBuf,
+    verity: VerityArgs,
 }
 
 /// What the partitions' filesystems are made from, besides the partitions.
@@ -157,49 +187,83 @@ struct Filesystems<'a> {
 }
 
 impl Filesystems<'_> {
-    /// Makes `p`'s filesystem as an image file and describes it for the disk.
-    fn make_filesystem(&self, p: &Partition) -> Result<disk::Part> {
-        let image = self.work.join(format!("{}.img", p.name));
+    /// The factory slot's root filesystem and its hash tree, checked.
+    fn factory_slot(&self) -> Result<SlotImages> {
+        let (root_name, hash_name) = (
+            FACTORY_SLOT.root_partition(),
+            FACTORY_SLOT.verity_partition(),
+        );
+        let root = self.work.join(format!("{root_name}.img"));
+        let hash = self.work.join(format!("{hash_name}.img"));
+        let fs_uuid = self.ids.uuid(&format!("fs/{root_name}"));
+        mkfs::erofs(&root, self.tree, &fs_uuid, self.epoch)?;
+        let a = &self.appliance.appliance;
+        let roothash = verity::format(
+            &root,
+            &hash,
+            &verity::salt(&a.name, &a.version),
+            &self.ids.uuid(&format!("verity/{hash_name}")),
+        )?;
+        verity::verify(&root, &hash, &roothash)?;
+        Ok(SlotImages {
+            root,
+            hash,
+            verity: VerityArgs {
+                roothash,
+                data_partuuid: self.ids.partuuid(root_name).to_string(),
+                hash_partuuid: self.ids.partuuid(hash_name).to_string(),
+            },
+        })
+    }
+
+    /// Makes `p`'s filesystem as an image file (none for the other slot's
+    /// partitions, left empty) and describes it for the disk.
+    fn make_filesystem(&self, p: &Partition, slot: &SlotImages) -> Result<disk::Part> {
+        let made = self.work.join(format!("{}.img", p.name));
         let fs_uuid = self.ids.uuid(&format!("fs/{}", p.name));
         let mut attributes = 0;
-        match (p.kind, p.filesystem.as_str()) {
-            (PartitionType::Esp, "vfat") => {
+        let image = match (Slot::of_partition(&p.name), p.kind, p.filesystem.as_str()) {
+            (Some(s), _, _) if s != FACTORY_SLOT => None,
+            (Some(_), PartitionType::RootX86_64, _) => Some(slot.root.clone()),
+            (Some(_), PartitionType::RootX86_64Verity, _) => Some(slot.hash.clone()),
+            (None, PartitionType::Esp, "vfat") => {
                 attributes |= ATTR_LEGACY_BIOS_BOOTABLE;
-                self.esp(p, &image)?;
+                self.esp(p, &made, &slot.verity)?;
+                Some(made)
             }
-            (_, "erofs") => mkfs::erofs(&image, self.tree, &fs_uuid, self.epoch)?,
-            (_, "ext4") => mkfs::ext4(&image, &p.name, &fs_uuid, p.size_mib, self.epoch)?,
-            (kind, fs) => anyhow::bail!("partition {}: cannot make {fs} for {kind:?}", p.name),
-        }
+            (None, _, "ext4") => {
+                mkfs::ext4(&made, &p.name, &fs_uuid, p.size_mib, self.epoch)?;
+                Some(made)
+            }
+            (_, kind, fs) => anyhow::bail!("partition {}: cannot make {fs} for {kind:?}", p.name),
+        };
         if p.read_only {
             attributes |= ATTR_READ_ONLY;
         }
+        let image_len = match &image {
+            Some(i) => std::fs::metadata(i)?.len(),
+            None => 0,
+        };
         Ok(disk::Part {
             name: p.name.clone(),
             type_guid: p.kind.type_guid().parse()?,
-            uuid: fstab::partuuid(self.ids, &p.name),
+            uuid: self.ids.partuuid(&p.name),
             size_mib: p.size_mib,
             attributes,
-            image_len: std::fs::metadata(&image)?.len(),
+            image_len,
             image,
         })
     }
 
-    /// The ESP: the kernel and initramfs, and both boot loaders configured to
-    /// boot them with the root partition.
-    fn esp(&self, p: &Partition, image: &Path) -> Result<()> {
+    /// The ESP: the factory slot's kernel and initramfs, its boot entry, and
+    /// both boot loaders.
+    fn esp(&self, p: &Partition, image: &Path, verity: &VerityArgs) -> Result<()> {
         let a = &self.appliance.appliance;
-        let root_part = self
+        let root = self
             .appliance
-            .partitions
-            .iter()
-            .find(|r| r.mount.as_deref() == Some("/"))
-            .context("no partition is mounted at /")?;
-        let cmdline = bootcfg::cmdline(
-            &fstab::partuuid(self.ids, &root_part.name),
-            &root_part.filesystem,
-            &self.appliance.base.cmdline,
-        )?;
+            .partition(FACTORY_SLOT.root_partition())
+            .context("validated: the factory slot has a root partition")?;
+        let cmdline = bootcfg::cmdline(verity, &root.filesystem, &self.appliance.base.cmdline)?;
         let geo = esp::Geometry {
             size_mib: p.size_mib,
             volume_id: self.ids.volume_id("fs/esp"),
@@ -209,8 +273,12 @@ impl Filesystems<'_> {
         let content = esp::Content {
             kernel: self.kernel.to_path_buf(),
             initrd: self.initrd.to_path_buf(),
-            cmdline,
-            title: format!("{} {}", a.product, a.version),
+            entry: Entry {
+                title: format!("{} {}", a.product, a.version),
+                version: a.version.clone(),
+                slot: FACTORY_SLOT,
+                options: cmdline,
+            },
         };
         esp::build(image, geo, &content, self.epoch)
     }
@@ -259,7 +327,7 @@ pub fn build_ova(
     let disk = build_disk(appliance, dirs, stamp, steps)?;
     let stem = stem(appliance);
     let vmdk_name = format!("{stem}-disk1.vmdk");
-    let vmdk_path = dirs.work.join(&vmdk_name);
+    let vmdk_path = dirs.work_of(appliance).join(&vmdk_name);
     let vmdk = steps.run("streamOptimized VMDK", || {
         vmdk::write_stream_optimized(&disk.raw, &vmdk_path)
     })?;
@@ -304,4 +372,28 @@ pub fn build_ova(
         vmdk,
         disk,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two versions of one definition, built in one run (an upgrade test),
+    /// share neither their outputs nor their intermediate files.
+    #[test]
+    fn each_version_has_its_own_paths() {
+        let dirs = Dirs {
+            workspace: "/w".into(),
+            out: "/o".into(),
+            work: "/o/work".into(),
+            cache: "/c".into(),
+        };
+        let current = Appliance::embedded();
+        let mut next = current.clone();
+        next.appliance.version = "0.1.1".into();
+        assert_eq!(dirs.work_of(&next), Path::new("/o/work/lb-appliance-0.1.1"));
+        assert_ne!(dirs.work_of(&current), dirs.work_of(&next));
+        assert_ne!(manifest_path(&dirs, &current), manifest_path(&dirs, &next));
+        assert_ne!(stem(&current), stem(&next));
+    }
 }

@@ -14,6 +14,8 @@ pub struct Summary<'a> {
     pub kernel: &'a str,
     pub packages: usize,
     pub rootfs_cached: bool,
+    /// The factory slot's dm-verity root hash.
+    pub root_hash: &'a str,
     pub steps: &'a [(String, Duration)],
     pub wall: Duration,
 }
@@ -41,6 +43,7 @@ impl fmt::Display for Summary<'_> {
                 "built"
             }
         )?;
+        writeln!(f, "roothash {}", self.root_hash)?;
         writeln!(f, "steps")?;
         for (name, took) in self.steps {
             writeln!(f, "  {name:<36} {:>7.1} s", took.as_secs_f64())?;
@@ -69,6 +72,7 @@ mod tests {
             kernel: "6.1.0-50-cloud-amd64",
             packages: 166,
             rootfs_cached: true,
+            root_hash: "cd",
             steps: &steps,
             wall: Duration::from_secs(2),
         }
@@ -77,6 +81,7 @@ mod tests {
         assert!(s.contains("3145728 bytes (3.0 MiB)"));
         assert!(s.contains("sha256   ab\n"));
         assert!(s.contains("from cache"));
+        assert!(s.contains("roothash cd\n"));
         assert!(s.contains("  rootfs                                   1.5 s\n"));
         assert!(s.ends_with("2.0 s"));
     }

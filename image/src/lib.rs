@@ -78,6 +78,20 @@ impl Appliance {
     }
 }
 
+/// Checks an appliance version: numbers separated by dots (`0.1.1`). It
+/// names files, goes into the OVF, os-release and the boot entries, where
+/// systemd-boot boots the highest, so nothing else may creep in.
+pub fn check_version(version: &str) -> Result<(), String> {
+    let number = |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());
+    if version.split('.').all(number) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{version:?} is not a version: write numbers separated by dots, e.g. 0.1.1"
+        ))
+    }
+}
+
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }

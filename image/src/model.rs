@@ -84,8 +84,10 @@ pub struct Partition {
     pub name: String,
     #[serde(rename = "type")]
     pub kind: PartitionType,
+    /// The file system, or `verity` for a slot's dm-verity hash tree.
     pub filesystem: String,
-    /// Size in MiB; 0 means "fit the filesystem image".
+    /// Size in MiB, fixed: a root slot must also hold later, bigger
+    /// versions, which an upgrade writes into the same partition.
     pub size_mib: u64,
     #[serde(default)]
     pub mount: Option<String>,
@@ -99,6 +101,8 @@ pub struct Partition {
 pub enum PartitionType {
     Esp,
     RootX86_64,
+    /// A root's dm-verity hash tree (`root-x86-64-verity`).
+    RootX86_64Verity,
     LinuxGeneric,
 }
 
@@ -108,6 +112,7 @@ impl PartitionType {
         match self {
             PartitionType::Esp => "C12A7328-F81F-11D2-BA4B-00A0C93EC93B",
             PartitionType::RootX86_64 => "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709",
+            PartitionType::RootX86_64Verity => "2C7357ED-EBD2-46D9-AEC1-23D437EC2BF5",
             PartitionType::LinuxGeneric => "0FC63DAF-8483-4772-8E79-3D69D8477DE4",
         }
     }
@@ -188,6 +193,11 @@ impl Appliance {
         self.nics
             .iter()
             .filter(move |n| n.deployment.as_deref().is_none_or(|d| d == deployment))
+    }
+
+    /// The partition called `name`.
+    pub fn partition(&self, name: &str) -> Option<&Partition> {
+        self.partitions.iter().find(|p| p.name == name)
     }
 
     /// Looks a property up by its environment key (`class.key`).

@@ -161,16 +161,106 @@ fn duplicate_keys_and_defaults_are_rejected() {
 #[test]
 fn a_first_partition_other_than_the_esp_is_rejected() {
     let esp =
-        "[[partitions]]\nname = \"esp\"\ntype = \"esp\"\nfilesystem = \"vfat\"\nsize_mib = 128\n\n";
+        "[[partitions]]\nname = \"esp\"\ntype = \"esp\"\nfilesystem = \"vfat\"\nsize_mib = 128\n\
+        # Where systemd-bless-boot finds the boot entries it marks good.\nmount = \"/efi\"\n\n";
     let esp_last = shipped_with(esp, "").replacen("[hardware]", &format!("{esp}[hardware]"), 1);
     let e = err_of(&esp_last);
     assert_eq!(e.key, "partitions[0]", "{e}");
-    assert!(e.reason.contains("\"root\" comes first"), "{e}");
+    assert!(e.reason.contains("\"root-a\" comes first"), "{e}");
     assert!(
         e.reason
             .contains("move the [[partitions]] entry of type esp to the top"),
         "{e}"
     );
+}
+
+#[test]
+fn versions_are_numbers_and_dots() {
+    for good in ["0.1.0", "1", "10.20.3"] {
+        assert_eq!(check_version(good), Ok(()), "{good}");
+    }
+    for bad in ["", "0.1.", "v0.1.0", "0.1.0-rc1", "0..1", "0.1.0 "] {
+        assert!(
+            check_version(bad).unwrap_err().contains("e.g. 0.1.1"),
+            "{bad}"
+        );
+    }
+    let e = err_of(&shipped_with("version = \"0.1.0\"", "version = \"0.1.0a\""));
+    assert_eq!(e.key, "appliance.version", "{e}");
+}
+
+#[test]
+fn the_shipped_disk_has_both_slots() {
+    let a = Appliance::embedded();
+    let names: Vec<&str> = a.partitions.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["esp", "root-a", "verity-a", "root-b", "verity-b", "data"]
+    );
+    let verity = a.partition("verity-b").unwrap();
+    assert_eq!(verity.kind, PartitionType::RootX86_64Verity);
+    assert_eq!(
+        verity.kind.type_guid(),
+        "2C7357ED-EBD2-46D9-AEC1-23D437EC2BF5"
+    );
+    assert!(a.partition("root-b").unwrap().read_only);
+    let e = err_of(&shipped_with("mount = \"/efi\"", "mount = \"/boot/efi\""));
+    assert_eq!(e.key, "partitions[0].mount", "{e}");
+    assert!(e.reason.contains("set mount = \"/efi\""), "{e}");
+}
+
+/// The slot B partitions of the shipped definition.
+const ROOT_B: &str = "[[partitions]]\nname = \"root-b\"\ntype = \"root-x86-64\"\n\
+    filesystem = \"erofs\"\nsize_mib = 512\n";
+
+#[test]
+fn a_missing_or_misnamed_slot_partition_is_rejected() {
+    let e = err_of(&shipped_with("name = \"verity-b\"", "name = \"hash-b\""));
+    assert_eq!(e.key, "partitions[4].name", "{e}");
+    assert!(e.reason.contains("not a slot's partition"), "{e}");
+    let e = err_of(&shipped_with(
+        ROOT_B,
+        "[[partitions]]\nname = \"spare\"\n\
+        type = \"linux-generic\"\nfilesystem = \"ext4\"\nsize_mib = 512\n",
+    ));
+    assert_eq!(e.key, "partitions", "{e}");
+    assert!(
+        e.reason
+            .contains("add a [[partitions]] entry named \"root-b\" of type root-x86-64"),
+        "{e}"
+    );
+}
+
+#[test]
+fn slots_of_different_sizes_are_rejected() {
+    let e = err_of(&shipped_with(
+        ROOT_B,
+        &ROOT_B.replace("size_mib = 512", "size_mib = 256"),
+    ));
+    assert_eq!(e.key, "partitions[3].size_mib", "{e}");
+    assert!(e.reason.contains("give both the same size"), "{e}");
+}
+
+#[test]
+fn a_hash_tree_partition_too_small_for_its_root_is_rejected() {
+    let e = err_of(&APPLIANCE_TOML.replace("size_mib = 512", "size_mib = 2048"));
+    assert_eq!(e.key, "partitions[2].size_mib", "{e}");
+    assert!(e.reason.contains("give it at least 17 MiB"), "{e}");
+}
+
+#[test]
+fn a_writable_or_unsized_root_is_rejected() {
+    let e = err_of(&shipped_with(
+        &format!("{ROOT_B}mount = \"/\"\nread_only = true"),
+        &format!("{ROOT_B}mount = \"/\"\nread_only = false"),
+    ));
+    assert_eq!(e.key, "partitions[3].read_only", "{e}");
+    let e = err_of(&shipped_with(
+        ROOT_B,
+        &ROOT_B.replace("size_mib = 512", "size_mib = 0"),
+    ));
+    assert_eq!(e.key, "partitions[3].size_mib", "{e}");
+    assert!(e.reason.contains("fixed sizes"), "{e}");
 }
 
 /// The vSphere Client refuses a value its qualifiers forbid, the blank one

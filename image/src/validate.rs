@@ -5,6 +5,7 @@ use std::collections::HashSet;
 
 use crate::model::{Appliance, PartitionType};
 use crate::property::PropertyType;
+use crate::slots::{self, Slot};
 
 type Failure = (String, String);
 
@@ -35,6 +36,8 @@ fn check_identity(a: &Appliance) -> Result<(), Failure> {
             format!("{name:?} must be non-empty and use only [A-Za-z0-9._-] (it names files in the OVA)"),
         );
     }
+    crate::check_version(&a.appliance.version)
+        .map_err(|reason| ("appliance.version".to_string(), reason))?;
     if !a.hardware.virtual_system_type.starts_with("vmx-") {
         return fail(
             "hardware.virtual_system_type",
@@ -164,18 +167,15 @@ fn check_files(a: &Appliance) -> Result<(), Failure> {
 }
 
 fn check_partitions(a: &Appliance) -> Result<(), Failure> {
-    let count = |t: PartitionType| a.partitions.iter().filter(|p| p.kind == t).count();
-    for (t, name) in [
-        (PartitionType::Esp, "esp"),
-        (PartitionType::RootX86_64, "root-x86-64"),
-    ] {
-        if count(t) != 1 {
-            return fail(
-                "partitions",
-                format!("exactly one partition of type {name} is needed"),
-            );
-        }
+    if a.partitions
+        .iter()
+        .filter(|p| p.kind == PartitionType::Esp)
+        .count()
+        != 1
+    {
+        return fail("partitions", "exactly one partition of type esp is needed");
     }
+    unique(&a.partitions, "partitions", "name", |p| p.name.as_str())?;
     // The FAT file system is made before the disk is laid out, yet its boot
     // sector must hold the partition's start (syslinux finds its files from
     // it). Only the first partition's start is known that early: the
@@ -196,9 +196,21 @@ fn check_partitions(a: &Appliance) -> Result<(), Failure> {
         );
     }
     for (i, p) in a.partitions.iter().enumerate() {
+        if p.kind == PartitionType::Esp && p.mount.as_deref() != Some(slots::ESP_MOUNT) {
+            return fail(
+                format!("partitions[{i}].mount"),
+                format!(
+                    "the ESP must be mounted at {:?} (systemd-bless-boot and appliancectl \
+                     upgrade look for the boot entries there): set mount = {:?}",
+                    slots::ESP_MOUNT,
+                    slots::ESP_MOUNT
+                ),
+            );
+        }
         let expected = match p.kind {
             PartitionType::Esp => &["vfat"][..],
-            PartitionType::RootX86_64 => &["erofs", "ext4"][..],
+            PartitionType::RootX86_64 => &["erofs"][..],
+            PartitionType::RootX86_64Verity => &["verity"][..],
             PartitionType::LinuxGeneric => &["ext4"][..],
         };
         if !expected.contains(&p.filesystem.as_str()) {
@@ -210,10 +222,124 @@ fn check_partitions(a: &Appliance) -> Result<(), Failure> {
                 ),
             );
         }
-        if p.size_mib == 0 && p.kind != PartitionType::RootX86_64 {
+        if p.size_mib == 0 {
             return fail(
                 format!("partitions[{i}].size_mib"),
-                "only the root partition may be sized to fit (0)",
+                "give the size in MiB: partitions have fixed sizes (a root slot \
+                 must also hold the later versions an upgrade writes into it)",
+            );
+        }
+    }
+    check_slots(a)
+}
+
+/// The root slots of [`slots`]: each slot's root and hash tree partitions,
+/// under the contract's names, the same size in every slot (an upgrade
+/// writes any version into either), the hash tree big enough for its root,
+/// and no other root or hash tree partition.
+fn check_slots(a: &Appliance) -> Result<(), Failure> {
+    let index = |name: &str| a.partitions.iter().position(|p| p.name == name);
+    for (i, p) in a.partitions.iter().enumerate() {
+        let slot_kind = matches!(
+            p.kind,
+            PartitionType::RootX86_64 | PartitionType::RootX86_64Verity
+        );
+        if slot_kind && Slot::of_partition(&p.name).is_none() {
+            return fail(
+                format!("partitions[{i}].name"),
+                format!(
+                    "{:?} is not a slot's partition: root and hash tree partitions are \
+                     named {:?}",
+                    p.name,
+                    Slot::ALL
+                        .iter()
+                        .flat_map(|s| [s.root_partition(), s.verity_partition()])
+                        .collect::<Vec<_>>()
+                ),
+            );
+        }
+    }
+    for slot in Slot::ALL {
+        for (name, kind, type_name) in [
+            (
+                slot.root_partition(),
+                PartitionType::RootX86_64,
+                "root-x86-64",
+            ),
+            (
+                slot.verity_partition(),
+                PartitionType::RootX86_64Verity,
+                "root-x86-64-verity",
+            ),
+        ] {
+            let Some(i) = index(name) else {
+                return fail(
+                    "partitions",
+                    format!(
+                        "slot {slot} has no partition {name:?}: add a [[partitions]] entry \
+                         named {name:?} of type {type_name}"
+                    ),
+                );
+            };
+            let p = &a.partitions[i];
+            if p.kind != kind {
+                return fail(
+                    format!("partitions[{i}].type"),
+                    format!("{name:?} is slot {slot}'s; its type must be {type_name}"),
+                );
+            }
+            if !p.read_only {
+                return fail(
+                    format!("partitions[{i}].read_only"),
+                    format!("{name:?} is written once per version: set read_only = true"),
+                );
+            }
+            let mount = match kind {
+                PartitionType::RootX86_64 => Some("/"),
+                _ => None,
+            };
+            if p.mount.as_deref() != mount {
+                return fail(
+                    format!("partitions[{i}].mount"),
+                    match mount {
+                        Some(m) => format!("{name:?} is a root: set mount = {m:?}"),
+                        None => format!("{name:?} is not mounted: remove `mount`"),
+                    },
+                );
+            }
+        }
+        let root = &a.partitions[index(slot.root_partition()).expect("checked above")];
+        let v = index(slot.verity_partition()).expect("checked above");
+        // veritysetup's tree: one 32-byte hash per 4 KiB block and the
+        // levels above (under 1/126 of the data), behind a 4 KiB superblock.
+        let needed = (root.size_mib << 20) / 126 + (8 << 10);
+        if a.partitions[v].size_mib << 20 < needed {
+            return fail(
+                format!("partitions[{v}].size_mib"),
+                format!(
+                    "{} MiB cannot hold the hash tree of a {} MiB root: give it at least {} MiB",
+                    a.partitions[v].size_mib,
+                    root.size_mib,
+                    needed.div_ceil(1 << 20)
+                ),
+            );
+        }
+    }
+    let (first, second) = (Slot::A, Slot::B);
+    for (name, twin) in [
+        (first.root_partition(), second.root_partition()),
+        (first.verity_partition(), second.verity_partition()),
+    ] {
+        let size = a.partitions[index(name).expect("checked above")].size_mib;
+        let i = index(twin).expect("checked above");
+        if a.partitions[i].size_mib != size {
+            return fail(
+                format!("partitions[{i}].size_mib"),
+                format!(
+                    "{twin:?} is {} MiB but {name:?} is {size} MiB: an upgrade writes \
+                     either slot, so give both the same size",
+                    a.partitions[i].size_mib
+                ),
             );
         }
     }

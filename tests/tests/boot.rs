@@ -1,7 +1,8 @@
 //! The OVA boots: the VMDK is taken back out of the OVA and booted under TCG
 //! (OVMF + virtio-blk with the default deployment, SeaBIOS + pvscsi with the
 //! frontend deployment), with the OVF environment on the CD-ROM and fw_cfg.
-//! The image's boot check must report `/` read-only on erofs, the data
+//! The image's boot check must report `/` read-only on erofs through
+//! dm-verity (`/dev/mapper/root`, verified), the data
 //! partition read-write, both static binaries running and a boot with no
 //! failed unit, and the disk, NIC, root filesystem and firewall modules
 //! loaded; `inspect` must accept the OVA and its root filesystem must carry
@@ -75,6 +76,16 @@ fn boot(name: &str, firmware: Firmware, disk_bus: DiskBus, deployment: &str) -> 
     let (fs, opts) = check.mount_options("/").expect("boot check reports /");
     assert_eq!(fs, "erofs");
     assert!(opts.contains(&"ro"), "/ is not read-only: {opts:?}");
+    // The root is slot A's, opened through dm-verity by the initramfs.
+    let words = |l: &String| l.split_whitespace().collect::<Vec<_>>().join(" ");
+    let lines: Vec<String> = check.lines.iter().map(words).collect();
+    for want in [
+        "/dev/mapper/root",
+        "/dev/mapper/root is active and is in use.",
+        "status: verified",
+    ] {
+        assert!(lines.iter().any(|l| l == want), "no {want:?} in {lines:#?}");
+    }
     let (fs, opts) = check
         .mount_options("/var/lib/lb-appliance")
         .expect("boot check reports the data partition");
@@ -346,7 +357,11 @@ fn root_filesystem(dir: &Path) -> anyhow::Result<std::path::PathBuf> {
     let raw = dir.join("disk.raw");
     unpack_disk(&ova, &raw)?;
     let root = dir.join("root.erofs");
-    copy_partition(&raw, "root", &root)?;
+    copy_partition(
+        &raw,
+        appliance_image::slots::Slot::A.root_partition(),
+        &root,
+    )?;
     std::fs::remove_file(&raw)?;
     Ok(root)
 }

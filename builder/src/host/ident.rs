@@ -88,6 +88,7 @@ fn parse_epoch(text: &str) -> Result<u64> {
 /// Stable identifiers of one appliance version.
 #[derive(Debug, Clone)]
 pub struct Ids {
+    name: String,
     seed: String,
 }
 
@@ -96,13 +97,25 @@ impl Ids {
     /// a rebuild of the same version the same ones.
     pub fn new(name: &str, version: &str) -> Ids {
         Ids {
+            name: name.to_string(),
             seed: format!("{name}/{version}"),
         }
     }
 
-    /// A UUID for `what` (e.g. `partition/root`, `fs/data`, `disk`).
+    /// A UUID for `what` of this version (e.g. `fs/data`, `disk`).
     pub fn uuid(&self, what: &str) -> Uuid {
         Uuid::new_v5(&NAMESPACE, format!("{}/{what}", self.seed).as_bytes())
+    }
+
+    /// The PARTUUID of the partition called `partition`: of the appliance,
+    /// not of a version. An upgraded disk keeps the partition table of the
+    /// version it was deployed with, while the newer version's boot entry
+    /// and fstab name its partitions, so every version must agree on them.
+    pub fn partuuid(&self, partition: &str) -> Uuid {
+        Uuid::new_v5(
+            &NAMESPACE,
+            format!("{}/partition/{partition}", self.name).as_bytes(),
+        )
     }
 
     /// A 32-bit FAT volume serial number for `what`.
@@ -123,10 +136,18 @@ mod tests {
             a.uuid("disk"),
             Ids::new("lb-appliance", "0.1.0").uuid("disk")
         );
-        assert_ne!(a.uuid("disk"), a.uuid("partition/root"));
+        assert_ne!(a.uuid("disk"), a.uuid("fs/data"));
         assert_ne!(
             a.uuid("disk"),
             Ids::new("lb-appliance", "0.2.0").uuid("disk")
+        );
+        // Partitions keep their UUIDs across versions, not across names.
+        let next = Ids::new("lb-appliance", "0.2.0");
+        assert_eq!(a.partuuid("root-b"), next.partuuid("root-b"));
+        assert_ne!(a.partuuid("root-a"), a.partuuid("root-b"));
+        assert_ne!(
+            a.partuuid("data"),
+            Ids::new("other", "0.1.0").partuuid("data")
         );
         assert_eq!(a.uuid("disk").get_version_num(), 5);
     }

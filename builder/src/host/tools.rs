@@ -128,6 +128,13 @@ pub const TOOLS: &[Tool] = &[
         "provides the EFI boot loader (systemd-boot)",
     ),
     tool(
+        "cryptsetup-bin",
+        Cmd("veritysetup"),
+        Build,
+        false,
+        "makes and checks the root slots' dm-verity hash trees",
+    ),
+    tool(
         "debian-archive-keyring",
         File("/usr/share/keyrings/debian-archive-keyring.gpg"),
         Build,

@@ -21,10 +21,11 @@ pub struct Part {
     pub name: String,
     pub type_guid: uuid::Uuid,
     pub uuid: uuid::Uuid,
-    /// Declared size; 0 = fit the image.
+    /// Declared size.
     pub size_mib: u64,
     pub attributes: u64,
-    pub image: PathBuf,
+    /// `None`: the partition stays zeros (the slot an upgrade fills).
+    pub image: Option<PathBuf>,
     pub image_len: u64,
 }
 
@@ -49,16 +50,15 @@ pub fn layout(disk_guid: uuid::Uuid, parts: &[Part]) -> Result<Layout> {
     let mut entries = vec![];
     let mut offsets = vec![];
     for p in parts {
-        let fit = p.image_len.div_ceil(ALIGN) * ALIGN;
-        let size = match p.size_mib {
-            0 => fit,
-            mib if mib * (1 << 20) >= p.image_len => mib * (1 << 20),
-            mib => bail!(
-                "partition {}: its image is {} bytes, more than the declared {mib} MiB",
+        let size = p.size_mib << 20;
+        if size < p.image_len {
+            bail!(
+                "partition {}: its image is {} bytes, more than the declared {} MiB",
                 p.name,
-                p.image_len
-            ),
-        };
+                p.image_len,
+                p.size_mib
+            );
+        }
         entries.push(Entry {
             type_guid: p.type_guid,
             uuid: p.uuid,
@@ -90,7 +90,9 @@ pub fn write(out: &Path, layout: &Layout, parts: &[Part], boot_code: &[u8]) -> R
     f.set_len(layout.size())?;
     f.write_all(&layout.table.primary(boot_code))?;
     for (p, offset) in parts.iter().zip(&layout.offsets) {
-        splice(&mut f, &p.image, *offset).with_context(|| format!("partition {}", p.name))?;
+        if let Some(image) = &p.image {
+            splice(&mut f, image, *offset).with_context(|| format!("partition {}", p.name))?;
+        }
     }
     f.seek(SeekFrom::Start(layout.table.backup_offset()))?;
     f.write_all(&layout.table.backup())?;
@@ -137,7 +139,7 @@ mod tests {
             uuid: uuid::Uuid::from_u128(2),
             size_mib,
             attributes: 0,
-            image: PathBuf::new(),
+            image: None,
             image_len,
         }
     }
@@ -148,7 +150,7 @@ mod tests {
             uuid::Uuid::nil(),
             &[
                 part("esp", 4, 4 << 20),
-                part("root", 0, 3_000_000),
+                part("root-a", 3, 3_000_000),
                 part("data", 2, 1),
             ],
         )
@@ -173,14 +175,16 @@ mod tests {
         content[0] = 0xAB;
         content[(2 << 20) + 5] = 0xCD;
         std::fs::write(&img, &content).unwrap();
-        let mut p = part("root", 0, content.len() as u64);
-        p.image = img;
-        let l = layout(uuid::Uuid::nil(), std::slice::from_ref(&p)).unwrap();
+        let mut p = part("root-a", 3, content.len() as u64);
+        p.image = Some(img);
+        let empty = part("root-b", 3, 0);
+        let l = layout(uuid::Uuid::nil(), &[p.clone(), empty.clone()]).unwrap();
         let out = d.path().join("disk.raw");
-        write(&out, &l, &[p], &[0u8; 440]).unwrap();
+        write(&out, &l, &[p, empty], &[0u8; 440]).unwrap();
         let disk = std::fs::read(&out).unwrap();
         assert_eq!(disk.len() as u64, l.size());
         assert_eq!(&disk[1 << 20..][..3 << 20], &content[..]);
+        assert!(disk[4 << 20..][..3 << 20].iter().all(|&b| b == 0));
         assert_eq!(&disk[512..520], b"EFI PART");
         assert_eq!(&disk[disk.len() - 512..][..8], b"EFI PART");
     }

@@ -1,7 +1,7 @@
 //! The EFI system partition as a FAT32 image file, bootable two ways:
 //! systemd-boot (`EFI/BOOT/BOOTX64.EFI`) under EFI and syslinux (installed
-//! by its mtools-based installer) under BIOS, both loading the same kernel
-//! and initramfs. Nothing is mounted: mkfs.fat makes the file, mtools fills
+//! by its mtools-based installer) under BIOS, both loading the factory
+//! slot's kernel and initramfs (`/slot-a/…`) with its command line. Nothing is mounted: mkfs.fat makes the file, mtools fills
 //! it. mkfs.fat's `--invariant` and a fixed volume id pin its metadata, and
 //! mtools stamps files with `SOURCE_DATE_EPOCH`.
 
@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result};
+
+use appliance_image::slots::{self, Entry, EntryName};
 
 use crate::host::cmd;
 use crate::steps::bootcfg;
@@ -23,8 +25,8 @@ const SYSLINUX_DIR: &str = "/syslinux";
 pub struct Content {
     pub kernel: PathBuf,
     pub initrd: PathBuf,
-    pub cmdline: String,
-    pub title: String,
+    /// The slot's boot entry (its command line is syslinux's too).
+    pub entry: Entry,
 }
 
 /// The parameters of the FAT file system.
@@ -40,15 +42,24 @@ pub struct Geometry {
 /// Files to write, as (path on the ESP, source file): generated configs in
 /// `scratch`, plus the boot loader, kernel and initramfs.
 pub fn files(content: &Content, scratch: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let slot = content.entry.slot;
+    // The factory slot is not on trial: no boot counter.
+    let entry_name = EntryName {
+        slot,
+        counter: None,
+    };
     let generated = [
-        ("loader/loader.conf", bootcfg::loader_conf()),
         (
-            "loader/entries/appliance.conf",
-            bootcfg::systemd_boot_entry(&content.title, &content.cmdline),
+            "loader/loader.conf".to_string(),
+            bootcfg::LOADER_CONF.into(),
         ),
         (
-            "syslinux/syslinux.cfg",
-            bootcfg::syslinux_cfg(&content.cmdline),
+            format!("{}/{}", slots::ENTRIES_DIR, entry_name.file_name()),
+            content.entry.render(),
+        ),
+        (
+            slots::SYSLINUX_CFG.to_string(),
+            slots::syslinux_cfg(slot, &content.entry.options),
         ),
     ];
     let mut out = vec![(
@@ -58,10 +69,11 @@ pub fn files(content: &Content, scratch: &Path) -> Result<Vec<(String, PathBuf)>
     for (name, text) in generated {
         let p = scratch.join(name.replace('/', "_"));
         std::fs::write(&p, text)?;
-        out.push((name.to_string(), p));
+        out.push((name, p));
     }
-    out.push((bootcfg::KERNEL.to_string(), content.kernel.clone()));
-    out.push((bootcfg::INITRD.to_string(), content.initrd.clone()));
+    let on_esp = |path: String| path.trim_start_matches('/').to_string();
+    out.push((on_esp(slot.kernel_path()), content.kernel.clone()));
+    out.push((on_esp(slot.initrd_path()), content.initrd.clone()));
     Ok(out)
 }
 
@@ -158,6 +170,50 @@ mod tests {
         );
     }
 
+    fn entry() -> Entry {
+        Entry {
+            title: "LB Appliance 0.1.0".into(),
+            version: "0.1.0".into(),
+            slot: slots::Slot::A,
+            options: "root=/dev/mapper/root ro panic=10".into(),
+        }
+    }
+
+    /// The factory slot's entry, kernel and initramfs, and both boot
+    /// loaders' configurations, where the slot contract puts them.
+    #[test]
+    fn the_esp_holds_slot_a() {
+        let d = tempfile::tempdir().unwrap();
+        let content = Content {
+            kernel: "/k".into(),
+            initrd: "/i".into(),
+            entry: entry(),
+        };
+        let files = files(&content, d.path()).unwrap();
+        let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "EFI/BOOT/BOOTX64.EFI",
+                "loader/loader.conf",
+                "loader/entries/lb-appliance-a.conf",
+                "syslinux/syslinux.cfg",
+                "slot-a/vmlinuz",
+                "slot-a/initrd.img",
+            ]
+        );
+        let read = |name: &str| {
+            let (_, p) = files.iter().find(|(n, _)| n == name).unwrap();
+            std::fs::read_to_string(p).unwrap()
+        };
+        let e = Entry::parse(&read("loader/entries/lb-appliance-a.conf")).unwrap();
+        assert_eq!(e, entry());
+        assert!(read("syslinux/syslinux.cfg")
+            .contains("KERNEL /slot-a/vmlinuz\n  INITRD /slot-a/initrd.img\n  APPEND root=/dev/mapper/root ro panic=10\n"));
+        assert_eq!(read("loader/loader.conf"), "timeout 0\neditor no\n");
+        assert_eq!(files[4].1, PathBuf::from("/k"));
+    }
+
     /// Built twice, seconds apart, the ESP is byte-identical.
     #[test]
     fn esp_is_reproducible() {
@@ -169,8 +225,7 @@ mod tests {
         let content = Content {
             kernel: kernel.clone(),
             initrd: kernel,
-            cmdline: "ro".into(),
-            title: "t".into(),
+            entry: entry(),
         };
         let geo = Geometry {
             size_mib: 40,

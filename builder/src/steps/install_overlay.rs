@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use appliance_image::Appliance;
+use appliance_image::{slots, Appliance};
 
 use crate::host::ident::Ids;
 use crate::steps::{fstab, kmods, linkage, tree, users};
@@ -49,6 +49,17 @@ pub fn customize(root: &Path, i: &Inputs) -> Result<()> {
         tree::write(root, &format!("{BIN_DIR}/{name}"), bytes, 0o755)?;
     }
     tree::write(root, "etc/fstab", fstab::render(i.appliance, i.ids), 0o644)?;
+    // The ESP's mount point: the root is read-only, so it must be there.
+    tree::dir(root, slots::ESP_MOUNT.trim_start_matches('/'), 0o755)?;
+    let os_release = std::fs::read_to_string(root.join(OS_RELEASE))
+        .with_context(|| format!("reading {OS_RELEASE}"))?;
+    let a = &i.appliance.appliance;
+    tree::write(
+        root,
+        OS_RELEASE,
+        with_image(&os_release, &a.name, &a.version),
+        0o644,
+    )?;
     tree::write(root, PACKAGES_FILE, i.packages, 0o644)?;
     // systemd's ConditionNeedsUpdate=/etc compares /usr's mtime with this
     // file; on a read-only /etc the update units could never succeed.
@@ -65,6 +76,21 @@ pub fn customize(root: &Path, i: &Inputs) -> Result<()> {
     // something in it links against.
     linkage::check(root)?;
     Ok(())
+}
+
+/// The operating system's identification (`/etc/os-release` links to it).
+pub const OS_RELEASE: &str = "usr/lib/os-release";
+
+/// `os-release` naming the image and its version (`IMAGE_ID`,
+/// `IMAGE_VERSION`): `appliancectl upgrade` reads the running version there.
+fn with_image(os_release: &str, name: &str, version: &str) -> String {
+    let mut out: String = os_release
+        .lines()
+        .filter(|l| !l.starts_with("IMAGE_ID=") && !l.starts_with("IMAGE_VERSION="))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    out.push_str(&format!("IMAGE_ID={name}\nIMAGE_VERSION={version}\n"));
+    out
 }
 
 fn remove_host_keys(root: &Path) -> Result<()> {
@@ -96,6 +122,17 @@ pub fn kernel_and_initrd(root: &Path) -> Result<(PathBuf, PathBuf)> {
 mod tests {
     use super::*;
     use crate::steps::binaries::BINARIES;
+
+    #[test]
+    fn os_release_names_the_image_and_its_version() {
+        let debian =
+            "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nIMAGE_VERSION=old\n";
+        assert_eq!(
+            with_image(debian, "lb-appliance", "0.1.1"),
+            "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\n\
+             IMAGE_ID=lb-appliance\nIMAGE_VERSION=0.1.1\n"
+        );
+    }
 
     #[test]
     fn host_keys_are_removed_and_config_kept() {

@@ -2,7 +2,7 @@
 //! filesystem ([`rootfs`]), the static binaries ([`binaries`]), the overlay
 //! laid onto a copy of the tree ([`install_overlay`] with [`users`], [`fstab`],
 //! [`kmods`], [`tree`]), the filesystems as files ([`esp`] with [`bootcfg`],
-//! [`mkfs`]) and the raw GPT disk ([`disk`]); [`manifest`] lists the installed
+//! [`mkfs`], [`verity`]) and the raw GPT disk ([`disk`]); [`manifest`] lists the installed
 //! packages with their licences and [`packages`] summarises them for the OVF.
 //! [`stubs`] replaces libraries of the Debian tree by stubs, and [`linkage`]
 //! (with [`elf`]) checks that every program still finds its libraries. The
@@ -24,3 +24,4 @@ pub mod rootfs;
 pub mod stubs;
 pub mod tree;
 pub mod users;
+pub mod verity;

@@ -22,12 +22,25 @@ use crate::steps::{kmods, manifest, stubs, tree};
 
 /// Bump when the way the tree is produced changes in a way the arguments
 /// below do not show (it invalidates every cache entry).
-const RECIPE_VERSION: &str = "5";
+const RECIPE_VERSION: &str = "6";
 
 /// initramfs-tools' settings: only the modules of `/etc/initramfs-tools/modules`
 /// (not `most`, which copies every storage and network driver), compressed
 /// harder than the default level 9 (decompression is as fast).
 const INITRAMFS_CONF: &str = "MODULES=list\nCOMPRESS=zstd\nCOMPRESSLEVEL=19\n";
+
+/// The initramfs-tools hook and boot script that open the verified root
+/// (see `initramfs/verity-local-top`).
+const VERITY_HOOK: &str = include_str!("initramfs/verity-hook");
+const VERITY_LOCAL_TOP: &str = include_str!("initramfs/verity-local-top");
+
+/// A check that the initramfs the packages built can open the verified
+/// root; it runs before the purge, while `lsinitramfs` can decompress it.
+const INITRAMFS_CHECK: &str =
+    "--customize-hook=chroot \"$1\" sh -c 'for i in /boot/initrd.img-*; do \
+     l=$(lsinitramfs \"$i\") || exit 1; \
+     for f in sbin/veritysetup dm-verity.ko scripts/local-top/lb-verity; do \
+     echo \"$l\" | grep -q \"$f\" || { echo \"$i lacks $f\" >&2; exit 1; }; done; done'";
 
 /// mmdebstrap's own hooks that set up merged /usr without `usrmerge`.
 const MERGED_USR_HOOKS: &str = "/usr/share/mmdebstrap/hooks/merged-usr";
@@ -49,8 +62,8 @@ pub struct Recipe {
     pub packages: Vec<String>,
     /// dpkg `path-exclude` patterns.
     pub dpkg_excludes: Vec<String>,
-    /// Files placed before the packages are configured (path relative to `/`, content).
-    pub early_files: Vec<(String, String)>,
+    /// Files placed before the packages are configured.
+    pub early_files: Vec<EarlyFile>,
     /// Packages purged once everything is installed: needed to install, not to run.
     pub purge: Vec<String>,
     /// The kernel modules kept (see [`kmods`]).
@@ -59,6 +72,23 @@ pub struct Recipe {
     pub sweep: Vec<String>,
     /// Libraries replaced by stubs, with their sources.
     pub stubs: Vec<stubs::Stub>,
+}
+
+/// A file of the tree placed before the packages are configured.
+#[derive(Debug, Clone)]
+pub struct EarlyFile {
+    /// Relative to `/`.
+    pub path: String,
+    pub content: String,
+    pub mode: u32,
+}
+
+fn early(path: &str, content: impl Into<String>, mode: u32) -> EarlyFile {
+    EarlyFile {
+        path: path.into(),
+        content: content.into(),
+        mode,
+    }
 }
 
 impl Recipe {
@@ -86,13 +116,20 @@ impl Recipe {
             variant: base.variant.clone(),
             packages,
             dpkg_excludes,
-            // The kernel's postinst builds the initramfs, so its settings
-            // must exist first.
+            // The kernel's postinst builds the initramfs, so its settings,
+            // hooks and scripts must exist first.
             early_files: vec![
-                ("etc/initramfs-tools/modules".into(), modules),
-                (
-                    "etc/initramfs-tools/conf.d/appliance.conf".into(),
-                    INITRAMFS_CONF.into(),
+                early("etc/initramfs-tools/modules", modules, 0o644),
+                early(
+                    "etc/initramfs-tools/conf.d/appliance.conf",
+                    INITRAMFS_CONF,
+                    0o644,
+                ),
+                early("etc/initramfs-tools/hooks/lb-verity", VERITY_HOOK, 0o755),
+                early(
+                    "etc/initramfs-tools/scripts/local-top/lb-verity",
+                    VERITY_LOCAL_TOP,
+                    0o755,
                 ),
             ],
             purge: base.purge_packages.clone(),
@@ -122,6 +159,7 @@ impl Recipe {
         // conversion a fresh tree never needs.
         args.push(format!("--hook-dir={MERGED_USR_HOOKS}").into());
         args.push(format!("--essential-hook=sync-in {} /", early_dir.display()).into());
+        args.push(INITRAMFS_CHECK.into());
         if !self.purge.is_empty() {
             // --force-depends: what depends on them (debconf on perl, say)
             // is only ever run by a package installation, which an
@@ -161,11 +199,11 @@ impl Recipe {
             h.update(a.as_encoded_bytes());
             h.update([0]);
         }
-        for (path, content) in &self.early_files {
-            h.update(path);
+        for f in &self.early_files {
+            h.update(&f.path);
             h.update([0]);
-            h.update(content);
-            h.update([0]);
+            h.update(&f.content);
+            h.update(f.mode.to_le_bytes());
         }
         for p in self.sweep.iter().chain(&self.kernel_modules) {
             h.update(p);
@@ -315,10 +353,11 @@ fn build(recipe: &Recipe, entry: &Path) -> Result<()> {
     }
     let tmp = parent.join(format!(".tmp-{name}-{}", std::process::id()));
     let early = tmp.join("early");
-    for (path, content) in &recipe.early_files {
-        let p = early.join(path);
+    for f in &recipe.early_files {
+        let p = early.join(&f.path);
         std::fs::create_dir_all(p.parent().expect("relative path has a parent"))?;
-        std::fs::write(&p, content)?;
+        std::fs::write(&p, &f.content)?;
+        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(f.mode))?;
     }
     let tree = tmp.join(TREE);
     cmd::run(Command::new("mmdebstrap").args(recipe.mmdebstrap_args(&early, &tree)))?;
@@ -444,12 +483,25 @@ mod tests {
                 "http://deb.debian.org/debian-security/dists/bookworm-security/InRelease",
             ]
         );
-        assert!(r.early_files[0].1.lines().any(|m| m == "erofs"));
-        assert!(r.early_files[1].1.contains("MODULES=list\n"));
-        let purge = args
+        assert!(r.early_files[0].content.lines().any(|m| m == "erofs"));
+        assert!(r.early_files[1].content.contains("MODULES=list\n"));
+        let script = r
+            .early_files
             .iter()
-            .find(|a| a.starts_with("--customize-hook="))
+            .find(|f| f.path == "etc/initramfs-tools/scripts/local-top/lb-verity")
             .unwrap();
+        assert_eq!(script.mode, 0o755);
+        assert!(script
+            .content
+            .contains("veritysetup open \"$data_dev\" root \"$hash_dev\" \"$roothash\""));
+        // The initramfs check runs before the purge takes its decompressor.
+        let check = args.iter().position(|a| a.contains("lsinitramfs")).unwrap();
+        let purge_at = args
+            .iter()
+            .position(|a| a.contains("dpkg --purge"))
+            .unwrap();
+        assert!(check < purge_at);
+        let purge = &args[purge_at];
         assert!(
             purge.contains("dpkg --purge") && purge.contains(" apt "),
             "{purge}"
@@ -464,7 +516,7 @@ mod tests {
         other.packages.push("curl".into());
         assert_ne!(r.cache_key(), other.cache_key());
         let mut other = recipe();
-        other.early_files[0].1.push_str("nvme\n");
+        other.early_files[0].content.push_str("nvme\n");
         assert_ne!(r.cache_key(), other.cache_key());
         let mut other = recipe();
         other.kernel_modules.push("nvme".into());

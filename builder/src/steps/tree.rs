@@ -111,6 +111,15 @@ pub fn write(tree: &Path, rel: &str, content: impl AsRef<[u8]>, mode: u32) -> Re
     Ok(())
 }
 
+/// Makes a root-owned directory (and its parents) in the tree.
+pub fn dir(tree: &Path, rel: &str, mode: u32) -> Result<()> {
+    let p = tree.join(rel);
+    std::fs::create_dir_all(&p).with_context(|| format!("creating {}", p.display()))?;
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode))?;
+    std::os::unix::fs::lchown(&p, Some(0), Some(0))?;
+    Ok(())
+}
+
 /// The single file in `dir` whose name starts with `prefix` (e.g. the
 /// kernel `boot/vmlinuz-*`).
 pub fn only_file(dir: &Path, prefix: &str) -> Result<PathBuf> {
