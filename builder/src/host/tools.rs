@@ -240,13 +240,6 @@ pub const TOOLS: &[Tool] = &[
         "serves DHCP leases inside the end-to-end tests' namespaces (the binary only: no system service listening on the host)",
     ),
     tool(
-        "cryptsetup-bin",
-        Cmd("veritysetup"),
-        Test,
-        false,
-        "formats and verifies the dm-verity hash trees of the upgrade test",
-    ),
-    tool(
         "nftables",
         Cmd("nft"),
         Test,
