@@ -54,7 +54,7 @@ pub fn discover(root: &Path) -> Result<System> {
         running,
         running_version: running_version(root)?,
         inactive: slot_devices(&gpt, running.other(), |p| by_partuuid(root, &p.partuuid))?,
-        on_trial: root.join(super::state::BOOT_COUNT_EFIVAR).exists(),
+        on_trial: super::state::running_on_trial(root, running)?,
     })
 }
 

@@ -28,6 +28,16 @@ impl SlotView {
         }
     }
 
+    /// Whether the running slot (this view) is on trial: its entry still has a
+    /// boot counter, which systemd-bless-boot drops once the boot is good.
+    /// (systemd-boot's `LoaderBootCountPath` variable is no witness: it stays
+    /// set for the whole boot, after the blessing too.) A bad entry that runs
+    /// because nothing else was left is not on trial.
+    pub fn on_trial(&self) -> bool {
+        self.entry
+            .is_some_and(|e| e.counter.is_some() && !e.is_bad())
+    }
+
     /// The slot's state, seen from a system running `running`.
     pub fn state(&self, running: Slot) -> SlotState {
         match self.entry {

@@ -11,7 +11,7 @@ use super::entries::{SlotState, SlotView};
 use super::esp::Esp;
 
 /// systemd-boot sets this volatile variable when it boots an entry with a
-/// boot counter: this boot is on trial.
+/// boot counter (`lb-boot-health.service` runs only then).
 pub const BOOT_COUNT_EFIVAR: &str =
     "sys/firmware/efi/efivars/LoaderBootCountPath-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f";
 
@@ -37,6 +37,19 @@ impl Boot {
     }
 }
 
+/// Whether the running slot's boot is on trial (see [`SlotView::on_trial`]),
+/// from the ESP mounted under `root`.
+pub fn running_on_trial(root: &Path, running: Slot) -> Result<bool> {
+    let names = esp_under(root).entry_names()?;
+    Ok(SlotView::of(running, &names, true).on_trial())
+}
+
+fn esp_under(root: &Path) -> Esp {
+    Esp {
+        dir: root.join(slots::ESP_MOUNT.trim_start_matches('/')),
+    }
+}
+
 /// Reads the slots under `root`; `None` when the system did not boot a
 /// verified A/B root (its command line has no verity arguments).
 pub fn read(root: &Path) -> Result<Option<Boot>> {
@@ -45,9 +58,7 @@ pub fn read(root: &Path) -> Result<Option<Boot>> {
     let Some((verity, _, _)) = slots::parse_cmdline(&cmdline) else {
         return Ok(None);
     };
-    let esp = Esp {
-        dir: root.join(slots::ESP_MOUNT.trim_start_matches('/')),
-    };
+    let esp = esp_under(root);
     let names = esp.entry_names()?;
     let running = names
         .iter()
@@ -78,7 +89,7 @@ pub fn read(root: &Path) -> Result<Option<Boot>> {
             .ok()
             .or_else(|| version(running))
             .unwrap_or_else(|| "unknown".into()),
-        on_trial: root.join(BOOT_COUNT_EFIVAR).exists(),
+        on_trial: SlotView::of(running, &names, true).on_trial(),
         other_slot: other.slot.to_string(),
         other_version: version(other.slot),
         other_state: other.state(running),
