@@ -152,6 +152,16 @@ mod tests {
     }
 
     #[test]
+    fn a_boot_is_on_trial_until_blessed() {
+        let b = Slot::B;
+        assert!(view(b, Some("lb-appliance-b+2-1.conf"), true).on_trial());
+        // Blessed: systemd-bless-boot dropped the counter.
+        assert!(!view(b, Some("lb-appliance-b.conf"), true).on_trial());
+        // Bad, booted because nothing else was left.
+        assert!(!view(b, Some("lb-appliance-b+0-3.conf"), true).on_trial());
+    }
+
+    #[test]
     fn states_from_names() {
         let a = Slot::A;
         assert_eq!(view(Slot::B, None, false).state(a), SlotState::Empty);
