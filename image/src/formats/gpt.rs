@@ -165,29 +165,7 @@ mod tests {
 
     /// A table made by hand: one partition, CRCs filled in.
     fn table(name: &str) -> Vec<u8> {
-        let mut d = vec![0u8; PRIMARY_BYTES];
-        let e = &mut d[1024..1152];
-        e[0..16].copy_from_slice(&[
-            0x28, 0x73, 0x2a, 0xc1, 0x1f, 0xf8, 0xd2, 0x11, 0xba, 0x4b, 0, 0xa0, 0xc9, 0x3e, 0xc9,
-            0x3b,
-        ]);
-        e[16] = 1;
-        e[32..40].copy_from_slice(&2048u64.to_le_bytes());
-        e[40..48].copy_from_slice(&4095u64.to_le_bytes());
-        for (i, u) in name.encode_utf16().enumerate() {
-            e[56 + 2 * i..58 + 2 * i].copy_from_slice(&u.to_le_bytes());
-        }
-        let array_crc = crc32fast::hash(&d[1024..1024 + 128 * 128]);
-        let h = &mut d[512..1024];
-        h[0..8].copy_from_slice(b"EFI PART");
-        h[12..16].copy_from_slice(&92u32.to_le_bytes());
-        h[72..80].copy_from_slice(&2u64.to_le_bytes());
-        h[80..84].copy_from_slice(&128u32.to_le_bytes());
-        h[84..88].copy_from_slice(&128u32.to_le_bytes());
-        h[88..92].copy_from_slice(&array_crc.to_le_bytes());
-        let crc = crc32fast::hash(&h[..92]);
-        h[16..20].copy_from_slice(&crc.to_le_bytes());
-        d
+        crate::formats::testdata::gpt_disk(PRIMARY_BYTES / 512, &[(name, 2048, 4095)])
     }
 
     #[test]

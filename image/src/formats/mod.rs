@@ -7,4 +7,6 @@
 pub mod gpt;
 pub mod ova;
 pub mod ovf;
+#[cfg(any(test, feature = "testdata"))]
+pub mod testdata;
 pub mod vmdk;

@@ -104,8 +104,7 @@ impl<S: Write> Visitor for Package<S> {
 
 #[cfg(test)]
 mod tests {
-    use appliance_image::formats::ova::{manifest_line, walk};
-    use sha2::{Digest, Sha256};
+    use appliance_image::formats::ova::walk;
 
     use super::*;
 
@@ -122,21 +121,7 @@ mod tests {
 
     /// A tar of `members` with a manifest of them second.
     fn ova(members: &[(&str, &[u8])]) -> Vec<u8> {
-        let mf: String = members
-            .iter()
-            .map(|(n, c)| manifest_line(n, &hex::encode(Sha256::digest(c))))
-            .collect();
-        let mut all = members.to_vec();
-        all.insert(1, ("lb.mf", mf.as_bytes()));
-        let mut tar = tar::Builder::new(Vec::new());
-        for (name, content) in all {
-            let mut h = tar::Header::new_ustar();
-            h.set_size(content.len() as u64);
-            h.set_mode(0o644);
-            h.set_cksum();
-            tar.append_data(&mut h, name, content).unwrap();
-        }
-        tar.into_inner().unwrap()
+        appliance_image::formats::testdata::ova(members, members)
     }
 
     /// Runs the visitor over `bytes`; the error and how much reached the sink.

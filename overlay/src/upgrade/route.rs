@@ -183,33 +183,7 @@ mod tests {
 
     use super::*;
 
-    /// A disk of `sectors` with a GPT naming `parts` (name, first LBA, last LBA).
-    fn disk(sectors: usize, parts: &[(&str, u64, u64)]) -> Vec<u8> {
-        let mut d = vec![0u8; sectors * 512];
-        for (i, (name, first, last)) in parts.iter().enumerate() {
-            let e = &mut d[1024 + 128 * i..1024 + 128 * (i + 1)];
-            e[0] = 1; // any type
-            e[16] = i as u8 + 1;
-            e[32..40].copy_from_slice(&first.to_le_bytes());
-            e[40..48].copy_from_slice(&last.to_le_bytes());
-            for (j, u) in name.encode_utf16().enumerate() {
-                e[56 + 2 * j..58 + 2 * j].copy_from_slice(&u.to_le_bytes());
-            }
-            let fill = (i as u8 + 1) * 0x11;
-            d[*first as usize * 512..(*last as usize + 1) * 512].fill(fill);
-        }
-        let crc = crc32fast::hash(&d[1024..1024 + 128 * 128]);
-        let h = &mut d[512..1024];
-        h[0..8].copy_from_slice(b"EFI PART");
-        h[12..16].copy_from_slice(&92u32.to_le_bytes());
-        h[72..80].copy_from_slice(&2u64.to_le_bytes());
-        h[80..84].copy_from_slice(&128u32.to_le_bytes());
-        h[84..88].copy_from_slice(&128u32.to_le_bytes());
-        h[88..92].copy_from_slice(&crc.to_le_bytes());
-        let crc = crc32fast::hash(&h[..92]);
-        h[16..20].copy_from_slice(&crc.to_le_bytes());
-        d
-    }
+    use appliance_image::formats::testdata::gpt_disk as disk;
 
     const PARTS: [(&str, u64, u64); 5] = [
         ("esp", 40, 49),

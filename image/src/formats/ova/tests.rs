@@ -4,25 +4,7 @@ use sha2::{Digest, Sha256};
 
 use super::*;
 
-/// An OVA built with the `tar` crate: `members` in order, the manifest
-/// second, listing `listed` (name, content) pairs.
-fn ova(members: &[(&str, &[u8])], listed: &[(&str, &[u8])]) -> Vec<u8> {
-    let manifest: String = listed
-        .iter()
-        .map(|(n, c)| manifest_line(n, &hex::encode(Sha256::digest(c))))
-        .collect();
-    let mut all: Vec<(&str, &[u8])> = members.to_vec();
-    all.insert(1.min(all.len()), ("lb.mf", manifest.as_bytes()));
-    let mut tar = tar::Builder::new(Vec::new());
-    for (name, content) in all {
-        let mut h = tar::Header::new_ustar();
-        h.set_size(content.len() as u64);
-        h.set_mode(0o644);
-        h.set_cksum();
-        tar.append_data(&mut h, name, content).unwrap();
-    }
-    tar.into_inner().unwrap()
-}
+use crate::formats::testdata::ova;
 
 const OVF: &[u8] = b"<Envelope/>";
 const DISK: &[u8] = b"disk bytes";
