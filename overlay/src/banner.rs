@@ -8,15 +8,16 @@ use crate::render::render_template;
 use crate::secrets::Ca;
 use crate::validate::Validated;
 
-/// The banner text. `ca` is `None` when no CA could be set up.
-pub fn compose(source: &str, validated: &Validated, ca: Option<&Ca>) -> String {
+/// The banner text for the appliance `version` ([`crate::release::version`]).
+/// `ca` is `None` when no CA could be set up.
+pub fn compose(version: &str, source: &str, validated: &Validated, ca: Option<&Ca>) -> String {
     let identity = &appliance_image::Appliance::embedded().appliance;
     let problems: Vec<String> = validated.problems.iter().map(ToString::to_string).collect();
     render_template(
         "issue.j2",
         context! {
             product => &identity.product,
-            version => &identity.version,
+            version,
             source,
             valid => validated.is_valid(),
             problems,

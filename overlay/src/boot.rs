@@ -109,7 +109,12 @@ pub fn run(root: &Path) -> Result<()> {
             None
         }
     };
-    let issue = banner::compose(&source, &validated, ca.as_ref());
+    let issue = banner::compose(
+        &crate::release::version(root),
+        &source,
+        &validated,
+        ca.as_ref(),
+    );
     atomic::write_atomic(&root.join(paths::ISSUE), issue.as_bytes(), 0o644)?;
     if !validated.is_valid() {
         eprintln!("The configuration has errors: the load balancer is not started. Fix the vApp properties and reboot.");

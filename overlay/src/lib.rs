@@ -19,6 +19,7 @@ pub mod paths;
 pub mod pem;
 pub mod pki;
 pub mod problem;
+pub mod release;
 pub mod render;
 pub mod routefile;
 pub mod routes;

@@ -408,7 +408,7 @@ fn the_boot_entry_point_records_the_version_and_the_problems() {
         "PRETTY_NAME=\"LB Appliance\"\nIMAGE_VERSION=\"1.4.0\"\n",
     )
     .unwrap();
-    assert_eq!(migrate::version(root), "1.4.0");
+    assert_eq!(overlay::release::version(root), "1.4.0");
     migrate::boot(root).unwrap();
     assert_eq!(marker(root)["written_by"], "1.4.0");
     let problems = std::fs::read_to_string(root.join(paths::MIGRATE_PROBLEMS)).unwrap();
@@ -424,9 +424,9 @@ fn the_boot_entry_point_records_the_version_and_the_problems() {
         .reason
         .contains("data format 9, written by an unknown version"));
 
-    // Without the image's release file: this crate's version.
+    // Without the image's release file: the definition's version.
     assert_eq!(
-        migrate::version(Path::new("/nonexistent")),
-        env!("CARGO_PKG_VERSION")
+        overlay::release::version(Path::new("/nonexistent")),
+        appliance_image::Appliance::embedded().appliance.version
     );
 }

@@ -148,7 +148,7 @@ fn rendered(v: &Validated, props: &BTreeMap<String, String>) {
         v.is_valid(),
         "the load balancer starts exactly when there is no error"
     );
-    let issue = banner::compose("test", v, None);
+    let issue = banner::compose("0.1.0", "test", v, None);
     for p in &v.problems {
         assert!(issue.contains(&p.key), "the banner names {}", p.key);
         assert_secret_hidden(p, props);

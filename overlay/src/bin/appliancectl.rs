@@ -389,7 +389,12 @@ fn render_cmd(ovf_env: &Path, out: &Path, deployment: Option<String>) -> Result<
         salts: &crypt::Salts::random(),
     });
     install::install(out, &files)?;
-    let issue = banner::compose(&ovf_env.display().to_string(), &validated, None);
+    let issue = banner::compose(
+        &overlay::release::version(out),
+        &ovf_env.display().to_string(),
+        &validated,
+        None,
+    );
     atomic::write_atomic(&out.join(paths::ISSUE), issue.as_bytes(), 0o644)?;
     Ok(if validated.is_valid() {
         ExitCode::SUCCESS

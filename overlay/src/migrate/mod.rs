@@ -59,7 +59,7 @@ pub fn format_of(steps: &[&dyn Step]) -> u32 {
 /// The boot's migration: [`run`] with every step, the problems kept for `appliancectl
 /// status` (none on success without any), the lines printed for the journal.
 pub fn boot(root: &Path) -> Result<()> {
-    let version = version(root);
+    let version = crate::release::version(root);
     let result = run(root, steps::STEPS, &version);
     let problems = match &result {
         Ok(outcome) => outcome.problems.clone(),
@@ -282,18 +282,4 @@ fn aside_dir(root: &Path, found: u32) -> PathBuf {
         now.as_secs(),
         now.subsec_nanos()
     ))
-}
-
-/// The appliance's version: `IMAGE_VERSION` in the image's os-release, else (a host, a
-/// test) this crate's version.
-pub fn version(root: &Path) -> String {
-    std::fs::read_to_string(root.join(paths::OS_RELEASE))
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .filter_map(|l| l.strip_prefix("IMAGE_VERSION="))
-                .map(|v| v.trim().trim_matches(['"', '\'']).to_owned())
-                .find(|v| !v.is_empty())
-        })
-        .unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_owned())
 }

@@ -408,7 +408,7 @@ fn banner_lists_problems_and_escapes_backslashes() {
         cert_pem: "-----BEGIN CERTIFICATE-----\n".into(),
         fingerprint: "AB:CD".into(),
     };
-    let text = crate::banner::compose("fw_cfg", &v, Some(&ca));
+    let text = crate::banner::compose("0.1.0", "fw_cfg", &v, Some(&ca));
     assert!(text.contains("CONFIGURATION ERRORS"), "{text}");
     assert!(
         text.contains("network.management_ip = \"a\\\\\\\\b\""),

@@ -88,7 +88,7 @@ pub fn gather(root: &Path) -> Report {
     );
     let deployment = facts::deployment(&schema, &sysfs::probe_nics(&root.join(paths::CLASS_NET)));
     Report {
-        version: schema.appliance.version.clone(),
+        version: crate::release::version(root),
         deployment,
         nics,
         vip_ranges,

@@ -202,7 +202,7 @@ fn versions(root: &Path, schema: &Appliance) -> String {
     let mut out = format!(
         "{} {}\nappliancectl {}\n",
         schema.appliance.product,
-        schema.appliance.version,
+        crate::release::version(root),
         env!("CARGO_PKG_VERSION")
     );
     for argv in [

@@ -52,7 +52,12 @@ pub fn discover(root: &Path) -> Result<System> {
     let running = running_slot(&gpt, &verity.data_partuuid)?;
     Ok(System {
         running,
-        running_version: running_version(root)?,
+        running_version: crate::release::image_version(root).with_context(|| {
+            format!(
+                "{} has no IMAGE_VERSION=",
+                root.join(crate::paths::OS_RELEASE).display()
+            )
+        })?,
         inactive: slot_devices(&gpt, running.other(), |p| by_partuuid(root, &p.partuuid))?,
         on_trial: super::state::running_on_trial(root, running)?,
     })
@@ -110,15 +115,4 @@ fn parent_disk(root: &Path, partition: &Path) -> Result<PathBuf> {
         .filter(|_| sys.join("partition").exists())
         .with_context(|| format!("{} is not a partition", partition.display()))?;
     Ok(root.join("dev").join(disk))
-}
-
-/// `IMAGE_VERSION=` of `usr/lib/os-release`.
-pub fn running_version(root: &Path) -> Result<String> {
-    let path = root.join("usr/lib/os-release");
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("IMAGE_VERSION="))
-        .map(|v| v.trim().trim_matches('"').to_string())
-        .with_context(|| format!("{} has no IMAGE_VERSION=", path.display()))
 }

@@ -85,8 +85,7 @@ pub fn read(root: &Path) -> Result<Option<Boot>> {
     };
     Ok(Some(Boot {
         running_slot: running.to_string(),
-        running_version: super::disk::running_version(root)
-            .ok()
+        running_version: crate::release::image_version(root)
             .or_else(|| version(running))
             .unwrap_or_else(|| "unknown".into()),
         on_trial: SlotView::of(running, &names, true).on_trial(),
