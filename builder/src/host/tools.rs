@@ -233,6 +233,13 @@ pub const TOOLS: &[Tool] = &[
         "installs the OpenAPI validators of the management API tests",
     ),
     tool(
+        "openssh-client",
+        Cmd("ssh-keyscan"),
+        Test,
+        false,
+        "logs in to the guests as an admin does (ssh) and reads their host keys (ssh-keyscan)",
+    ),
+    tool(
         "dnsmasq-base",
         Cmd("dnsmasq"),
         Test,
