@@ -8,6 +8,7 @@
 
 use std::net::Ipv4Addr;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
@@ -29,9 +30,25 @@ pub fn listen_env(addr: Ipv4Addr) -> String {
     format!("SSHD_OPTS=-o ListenAddress={addr}\n")
 }
 
-/// Writes the environment file for the current address.
+/// How long `ssh.service` waits for the management NIC's address (DHCP at
+/// boot, or a new lease being configured when `ssh-listen` restarts sshd).
+pub const ADDRESS_WAIT: Duration = Duration::from_secs(120);
+
+/// Writes the environment file for the management address, once the NIC has
+/// one (polled for up to [`ADDRESS_WAIT`]). Waiting for the address itself,
+/// not for networkd's "online" state: while a NIC takes a new DHCP lease
+/// networkd may call it configuring for minutes after the address is there
+/// (an `e2e_dhcp` run saw `systemd-networkd-wait-online` time out on a
+/// restart, which left sshd stopped).
 pub fn write(root: &Path) -> Result<Ipv4Addr> {
-    let addr = management_address()?;
+    let deadline = Instant::now() + ADDRESS_WAIT;
+    let addr = loop {
+        match management_address() {
+            Ok(addr) => break addr,
+            Err(e) if Instant::now() >= deadline => return Err(e),
+            Err(_) => std::thread::sleep(Duration::from_millis(250)),
+        }
+    };
     atomic::write_atomic(
         &root.join(paths::SSH_LISTEN_ENV),
         listen_env(addr).as_bytes(),
