@@ -243,20 +243,24 @@ pub fn anyip(site: &Site, base: Ipv4Addr) -> Result<()> {
 
 /// Polls a VIP port until a backend answers, and prints the time since power-on.
 pub fn first_served(site: &Site, guest: &Guest, svc: &Service) -> Result<()> {
+    served_within(site, svc, Duration::from_secs(120))?;
+    eprintln!(
+        "power-on -> first VIP connection served: {:.1} s",
+        guest.uptime().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Polls `svc`'s first port from the client until a connection is served,
+/// for up to `within`; returns when it was.
+pub fn served_within(site: &Site, svc: &Service, within: Duration) -> Result<Instant> {
     let to = sock(svc.vip, svc.ports[0].port);
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let deadline = Instant::now() + within;
     loop {
         match traffic::fetch(site.lab.ns(site.client), to) {
-            Ok(_) => {
-                let served = guest.uptime();
-                eprintln!(
-                    "power-on -> first VIP connection served: {:.1} s",
-                    served.as_secs_f64()
-                );
-                return Ok(());
-            }
+            Ok(_) => return Ok(Instant::now()),
             Err(e) if Instant::now() > deadline => return Err(e.context("VIP never served")),
-            Err(_) => std::thread::sleep(Duration::from_millis(500)),
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
         }
     }
 }

@@ -15,7 +15,7 @@ use anyhow::{ensure, Context, Result};
 use appliance_image::slots::{Slot, TRIES};
 use builder::vm::qemu::{DiskBus, Firmware};
 use e2e::checks::{self, nth};
-use e2e::site::{self, sock, Site, Topology, Transport, Vm, ENDPOINTS, MGMT_IP, ROOT_PASSWORD};
+use e2e::site::{self, Site, Topology, Transport, Vm, ENDPOINTS, MGMT_IP, ROOT_PASSWORD};
 use e2e::ssh::Ssh;
 use e2e::upgrade::{self, Boots};
 
@@ -70,7 +70,7 @@ fn upgrade_in_place() -> Result<()> {
     let rebooted = Instant::now();
     ssh.ok("systemctl --no-block reboot")?;
     upgrade::next_boot_started(&mut guest, before, Duration::from_secs(120))?;
-    let served = vip_served(&site, &svc, Duration::from_secs(300))?;
+    let served = checks::served_within(&site, &svc, Duration::from_secs(300))?;
     eprintln!(
         "reboot -> VIP serving on {n1}: {:.1} s",
         (served - rebooted).as_secs_f64()
@@ -162,18 +162,5 @@ fn blessed(ssh: &Ssh, slot: Slot) -> Result<()> {
             "slot {slot}'s boot was not blessed: /efi/loader/entries holds {list:?}"
         );
         std::thread::sleep(Duration::from_secs(2));
-    }
-}
-
-/// Polls the VIP until a connection is served; returns when.
-fn vip_served(site: &Site, svc: &e2e::supervisor::Service, within: Duration) -> Result<Instant> {
-    let to = sock(svc.vip, svc.ports[0].port);
-    let deadline = Instant::now() + within;
-    loop {
-        match e2e::traffic::fetch(site.lab.ns(site.client), to) {
-            Ok(_) => return Ok(Instant::now()),
-            Err(e) if Instant::now() > deadline => return Err(e.context("VIP never served")),
-            Err(_) => std::thread::sleep(Duration::from_millis(200)),
-        }
     }
 }
