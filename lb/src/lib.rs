@@ -2,5 +2,6 @@
 //! in the same process as the data plane.
 pub mod api;
 pub mod config;
+pub mod kernel;
 pub mod persist;
 pub mod runtime;
