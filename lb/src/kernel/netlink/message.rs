@@ -32,6 +32,18 @@ impl Message {
         u16::from_ne_bytes([self.buf[4], self.buf[5]])
     }
 
+    /// The header flags (`NLM_F_*`).
+    pub fn flags(&self) -> u16 {
+        u16::from_ne_bytes([self.buf[6], self.buf[7]])
+    }
+
+    /// The bytes after the netlink header (family header, then attributes): what a
+    /// family's encoder is tested against, and the shape of a [`super::Reply`]'s payload,
+    /// so that decoders can be tested on messages built here.
+    pub fn payload(&self) -> &[u8] {
+        &self.buf[HEADER_LEN..]
+    }
+
     /// Adds an attribute holding `value`.
     pub fn attr(&mut self, kind: u16, value: &[u8]) -> &mut Self {
         let len = 4 + value.len();
