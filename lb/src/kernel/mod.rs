@@ -3,3 +3,4 @@
 //! connection; `lb` stays their control plane (configuration, health, metrics, logs).
 pub mod ipvs;
 pub mod netlink;
+pub mod nft;
