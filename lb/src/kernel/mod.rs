@@ -2,7 +2,9 @@
 //! IPVS, with nftables masquerading toward the backends and conntrack reporting each
 //! connection; `lb` stays their control plane (configuration, health, metrics, logs).
 pub mod choice;
+pub mod conntrack;
 pub mod desired;
 pub mod ipvs;
 pub mod netlink;
+pub mod nft;
 pub mod reconcile;
