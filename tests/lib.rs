@@ -7,6 +7,7 @@ pub mod console;
 pub mod dhcp;
 pub mod faults;
 pub mod guest;
+pub mod kernel;
 pub mod netlab;
 pub mod ntp;
 pub mod pair;

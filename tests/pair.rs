@@ -177,6 +177,15 @@ impl Looper {
     pub fn attempts(&self) -> u64 {
         *self.attempts.lock().unwrap()
     }
+
+    /// Stops the loop and returns its attempts and how many of them got an answer.
+    pub fn finish(mut self) -> (u64, u64) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        (self.attempts(), self.served.lock().unwrap().len() as u64)
+    }
 }
 
 impl Drop for Looper {

@@ -53,6 +53,44 @@ fn serve(listener: TcpListener, me: SocketAddr, stop: &AtomicBool) {
     }
 }
 
+impl Backends {
+    /// An echo server on `addr` in `ns` until dropped: each connection gets back what it
+    /// sends, for as long as it stays open (a long-lived connection through a VIP).
+    pub fn echo(ns: &Netns, addr: SocketAddr) -> Result<Backends> {
+        let listener = ns.enter(|| TcpListener::bind(addr))??;
+        listener.set_nonblocking(true)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let halt = stop.clone();
+        let thread = std::thread::spawn(move || {
+            while !halt.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((s, _)) => {
+                        std::thread::spawn(move || echo(s));
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(20))
+                    }
+                    Err(_) => return,
+                }
+            }
+        });
+        Ok(Backends {
+            stop,
+            threads: vec![thread],
+        })
+    }
+}
+
+fn echo(mut s: TcpStream) {
+    let _ = s.set_nonblocking(false);
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = s.read(&mut buf) {
+        if n == 0 || s.write_all(&buf[..n]).is_err() {
+            return;
+        }
+    }
+}
+
 impl Drop for Backends {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);

@@ -10,6 +10,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use lb::api::Settings;
 use lb::config::{haproxy, load, Config};
+use lb::kernel::choice::{choose, DataPath};
 use lb::runtime::{Forwarding, Options, Runtime};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
@@ -39,6 +40,10 @@ struct Cli {
     /// restored at start and takes precedence over `--config`.
     #[arg(long)]
     settings: Option<PathBuf>,
+    /// Which frontends the kernel (IPVS) forwards; overrides the settings' `data_path`.
+    /// Without either, the proxy serves everything and the kernel is not touched.
+    #[arg(long, value_enum)]
+    data_path: Option<DataPath>,
 }
 
 #[derive(Subcommand)]
@@ -49,6 +54,9 @@ enum Command {
         /// Output syntax.
         #[arg(long, value_enum, default_value_t = Output::Haproxy)]
         format: Output,
+        /// The data path setting to show each frontend's choice under (on stderr).
+        #[arg(long, value_enum, default_value_t = DataPath::Auto)]
+        data_path: DataPath,
     },
 }
 
@@ -68,7 +76,14 @@ enum Output {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match (&cli.command, &cli.config) {
-        (Some(Command::Check { file, format }), _) => check(file, *format),
+        (
+            Some(Command::Check {
+                file,
+                format,
+                data_path,
+            }),
+            _,
+        ) => check(file, *format, *data_path),
         (None, path) if path.is_some() || cli.settings.is_some() => serve(path.as_deref(), &cli),
         (None, _) => {
             bail!("nothing to do: give --config FILE, --settings FILE or a subcommand (see --help)")
@@ -76,10 +91,15 @@ fn main() -> Result<()> {
     }
 }
 
-fn check(path: &Path, format: Output) -> Result<()> {
+fn check(path: &Path, format: Output, data_path: DataPath) -> Result<()> {
     let loaded = load::from_file(path)?;
     for d in &loaded.ignored {
         eprintln!("{}: ignored {d}", path.display());
+    }
+    // Where the kernel path is available (IPVS, the appliance's firewall): `lb` falls back
+    // to the proxy for every frontend where it is not, and says so.
+    for choice in choose(&loaded.config, data_path, None) {
+        eprintln!("{}: data path: {choice}", path.display());
     }
     let text = match format {
         Output::Haproxy => haproxy::render(&loaded.config),
@@ -136,6 +156,9 @@ fn serve(path: Option<&Path>, cli: &Cli) -> Result<()> {
             Mode::Splice => Forwarding::Splice,
         },
         vip_ranges: api.as_ref().map(|s| s.dataplane.vip_ranges.clone()),
+        data_path: cli
+            .data_path
+            .or(api.as_ref().map(|s| s.dataplane.data_path)),
     };
     let served = rt.block_on(async {
         let runtime = Arc::new(Runtime::start(&config, options).await?);

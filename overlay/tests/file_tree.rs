@@ -48,7 +48,7 @@ fn units_use_the_rendered_paths_and_existing_subcommands() {
     // lb runs unprivileged: its state directory is handed to it, and the files it reads
     // that are written root-only (settings, server key) are made group-readable first.
     assert!(lb.contains("User=lb\n"));
-    assert!(lb.contains("AmbientCapabilities=CAP_NET_BIND_SERVICE\n"));
+    assert!(lb.contains("AmbientCapabilities=CAP_NET_BIND_SERVICE CAP_NET_ADMIN\n"));
     let state = paths::LB_STATE_DIR.strip_prefix("var/lib/").unwrap();
     assert!(lb.contains(&format!("StateDirectory={state}\n")));
     // lb-prepare.service, as root, does that once; a restart of lb runs lb alone.
@@ -220,7 +220,9 @@ fn the_firewall_loads_the_rendered_ruleset_before_the_network() {
 #[test]
 fn services_are_sandboxed_with_least_privilege() {
     for (name, caps) in [
-        ("lb.service", "CAP_NET_BIND_SERVICE"),
+        // Low ports for the VIPs; netlink for the kernel data path (IPVS, the firewall's
+        // kernel sets, conntrack events).
+        ("lb.service", "CAP_NET_BIND_SERVICE CAP_NET_ADMIN"),
         ("lb-prepare.service", "CAP_CHOWN"),
         ("anyip-routes.service", "CAP_NET_ADMIN"),
         ("route-tables.service", "CAP_NET_ADMIN"),

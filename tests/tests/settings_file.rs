@@ -94,6 +94,7 @@ fn lb_reads_every_field_the_boot_agent_renders() {
                     "10.13.200.64/27".parse().unwrap()
                 ],
                 state_dir: "/var/lib/lb-appliance/lb".into(),
+                data_path: Default::default(),
             },
             pair: None,
         }

@@ -132,6 +132,11 @@ impl From<StoreError> for ApiError {
             StoreError::Apply(e @ ApplyError::Bind { .. }) => {
                 ApiError::new(StatusCode::BAD_REQUEST, format!("reload error: {e}"))
             }
+            // The kernel (IPVS, nftables) refused what a valid configuration asked for: our
+            // side's failure; the kernel and the served configuration are unchanged.
+            StoreError::Apply(e @ ApplyError::Kernel(_)) => {
+                ApiError::internal(format!("reload error: {e}"))
+            }
             // The operator's fix is to free space, so the message says so in those words.
             StoreError::Persist(ref save) if save.is_disk_full() => ApiError::internal(format!(
                 "no space left on the data partition: {e}; nothing was changed, free space and commit again"

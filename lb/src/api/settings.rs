@@ -17,6 +17,7 @@
 //! [dataplane]
 //! vip_ranges = ["10.13.201.32/27"]
 //! state_dir = "/var/lib/lb-appliance/lb"   # where the committed configuration persists
+//! data_path = "auto"                        # or "kernel", "proxy" (lb::kernel::choice)
 //!
 //! # Only on an active/standby pair (absent: a standalone appliance); needs [api] ca_cert.
 //! [pair]
@@ -33,6 +34,7 @@ use serde::{Deserialize, Serialize};
 
 use super::iface;
 use crate::config::User;
+use crate::kernel::choice::DataPath;
 
 /// Default Data Plane API port of the HAProxy appliance.
 pub const DEFAULT_PORT: u16 = 5556;
@@ -86,6 +88,10 @@ pub struct DataplaneSettings {
     pub vip_ranges: Vec<Ipv4Net>,
     /// Where the committed configuration persists (on the data partition).
     pub state_dir: PathBuf,
+    /// Which frontends the kernel forwards (`lb::kernel::choice`): `auto` (each one it can
+    /// honour in full), `kernel` or `proxy` (all it can, or none).
+    #[serde(default)]
+    pub data_path: DataPath,
 }
 
 /// An active/standby pair: keepalived (run by the boot agent) moves `floating_address` onto
@@ -221,6 +227,7 @@ mod tests {
             dataplane: DataplaneSettings {
                 vip_ranges: vec!["10.13.201.32/27".parse().unwrap()],
                 state_dir: "/var/lib/lb-appliance/lb".into(),
+                data_path: Default::default(),
             },
             pair: None,
         }

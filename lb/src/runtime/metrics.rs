@@ -56,6 +56,16 @@ pub fn render(
         .map(|f| (vec![("frontend", f.name.as_str())], &*f.counters))
         .collect();
     out.counters("frontend", &frontends);
+    out.family(
+        "lb_frontend_data_path",
+        "gauge",
+        "1 for the data path serving the frontend: kernel (IPVS) or proxy.",
+    );
+    for f in &plan.frontends {
+        let path = f.path.to_string();
+        let labels = [("frontend", f.name.as_str()), ("path", path.as_str())];
+        out.sample("lb_frontend_data_path", &labels, 1);
+    }
     let backends: Vec<(Labels, &Counters)> = plan
         .backends
         .iter()
@@ -296,7 +306,7 @@ mod tests {
         let text = "frontend f\n  bind 127.0.0.1:80 name a\n  default_backend web\n\
                     backend web\n  server w1 127.0.0.1:8080\n";
         let config = parse(text).unwrap().config;
-        let (plan, _) = Registry::default().compile(Arc::new(config), 100);
+        let (plan, _) = Registry::default().compile(Arc::new(config), 100, &[]);
         plan.frontends[0].counters.begin();
         let applies = Applies::default();
         applies.succeeded(Duration::from_millis(1500));

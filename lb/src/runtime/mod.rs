@@ -11,6 +11,8 @@ mod balance;
 mod conn;
 mod forward;
 mod health;
+mod kernel_log;
+mod kernel_path;
 mod limits;
 mod listener;
 mod metrics;
@@ -43,7 +45,9 @@ use arc_swap::ArcSwap;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Toggle, ValidationError};
+use crate::kernel::choice::{Choice, DataPath};
 use health::CheckSpec;
+use kernel_path::KernelPath;
 use listener::Listener;
 use plan::Registry;
 use process::Process;
@@ -65,7 +69,14 @@ pub struct Options {
     /// The appliance's VIP ranges (settings `[dataplane] vip_ranges`); binds outside them
     /// are served and reported (`vip_ranges`). `None`: not told, nothing reported.
     pub vip_ranges: Option<Vec<ipnet::Ipv4Net>>,
+    /// The kernel data path setting (settings `[dataplane] data_path`); `None`: the proxy
+    /// serves everything and the kernel is not asked (tests, a development machine).
+    pub data_path: Option<DataPath>,
 }
+
+/// How often the kernel path is taken to the plan again (health, drains) and its counters
+/// read.
+const KERNEL_TICK: Duration = Duration::from_secs(1);
 
 /// What an apply changed and how long it took.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +102,8 @@ pub enum ApplyError {
     },
     #[error("the load balancer is shutting down")]
     Stopping,
+    #[error("the kernel data path refused the change: {0}")]
+    Kernel(std::io::Error),
 }
 
 /// Why a server update was not applied; the running configuration is unchanged.
@@ -128,12 +141,16 @@ pub struct Runtime {
     control: Mutex<Control>,
     applies: Applies,
     vip_ranges: VipRanges,
+    /// The kernel data path; locked before the plan is read or stored, so that its
+    /// background convergence never works from a plan older than the last apply's.
+    kernel: Option<Arc<Mutex<KernelPath>>>,
+    kernel_stop: Arc<AtomicBool>,
 }
 
 impl Runtime {
     /// Starts serving `config`. Must be called within a tokio runtime.
     pub async fn start(config: &Config, options: Options) -> Result<Runtime, ApplyError> {
-        let (empty, registry) = Registry::default().compile(Arc::new(Config::default()), 1);
+        let (empty, registry) = Registry::default().compile(Arc::new(Config::default()), 1, &[]);
         let shared = Arc::new(Shared {
             plan: ArcSwap::from_pointee(empty),
             counters: Arc::default(),
@@ -151,8 +168,22 @@ impl Runtime {
             }),
             applies: Applies::default(),
             vip_ranges: VipRanges::new(options.vip_ranges),
+            kernel: options
+                .data_path
+                .map(|setting| Arc::new(Mutex::new(KernelPath::open(setting)))),
+            kernel_stop: Arc::default(),
         };
         runtime.apply(config)?;
+        if let Some(kernel) = &runtime.kernel {
+            if lock(kernel).active() {
+                kernel_loop(
+                    kernel.clone(),
+                    runtime.shared.clone(),
+                    runtime.kernel_stop.clone(),
+                );
+                kernel_log::spawn(runtime.shared.clone(), runtime.kernel_stop.clone());
+            }
+        }
         Ok(runtime)
     }
 
@@ -176,8 +207,16 @@ impl Runtime {
         if control.stopping {
             return Err(ApplyError::Stopping);
         }
+        let mut kernel = self.kernel.as_ref().map(|k| lock(k));
+        let choices: Vec<Choice> = kernel
+            .as_ref()
+            .map(|k| k.choose(config))
+            .unwrap_or_default();
         let maxconn = limits::raise_nofile(config.global.maxconn);
-        let (plan, registry) = control.registry.compile(Arc::new(config.clone()), maxconn);
+        let (plan, registry) =
+            control
+                .registry
+                .compile(Arc::new(config.clone()), maxconn, &choices);
         let wanted: BTreeSet<SocketAddr> = plan.listeners.keys().copied().collect();
         let added: Vec<SocketAddr> = wanted
             .iter()
@@ -210,7 +249,15 @@ impl Runtime {
                 }
             }
         }
+        if let Some(k) = kernel.as_mut() {
+            if let Err(e) = k.converge(&plan) {
+                drop(sockets);
+                self.restart(&mut control, &removed, backlog(maxconn));
+                return Err(ApplyError::Kernel(e));
+            }
+        }
         self.shared.plan.store(Arc::new(plan));
+        drop(kernel);
         control.registry = registry;
         for (addr, socket) in added.iter().zip(sockets) {
             match Listener::start(socket, *addr, self.shared.clone()) {
@@ -370,6 +417,14 @@ impl Runtime {
                 stop.cancel();
             }
         }
+        self.kernel_stop
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(k) = &self.kernel {
+            match lock(k).clear() {
+                Ok(()) => tracing::info!("the kernel data path's services and rules are removed"),
+                Err(e) => tracing::error!("cannot remove the kernel data path's services: {e}"),
+            }
+        }
         let active = self.active_connections();
         tracing::info!("stopping: {active} connections to drain within {deadline:?}");
         let until = tokio::time::Instant::now() + deadline;
@@ -384,12 +439,49 @@ impl Runtime {
     }
 
     fn lock(&self) -> MutexGuard<'_, Control> {
-        self.control.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.control)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Every [`KERNEL_TICK`], takes the kernel to the current plan again (health changes become
+/// weights, drained servers are deleted) and carries its counters into the plan's; until
+/// `stop`. On a thread of its own: netlink calls block, briefly.
+fn kernel_loop(kernel: Arc<Mutex<KernelPath>>, shared: Arc<Shared>, stop: Arc<AtomicBool>) {
+    let spawned = std::thread::Builder::new()
+        .name("lb-kernel".into())
+        .spawn(move || {
+            let mut failing = false;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(KERNEL_TICK);
+                let mut k = lock(&kernel);
+                let plan = shared.plan.load();
+                match k.converge(&plan).and_then(|()| k.count(&plan)) {
+                    Ok(()) if failing => {
+                        tracing::info!("the kernel data path is in step with the plan again");
+                        failing = false;
+                    }
+                    Ok(()) => {}
+                    Err(e) if !failing => {
+                        tracing::error!("cannot bring the kernel data path in step: {e}");
+                        failing = true;
+                    }
+                    Err(_) => {}
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!("cannot start the kernel data path's thread: {e}");
     }
 }
 
 impl Drop for Runtime {
     fn drop(&mut self) {
+        self.kernel_stop
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let mut control = self.lock();
         for (_, l) in control.listeners.drain() {
             l.stop();

@@ -2,7 +2,7 @@
 //! listening socket its frontend, per destination port its backend, per backend its servers.
 //! Counters, health and limits come from a [`Registry`] keyed by name, so a swap keeps them.
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +13,7 @@ use super::health::CheckSpec;
 use super::stats::{Counters, ServerShared};
 use crate::config::addr::{bind_socket, dst_port_test, ip_literal};
 use crate::config::{Algorithm, Backend, Cond, Config, DefaultServer, Frontend, Server, Toggle};
+use crate::kernel::choice::{self, Path};
 
 /// Connect timeout when neither the backend nor the defaults set one (HAProxy would wait
 /// forever and warn).
@@ -35,6 +36,12 @@ pub struct Plan {
 
 pub struct FrontendPlan {
     pub name: String,
+    /// Who forwards its connections; a kernel frontend has no listener.
+    pub path: Path,
+    /// Why the path was chosen (`kernel::choice`), for the status and `lb check`.
+    pub path_reasons: Vec<String>,
+    /// Kernel frontends: per bind, the VIP and the backend its port leads to.
+    pub kernel_routes: Vec<(SocketAddrV4, Arc<BackendPlan>)>,
     pub counters: Arc<Counters>,
     pub limit: Option<Arc<Semaphore>>,
     rules: Vec<Rule>,
@@ -58,6 +65,7 @@ pub struct BackendPlan {
     pub slot_freed: Arc<Notify>,
     pub servers: Vec<ServerPlan>,
     balancer: Balancer,
+    pub algorithm: Algorithm,
     pub connect_timeout: Duration,
     pub server_timeout: Option<Duration>,
     pub tunnel_timeout: Option<Duration>,
@@ -147,10 +155,16 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Compiles `config` (already validated), reusing what the registry holds. Returns the
-    /// plan and the registry to keep if the plan is installed (objects that are gone are
-    /// left out); `self` is untouched so that a failed apply changes nothing.
-    pub fn compile(&self, config: Arc<Config>, maxconn: u64) -> (Plan, Registry) {
+    /// Compiles `config` (already validated), reusing what the registry holds, with the
+    /// data path `choices` made for its frontends (none: every frontend is the proxy's).
+    /// Returns the plan and the registry to keep if the plan is installed (objects that are
+    /// gone are left out); `self` is untouched so that a failed apply changes nothing.
+    pub fn compile(
+        &self,
+        config: Arc<Config>,
+        maxconn: u64,
+        choices: &[choice::Choice],
+    ) -> (Plan, Registry) {
         let mut next = Registry {
             global: Some(limiter(self.global.clone(), maxconn)),
             ..Registry::default()
@@ -167,10 +181,13 @@ impl Registry {
             .frontends
             .iter()
             .map(|f| {
-                let plan = Arc::new(self.frontend(&mut next, &config, f, &by_name));
-                for bind in &f.binds {
-                    if let Ok(addr) = bind_socket(&bind.address, bind.port.unwrap_or(0)) {
-                        listeners.insert(addr, plan.clone());
+                let choice = choices.iter().find(|c| c.frontend == f.name);
+                let plan = Arc::new(self.frontend(&mut next, &config, f, &by_name, choice));
+                if plan.path == Path::Proxy {
+                    for bind in &f.binds {
+                        if let Ok(addr) = bind_socket(&bind.address, bind.port.unwrap_or(0)) {
+                            listeners.insert(addr, plan.clone());
+                        }
                     }
                 }
                 plan
@@ -193,6 +210,7 @@ impl Registry {
         c: &Config,
         f: &Frontend,
         backends: &HashMap<&str, &Arc<BackendPlan>>,
+        choice: Option<&choice::Choice>,
     ) -> FrontendPlan {
         let (counters, old_limit) = self.frontends.get(&f.name).cloned().unwrap_or_default();
         let limit = f
@@ -204,6 +222,12 @@ impl Registry {
         let backend = |name: &str| (*backends.get(name).expect("validated reference")).clone();
         FrontendPlan {
             name: f.name.clone(),
+            path: choice.map_or(Path::Proxy, |c| c.path),
+            path_reasons: choice.map(|c| c.reasons.clone()).unwrap_or_default(),
+            kernel_routes: choice
+                .filter(|c| c.path == Path::Kernel)
+                .map(|c| c.routes.iter().map(|(vip, b)| (*vip, backend(b))).collect())
+                .unwrap_or_default(),
             counters,
             limit: limit.map(|(_, s)| s),
             rules: f
@@ -248,6 +272,7 @@ impl Registry {
             slot_freed,
             servers,
             balancer: Balancer::new(algorithm.unwrap_or(Algorithm::Roundrobin)),
+            algorithm: algorithm.unwrap_or(Algorithm::Roundrobin),
             connect_timeout,
             server_timeout: ms(b.server_timeout.or(d.server_timeout)),
             tunnel_timeout: ms(b.tunnel_timeout.or(d.tunnel_timeout)),
@@ -326,7 +351,7 @@ mod tests {
     fn compile(text: &str) -> Plan {
         let config = parse(text).unwrap().config;
         config.validate().unwrap();
-        Registry::default().compile(Arc::new(config), 100).0
+        Registry::default().compile(Arc::new(config), 100, &[]).0
     }
 
     const TEXT: &str = "frontend f\n  bind 127.0.0.1:80 name a\n  bind 127.0.0.1:443 name b\n\
@@ -370,10 +395,10 @@ mod tests {
     #[test]
     fn a_swap_keeps_counters_and_health() {
         let config = Arc::new(parse(TEXT).unwrap().config);
-        let (first, registry) = Registry::default().compile(config.clone(), 100);
+        let (first, registry) = Registry::default().compile(config.clone(), 100, &[]);
         first.backends[1].servers[0].shared.up.store(false, Relaxed);
         first.frontends[0].counters.begin();
-        let (second, _) = registry.compile(config, 100);
+        let (second, _) = registry.compile(config, 100, &[]);
         assert!(!second.backends[1].servers[0].shared.is_up());
         assert_eq!(second.frontends[0].counters.current(), 1);
         assert!(Arc::ptr_eq(&first.global_limit, &second.global_limit));

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::plan::Plan;
 use super::stats::Counters;
 use super::vip_ranges::OutsideVip;
+use crate::kernel::choice::Path;
 
 /// The whole data plane.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -88,12 +89,24 @@ impl From<&Counters> for Connections {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FrontendStatus {
     pub name: String,
     /// `address:port` of each bind, as configured.
     pub binds: Vec<String>,
     pub connections: Connections,
+    /// Who forwards its connections: the kernel (IPVS) or the proxy.
+    #[serde(default = "proxy")]
+    pub data_path: Path,
+    /// Why that path (`lb::kernel::choice`): what keeps it on the proxy, or what the
+    /// kernel, forced, does not honour.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub data_path_reasons: Vec<String>,
+}
+
+/// Status from an `lb` that predates the kernel path: everything was the proxy's.
+fn proxy() -> Path {
+    Path::Proxy
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -160,6 +173,8 @@ pub fn of(plan: &Plan, process: &Counters) -> Status {
                 name: f.name.clone(),
                 binds: binds(&f.name),
                 connections: (&*f.counters).into(),
+                data_path: f.path,
+                data_path_reasons: f.path_reasons.clone(),
             })
             .collect(),
         backends: plan
@@ -203,7 +218,7 @@ mod tests {
         let text = "frontend f\n  bind 127.0.0.1:80 name a\n  default_backend web\n\
                     backend web\n  server w1 127.0.0.1:8080\n  server w2 127.0.0.1:8081\n";
         let config = parse(text).unwrap().config;
-        let (plan, _) = Registry::default().compile(Arc::new(config), 100);
+        let (plan, _) = Registry::default().compile(Arc::new(config), 100, &[]);
         plan.frontends[0].counters.begin();
         plan.backends[0].servers[1].shared.up.store(false, Relaxed);
         let status = of(&plan, &Counters::default());

@@ -118,7 +118,7 @@ mod tests {
             "frontend vips\n{binds}  default_backend web\nbackend web\n  server w 127.0.0.1:8080\n"
         );
         let config = parse(&text).unwrap().config;
-        Registry::default().compile(Arc::new(config), 100).0
+        Registry::default().compile(Arc::new(config), 100, &[]).0
     }
 
     fn ranges(list: &[&str]) -> Option<Vec<Ipv4Net>> {

@@ -282,6 +282,7 @@ pub fn settings(state_dir: &Path, pki: &Pki) -> Settings {
         dataplane: DataplaneSettings {
             vip_ranges: vec!["127.77.0.0/16".parse().unwrap()],
             state_dir: state_dir.to_owned(),
+            data_path: Default::default(),
         },
         pair: None,
     }

@@ -126,6 +126,7 @@ pub fn render(input: &Input<'_>) -> Vec<File> {
             context! {
                 management => &config.management().role,
                 api_port => config.dataplane_port,
+                reply_mark => format!("{:#x}", policy::KERNEL_REPLY_MARK),
                 ranges => if valid { strings(&config.vip_ranges) } else { Vec::new() },
                 vrrp => config.pair.as_ref().and_then(|p| Some(context! {
                     peer => p.peer.to_string(),

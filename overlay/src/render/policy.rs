@@ -15,6 +15,12 @@ use crate::routefile::tables::{Dhcp, Entry, TableName};
 /// HAProxy appliance did.
 const FIRST_TABLE: u32 = 2;
 
+/// The mark the firewall puts on the servers' answers of the kernel data path
+/// (`nftables.conf`: `mangle_prerouting`): their source is the server, so the `from`
+/// rules would route them by the server's network; this mark routes them by the VIPs'
+/// NIC's table, as the proxy's answers from the VIPs are.
+pub const KERNEL_REPLY_MARK: u32 = 0x4c42;
+
 /// The lines of `route-tables.cfg`, by kind.
 #[derive(Debug, Default)]
 pub struct Plan {
@@ -57,6 +63,12 @@ pub fn plan(config: &Config) -> Plan {
                 iface.gateway.is_some()
             }
         };
+        if iface.role == config.vip_interface() {
+            plan.entries.insert(Entry::Mark {
+                table: id,
+                mark: KERNEL_REPLY_MARK,
+            });
+        }
         if iface.role == WORKLOAD && gateway_known {
             for net in &config.additional_workload_networks {
                 plan.entries.insert(Entry::To {

@@ -7,6 +7,8 @@
 //! default ID GATEWAY DEV   default via GATEWAY dev DEV, in table ID
 //! from    ID NET           ip rule from NET lookup ID
 //! to      ID NET           ip rule to NET lookup ID
+//! mark    ID MARK          ip rule fwmark MARK lookup ID (the kernel data
+//!                          path's answers, marked by the firewall)
 //! dhcp    ID DEV           link, default and from entries of table ID for
 //!                          DEV's DHCP lease, resolved when applied
 //! ```
@@ -43,6 +45,12 @@ pub enum Entry {
         table: u32,
         net: Ipv4Net,
     },
+    /// Last in apply order: added last, the kernel puts the rule before the others, so
+    /// that marked packets take this table whatever their source.
+    Mark {
+        table: u32,
+        mark: u32,
+    },
 }
 
 /// A `table ID NAME` line: a name for `ip`'s output, not a kernel object.
@@ -59,7 +67,8 @@ impl Entry {
             Entry::Link { table, .. }
             | Entry::Default { table, .. }
             | Entry::From { table, .. }
-            | Entry::To { table, .. } => *table,
+            | Entry::To { table, .. }
+            | Entry::Mark { table, .. } => *table,
         }
     }
 }
@@ -75,6 +84,7 @@ impl fmt::Display for Entry {
             } => write!(f, "default {table} {gateway} {dev}"),
             Entry::From { table, net } => write!(f, "from {table} {net}"),
             Entry::To { table, net } => write!(f, "to {table} {net}"),
+            Entry::Mark { table, mark } => write!(f, "mark {table} {mark:#x}"),
         }
     }
 }
@@ -104,12 +114,26 @@ fn network(s: &str) -> Result<Ipv4Net, String> {
     Ok(net)
 }
 
+/// A firewall mark, in hexadecimal (`0x…`, as `ip rule` prints it) or decimal.
+pub fn fwmark(s: &str) -> Result<u32, String> {
+    let parsed = match s.strip_prefix("0x") {
+        Some(hex) => u32::from_str_radix(hex, 16),
+        None => s.parse(),
+    };
+    match parsed {
+        Ok(mark) if mark != 0 => Ok(mark),
+        _ => Err(format!(
+            "{s:?} is not a firewall mark (a non-zero 32-bit number)"
+        )),
+    }
+}
+
 impl FromStr for Entry {
     type Err = String;
     fn from_str(line: &str) -> Result<Self, String> {
         let w: Vec<&str> = line.split_whitespace().collect();
         let bad = || {
-            format!("{line:?} is not one of: link ID ADDR/LEN DEV | default ID GATEWAY DEV | from ID NET | to ID NET")
+            format!("{line:?} is not one of: link ID ADDR/LEN DEV | default ID GATEWAY DEV | from ID NET | to ID NET | mark ID MARK")
         };
         match w.as_slice() {
             ["link", t, addr, dev] => Ok(Entry::Link {
@@ -133,6 +157,10 @@ impl FromStr for Entry {
             ["to", t, net] => Ok(Entry::To {
                 table: table_id(t)?,
                 net: network(net)?,
+            }),
+            ["mark", t, mark] => Ok(Entry::Mark {
+                table: table_id(t)?,
+                mark: fwmark(mark)?,
             }),
             _ => Err(bad()),
         }

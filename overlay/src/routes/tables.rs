@@ -35,7 +35,10 @@ impl Backend for Tables {
     }
 
     fn add(&self, e: &Entry) -> Result<()> {
-        let verb = if matches!(e, Entry::From { .. } | Entry::To { .. }) {
+        let verb = if matches!(
+            e,
+            Entry::From { .. } | Entry::To { .. } | Entry::Mark { .. }
+        ) {
             "add"
         } else {
             "replace"
@@ -76,13 +79,19 @@ fn rule_entry(r: &Value) -> Option<Entry> {
         let addr = ip::field(r, name)?.parse().ok()?;
         Ipv4Net::new(addr, u8::try_from(r.get(len)?.as_u64()?).ok()?).ok()
     };
-    // Only plain selectors are ours; a rule with more (iif, fwmark, both ends) is not.
-    let plain = ["iif", "oif", "fwmark", "tos", "ipproto", "sport", "dport"]
+    // Only plain selectors are ours: one end, or a mark alone; a rule with more (iif, a
+    // masked mark, both ends) is not.
+    let others = ["iif", "oif", "tos", "ipproto", "sport", "dport"]
         .iter()
         .all(|k| r.get(k).is_none());
-    match (prefix("src", "srclen"), prefix("dst", "dstlen")) {
-        (Some(net), None) if plain => Some(Entry::From { table, net }),
-        (None, Some(net)) if plain => Some(Entry::To { table, net }),
+    let mark = ip::field(r, "fwmark");
+    match (prefix("src", "srclen"), prefix("dst", "dstlen"), mark) {
+        (Some(net), None, None) if others => Some(Entry::From { table, net }),
+        (None, Some(net), None) if others => Some(Entry::To { table, net }),
+        (None, None, Some(mark)) if others && r.get("fwmask").is_none() => Some(Entry::Mark {
+            table,
+            mark: crate::routefile::tables::fwmark(mark).ok()?,
+        }),
         _ => None,
     }
 }
@@ -131,6 +140,14 @@ fn ip_args(e: &Entry, verb: &str) -> Vec<String> {
             "lookup".into(),
             t,
         ],
+        Entry::Mark { mark, .. } => vec![
+            "rule".into(),
+            verb.into(),
+            "fwmark".into(),
+            format!("{mark:#x}"),
+            "lookup".into(),
+            t,
+        ],
     }
 }
 
@@ -156,6 +173,10 @@ mod tests {
             rule_entry(&from),
             Some("from 2 10.9.0.0/24".parse().unwrap())
         );
+        let mark = json!({"priority":32763,"src":"all","fwmark":"0x4c42","table":"3"});
+        assert_eq!(rule_entry(&mark), Some("mark 3 0x4c42".parse().unwrap()));
+        let masked = json!({"src":"all","fwmark":"0x4c42","fwmask":"0xff","table":"3"});
+        assert_eq!(rule_entry(&masked), None);
         let to = json!({"priority":32764,"src":"all","dst":"10.14.0.0","dstlen":16,"table":"2"});
         assert_eq!(rule_entry(&to), Some("to 2 10.14.0.0/16".parse().unwrap()));
         assert_eq!(

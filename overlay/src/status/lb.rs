@@ -60,6 +60,18 @@ pub struct Frontend {
     pub name: String,
     pub binds: Vec<String>,
     pub connections: Connections,
+    /// `kernel` (IPVS forwards it) or `proxy`; an lb from before the kernel path sends
+    /// none, and the proxy served everything.
+    #[serde(default = "proxy")]
+    pub data_path: String,
+    /// Why that path: what keeps the frontend on the proxy, or what the kernel does not
+    /// honour.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub data_path_reasons: Vec<String>,
+}
+
+fn proxy() -> String {
+    "proxy".into()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

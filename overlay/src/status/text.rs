@@ -137,11 +137,15 @@ pub fn render(r: &Report) -> String {
         for f in &plane.frontends {
             let _ = writeln!(
                 o,
-                "  {}  {}  {}",
+                "  {}  {}  {}  {}",
                 f.name,
                 f.binds.join(" "),
+                f.data_path,
                 connections(f.connections)
             );
+            if !f.data_path_reasons.is_empty() {
+                let _ = writeln!(o, "    ({})", f.data_path_reasons.join("; "));
+            }
         }
         let _ = writeln!(o, "Backends:");
         for b in &plane.backends {
@@ -278,6 +282,8 @@ mod tests {
                 frontends: vec![Frontend {
                     name: "fe".into(),
                     binds: vec!["10.13.201.33:443".into()],
+                    data_path: "kernel".into(),
+                    data_path_reasons: Vec::new(),
                     connections: c(1, 7),
                 }],
                 backends: vec![Backend {
@@ -323,7 +329,7 @@ CA SHA-256 fingerprint: AB:CD
 
 Load balancer configuration version 3
 Frontends:
-  fe  10.13.201.33:443  connections 1 now, 7 total
+  fe  10.13.201.33:443  kernel  connections 1 now, 7 total
 Backends:
   be  connections 1 now, 7 total
     s1  10.13.202.10:6443  up  connections 1 now, 7 total

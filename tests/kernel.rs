@@ -1,0 +1,206 @@
+//! The kernel data path in a running appliance: the Supervisor's Service is forwarded by
+//! IPVS (listed in the guest's `/proc/net/ip_vs`, `kernel` in `appliancectl status`), each
+//! connection gets a tcplog line, configuration changes under load drop nothing, an
+//! established connection survives `lb` being killed and restarted, and a clean stop
+//! removes every IPVS service and firewall set element.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context, Result};
+
+use crate::pair::Looper;
+use crate::site::{sock, Site};
+use crate::ssh::Ssh;
+use crate::supervisor::{Api, Port, Service};
+use crate::traffic::{self, Backends};
+
+/// The echo Service's VIP port and the port its one backend listens on.
+pub const ECHO_PORTS: (u16, u16) = (7000, 17000);
+
+/// A Service on [`ECHO_PORTS`] of `vip` with `endpoint` as its only backend.
+pub fn echo_service(vip: Ipv4Addr, endpoint: Ipv4Addr) -> Service {
+    Service {
+        frontend: "domain-c8:e2e-default-echo-lb-svc".into(),
+        vip,
+        ports: vec![Port {
+            name: "echo".into(),
+            port: ECHO_PORTS.0,
+            target_port: ECHO_PORTS.1,
+        }],
+        endpoints: vec![endpoint],
+    }
+}
+
+/// An echo server on `endpoint` in the workload namespace, for [`echo_service`].
+pub fn echo_backend(site: &Site, endpoint: Ipv4Addr) -> Result<Backends> {
+    Backends::echo(site.lab.ns(site.workload), sock(endpoint, ECHO_PORTS.1))
+}
+
+/// `addr:port` as `/proc/net/ip_vs` prints it: hexadecimal, upper case.
+fn hex(ip: Ipv4Addr, port: u16) -> String {
+    format!("{:08X}:{port:04X}", u32::from(ip))
+}
+
+/// Each port of `svc` is an IPVS service with one masquerading destination per endpoint,
+/// and `appliancectl status` shows its frontend on the kernel path.
+pub fn forwarded_by_ipvs(ssh: &Ssh, svc: &Service) -> Result<()> {
+    let table = String::from_utf8_lossy(&ssh.ok("cat /proc/net/ip_vs")?).into_owned();
+    for p in &svc.ports {
+        let service = format!("TCP  {} ", hex(svc.vip, p.port));
+        let at = table
+            .find(&service)
+            .with_context(|| format!("no IPVS service {service:?} in:\n{table}"))?;
+        let block: Vec<&str> = table[at..]
+            .lines()
+            .skip(1)
+            .take_while(|l| l.starts_with("  ->"))
+            .collect();
+        for e in &svc.endpoints {
+            let dest = format!("  -> {}      Masq", hex(*e, p.target_port));
+            ensure!(
+                block.iter().any(|l| l.starts_with(&dest)),
+                "{service}: no destination {dest:?} in {block:?}"
+            );
+        }
+    }
+    let status = String::from_utf8_lossy(&ssh.ok("appliancectl status")?).into_owned();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(&format!("  {} ", svc.frontend)))
+        .with_context(|| format!("no line for {} in:\n{status}", svc.frontend))?;
+    ensure!(
+        line.contains("  kernel  "),
+        "{} not on the kernel path: {line:?}",
+        svc.frontend
+    );
+    Ok(())
+}
+
+/// A connection through `svc`'s first port shows up in lb's journal as a tcplog line
+/// naming the frontend, the backend and a server, with the client's address.
+pub fn logged(site: &Site, ssh: &Ssh, svc: &Service) -> Result<()> {
+    let client = site.lab.ns(site.client);
+    let to = sock(svc.vip, svc.ports[0].port);
+    let started = Instant::now();
+    let _ = traffic::fetch(client, to)?;
+    let backend = svc.backend(&svc.ports[0]);
+    let wanted = format!(" {} {backend}/{backend}-", svc.frontend);
+    loop {
+        let journal = ssh.ok("journalctl -u lb.service -o cat --no-pager -n 300")?;
+        let journal = String::from_utf8_lossy(&journal);
+        if let Some(line) = journal.lines().rev().find(|l| l.contains(&wanted)) {
+            eprintln!("kernel path tcplog line: {line}");
+            return Ok(());
+        }
+        ensure!(
+            started.elapsed() < Duration::from_secs(30),
+            "no tcplog line with {wanted:?} within 30 s; the journal's end:\n{}",
+            journal
+                .lines()
+                .rev()
+                .take(20)
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// While a client connects through `svc` in a loop, commits `changes` (each a Service to
+/// program): no attempt may fail. Returns the attempts made.
+pub fn changes_under_load(
+    site: &Site,
+    api: &Api,
+    svc: &Service,
+    changes: &[Service],
+) -> Result<u64> {
+    let looper = Looper::start(site.lab.ns(site.client), sock(svc.vip, svc.ports[0].port))?;
+    std::thread::sleep(Duration::from_secs(2));
+    for change in changes {
+        api.program(change)?;
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    all_served(looper)
+}
+
+fn all_served(looper: Looper) -> Result<u64> {
+    let (attempts, served) = looper.finish();
+    ensure!(
+        attempts > 0 && served == attempts,
+        "{} of {attempts} connections failed while the configuration changed",
+        attempts - served
+    );
+    Ok(attempts)
+}
+
+/// An echo connection through the VIP stays up while `lb` is killed (SIGKILL), and after
+/// systemd restarted it: the kernel keeps forwarding, and the new `lb` adopts the state it
+/// finds instead of flushing it. New connections are served throughout.
+/// Its loop of new connections goes through `svc`.
+pub fn survives_lb_kill(site: &Site, ssh: &Ssh, svc: &Service, echo: &Service) -> Result<()> {
+    let client = site.lab.ns(site.client);
+    let to: SocketAddr = sock(echo.vip, echo.ports[0].port);
+    let stream = client.enter(|| TcpStream::connect_timeout(&to, Duration::from_secs(10)))??;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut round = |tag: &str| -> Result<()> {
+        (&stream).write_all(format!("{tag}\n").as_bytes())?;
+        let mut line = String::new();
+        reader.read_line(&mut line)?;
+        ensure!(
+            line.trim() == tag,
+            "echo through {to} answered {line:?} to {tag:?}"
+        );
+        Ok(())
+    };
+    round("before")?;
+    let looper = Looper::start(client, sock(svc.vip, svc.ports[0].port))?;
+    let before = String::from_utf8_lossy(&ssh.ok("systemctl show -p MainPID --value lb.service")?)
+        .trim()
+        .to_string();
+    ssh.ok("kill -9 $(pidof lb)")?;
+    round("while-lb-is-down").context("the established connection after SIGKILL")?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = String::from_utf8_lossy(&ssh.ok("systemctl show -p MainPID --value lb.service")?)
+            .trim()
+            .to_string();
+        if now != before && now != "0" && ssh.ok("appliancectl status >/dev/null").is_ok() {
+            break;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "lb not running again within 30 s of SIGKILL"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // The restarted lb's first convergence is done within its first tick.
+    std::thread::sleep(Duration::from_secs(3));
+    round("after-restart").context("the established connection after lb restarted")?;
+    all_served(looper).context("new connections while lb was killed and restarted")?;
+    Ok(())
+}
+
+/// `systemctl stop lb` leaves no IPVS service and empty kernel sets in the firewall;
+/// starting it again serves `svc` again.
+pub fn clean_stop(site: &Site, ssh: &Ssh, svc: &Service) -> Result<()> {
+    ssh.ok("systemctl stop lb.service")?;
+    let table = String::from_utf8_lossy(&ssh.ok("cat /proc/net/ip_vs")?).into_owned();
+    ensure!(
+        !table.lines().any(|l| l.starts_with("TCP ")),
+        "IPVS services left after lb stopped:\n{table}"
+    );
+    for set in ["kernel_vips", "kernel_vip_addrs", "kernel_servers"] {
+        let listed = ssh.ok(&format!("nft -j list set inet lb_appliance {set}"))?;
+        let listed = String::from_utf8_lossy(&listed);
+        ensure!(
+            !listed.contains("\"elem\""),
+            "set {set} not emptied: {listed}"
+        );
+    }
+    ssh.ok("systemctl start lb.service")?;
+    crate::checks::served_within(site, svc, Duration::from_secs(60))?;
+    Ok(())
+}
