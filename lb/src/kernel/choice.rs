@@ -189,9 +189,17 @@ fn examine_backend(config: &Config, b: &Backend, found: &mut Findings) {
                 s.name, b.name
             ));
         }
-        if s.maxconn.is_some_and(|m| m > MAX_THRESHOLD) {
+        // The proxy queues what exceeds a server's maxconn; IPVS has no queue (its
+        // threshold sends the excess to other servers), so auto leaves such a backend to
+        // the proxy and a forced kernel path uses the threshold.
+        if let Some(m) = s.maxconn {
+            let capped = if m > MAX_THRESHOLD {
+                format!(", capped at {MAX_THRESHOLD}")
+            } else {
+                String::new()
+            };
             found.unhonoured.push(format!(
-                "maxconn of server '{}' above {MAX_THRESHOLD}",
+                "the queue behind maxconn {m} of server '{}' (IPVS has none{capped})",
                 s.name
             ));
         }

@@ -1,12 +1,16 @@
 //! `tcplog` lines for the kernel data path's connections, from conntrack's events: the
-//! kernel forwards them, so `lb` learns of each one only when conntrack destroys its entry,
-//! with the start time, the bytes both ways and the server it went to.
+//! kernel forwards them, so `lb` learns of each one from conntrack: when it closed (the
+//! update that moves it to TIME_WAIT or CLOSE) and, when conntrack destroys its entry
+//! (`nf_conntrack_tcp_timeout_time_wait` later, 10 s on the appliance), the start time,
+//! the bytes both ways and the server it went to.
 //!
 //! The line is the proxy's (`super::tcplog`), with what the kernel does not measure set
 //! plainly: no queue and no connect time (`0/0`), termination `--`, no retries.
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use super::plan::Plan;
 use super::shared::Shared;
@@ -18,7 +22,7 @@ use crate::kernel::conntrack::{Event, EventKind, Events, Received};
 /// (the process is ending then anyway). Events the kernel
 /// dropped because the reader fell behind are counted and reported.
 pub fn spawn(shared: Arc<Shared>, stop: Arc<AtomicBool>) {
-    let events = match Events::subscribe(false, true) {
+    let events = match Events::subscribe(false, true, true) {
         Ok(e) => e,
         Err(e) => {
             tracing::error!("no tcplog lines for the kernel data path: conntrack events: {e}");
@@ -29,6 +33,7 @@ pub fn spawn(shared: Arc<Shared>, stop: Arc<AtomicBool>) {
         .name("lb-kernel-log".into())
         .spawn(move || {
             let mut lost = 0u64;
+            let mut closed = Closed::default();
             for received in events {
                 if stop.load(Relaxed) {
                     return;
@@ -37,8 +42,10 @@ pub fn spawn(shared: Arc<Shared>, stop: Arc<AtomicBool>) {
                     Ok(Received::Events(batch)) => {
                         let plan = shared.plan.load();
                         for e in &batch {
-                            if let Some(r) = record(&plan, e) {
-                                r.emit();
+                            if let Some(end) = closed.see(e) {
+                                if let Some(r) = record(&plan, e, end) {
+                                    r.emit();
+                                }
                             }
                         }
                     }
@@ -60,6 +67,42 @@ pub fn spawn(shared: Arc<Shared>, stop: Arc<AtomicBool>) {
     }
 }
 
+/// When each connection closed, from the updates that move it to TIME_WAIT or CLOSE, until
+/// its entry is destroyed.
+#[derive(Default)]
+struct Closed(HashMap<u32, SystemTime>);
+
+/// Conntrack's TCP states `TIME_WAIT` and `CLOSE` (`enum tcp_conntrack`).
+const TCP_TIME_WAIT: u8 = 7;
+const TCP_CLOSE: u8 = 8;
+/// Connections closed but not yet destroyed that are remembered; past it (destroy events
+/// lost) the memory starts again rather than grow.
+const MAX_CLOSED: usize = 100_000;
+
+impl Closed {
+    /// Notes a close; for a destroy, returns when the connection ended: its close, or the
+    /// destruction itself when no close was seen (an entry that timed out).
+    fn see(&mut self, e: &Event) -> Option<SystemTime> {
+        match e.kind {
+            EventKind::Update => {
+                if let (Some(id), Some(TCP_TIME_WAIT | TCP_CLOSE)) = (e.id, e.tcp_state) {
+                    if self.0.len() >= MAX_CLOSED {
+                        self.0.clear();
+                    }
+                    self.0.entry(id).or_insert_with(SystemTime::now);
+                }
+                None
+            }
+            EventKind::Destroy => {
+                e.id.and_then(|id| self.0.remove(&id))
+                    .or(e.stop)
+                    .or_else(|| Some(SystemTime::now()))
+            }
+            EventKind::New => None,
+        }
+    }
+}
+
 /// Whether no packet of `e` can have carried data: conntrack counts IP bytes, headers
 /// included, so a connection whose packets all fit in the largest IP and TCP headers (80
 /// bytes) carried none (`dontlognull`).
@@ -71,8 +114,9 @@ fn headers_only(e: &Event) -> bool {
     fits(e.orig_bytes, e.orig_packets) && fits(e.reply_bytes, e.reply_packets)
 }
 
-/// The log line of a finished connection to a kernel frontend with `tcplog`, if `e` is one.
-fn record<'a>(plan: &'a Plan, e: &Event) -> Option<Record<'a>> {
+/// The log line of a finished connection to a kernel frontend with `tcplog`, if `e` is one;
+/// it ended at `end`.
+fn record<'a>(plan: &'a Plan, e: &Event, end: SystemTime) -> Option<Record<'a>> {
     if e.kind != EventKind::Destroy || e.protocol != libc::IPPROTO_TCP as u8 {
         return None;
     }
@@ -95,10 +139,7 @@ fn record<'a>(plan: &'a Plan, e: &Event) -> Option<Record<'a>> {
         .find(|s| s.addr == e.reply_src)
         .map_or("<NOSRV>", |s| s.name.as_str());
     let start = e.start?;
-    let total = e
-        .stop
-        .and_then(|stop| stop.duration_since(start).ok())
-        .unwrap_or_default();
+    let total = end.duration_since(start).unwrap_or_default();
     let bytes_out = e.reply_bytes.unwrap_or(0);
     if frontend.dontlognull && headers_only(e) {
         return None;
@@ -125,4 +166,68 @@ fn record<'a>(plan: &'a Plan, e: &Event) -> Option<Record<'a>> {
         server_conns,
         retries: 0,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+    use crate::config::haproxy::parse;
+    use crate::kernel::choice::{choose, DataPath};
+    use crate::runtime::plan::Registry;
+
+    fn event(kind: EventKind, tcp_state: Option<u8>) -> Event {
+        Event {
+            kind,
+            id: Some(7),
+            protocol: 6,
+            orig_src: "10.9.0.5:40000".parse().unwrap(),
+            orig_dst: "10.0.0.5:6443".parse().unwrap(),
+            reply_src: "10.1.0.2:16443".parse().unwrap(),
+            reply_dst: "10.1.0.10:40000".parse().unwrap(),
+            orig_bytes: Some(1_000),
+            orig_packets: Some(6),
+            reply_bytes: Some(5_000),
+            reply_packets: Some(6),
+            start: Some(UNIX_EPOCH + Duration::from_millis(1_233_922_371_443)),
+            stop: Some(UNIX_EPOCH + Duration::from_millis(1_233_922_381_443)),
+            tcp_state,
+        }
+    }
+
+    #[test]
+    fn a_connection_ends_at_its_close_not_at_its_entrys_destruction() {
+        let mut closed = Closed::default();
+        assert_eq!(closed.see(&event(EventKind::Update, Some(3))), None);
+        let before = SystemTime::now();
+        assert_eq!(closed.see(&event(EventKind::Update, Some(7))), None);
+        let end = closed.see(&event(EventKind::Destroy, Some(7))).unwrap();
+        assert!(end >= before && end <= SystemTime::now());
+        // No close seen (an entry that timed out): its destruction.
+        let end = closed.see(&event(EventKind::Destroy, None)).unwrap();
+        assert_eq!(end, event(EventKind::Destroy, None).stop.unwrap());
+    }
+
+    #[test]
+    fn a_kernel_connection_is_logged_with_its_frontend_backend_and_server() {
+        let text =
+            "frontend f\n  bind 10.0.0.5:6443 name a\n  option tcplog\n  default_backend api\n\
+                    backend api\n  server a1 10.1.0.1:16443\n  server a2 10.1.0.2:16443\n";
+        let config = parse(text).unwrap().config;
+        let choices = choose(&config, DataPath::Auto, None);
+        let (plan, _) = Registry::default().compile(Arc::new(config), 100, &choices);
+        let e = event(EventKind::Destroy, None);
+        let end = e.start.unwrap() + Duration::from_millis(2_500);
+        let line = record(&plan, &e, end).unwrap().line();
+        assert_eq!(
+            line,
+            "10.9.0.5:40000 [06/Feb/2009:12:12:51.443] f api/a2 0/0/2500 5000 -- 0/0/0/0/0 0/0"
+        );
+        let other = Event {
+            orig_dst: "10.0.0.6:6443".parse().unwrap(),
+            ..e
+        };
+        assert!(record(&plan, &other, end).is_none(), "not a kernel VIP");
+    }
 }

@@ -16,6 +16,9 @@ const CTA_TUPLE_REPLY: u16 = 2;
 const CTA_COUNTERS_ORIG: u16 = 9;
 const CTA_COUNTERS_REPLY: u16 = 10;
 const CTA_ID: u16 = 12;
+const CTA_PROTOINFO: u16 = 4;
+const CTA_PROTOINFO_TCP: u16 = 1;
+const CTA_PROTOINFO_TCP_STATE: u16 = 1;
 const CTA_TIMESTAMP: u16 = 20;
 
 const CTA_TUPLE_IP: u16 = 1;
@@ -36,6 +39,8 @@ const CTA_TIMESTAMP_STOP: u16 = 2;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
     New,
+    /// A change of an existing connection (its TCP state, its status).
+    Update,
     Destroy,
 }
 
@@ -61,13 +66,16 @@ pub struct Event {
     pub reply_packets: Option<u64>,
     pub start: Option<SystemTime>,
     pub stop: Option<SystemTime>,
+    /// Conntrack's TCP state (`enum tcp_conntrack`: 3 established, 7 time-wait, 8 close),
+    /// when the event carries it (updates that changed it, destroys).
+    pub tcp_state: Option<u8>,
 }
 
-/// The event in `reply`; `None` for other messages (an update of an existing
-/// connection).
+/// The event in `reply`; `None` for other messages.
 pub(super) fn parse(reply: &Reply) -> io::Result<Option<Event>> {
     let kind = match reply.kind {
         k if k == ctnetlink(IPCTNL_MSG_CT_NEW) && reply.flags & NLM_F_CREATE != 0 => EventKind::New,
+        k if k == ctnetlink(IPCTNL_MSG_CT_NEW) => EventKind::Update,
         k if k == ctnetlink(IPCTNL_MSG_CT_DELETE) => EventKind::Destroy,
         _ => return Ok(None),
     };
@@ -85,7 +93,7 @@ pub(super) fn parse(reply: &Reply) -> io::Result<Option<Event>> {
         counters(attrs.clone().get(CTA_COUNTERS_ORIG), "CTA_COUNTERS_ORIG")?;
     let (reply_packets, reply_bytes) =
         counters(attrs.clone().get(CTA_COUNTERS_REPLY), "CTA_COUNTERS_REPLY")?;
-    let (start, stop) = match attrs.get(CTA_TIMESTAMP) {
+    let (start, stop) = match attrs.clone().get(CTA_TIMESTAMP) {
         Some(t) => (
             optional(
                 t.nested().get(CTA_TIMESTAMP_START),
@@ -99,6 +107,17 @@ pub(super) fn parse(reply: &Reply) -> io::Result<Option<Event>> {
             )?,
         ),
         None => (None, None),
+    };
+    let tcp_state = match attrs.clone().get(CTA_PROTOINFO) {
+        Some(info) => match info.nested().get(CTA_PROTOINFO_TCP) {
+            Some(tcp) => optional(
+                tcp.nested().get(CTA_PROTOINFO_TCP_STATE),
+                "CTA_PROTOINFO_TCP_STATE",
+                Attr::u8,
+            )?,
+            None => None,
+        },
+        None => None,
     };
     Ok(Some(Event {
         kind,
@@ -114,6 +133,7 @@ pub(super) fn parse(reply: &Reply) -> io::Result<Option<Event>> {
         reply_packets,
         start,
         stop,
+        tcp_state,
     }))
 }
 
@@ -310,12 +330,13 @@ mod tests {
     }
 
     #[test]
-    fn an_update_is_no_event() {
-        let update = Reply {
-            kind: ctnetlink(IPCTNL_MSG_CT_NEW),
-            flags: 0,
-            payload: vec![2, 0, 0, 0],
-        };
-        assert_eq!(parse(&update).unwrap(), None);
+    fn an_update_carries_the_tcp_state() {
+        let orig = attr(CTA_TUPLE_ORIG, &tuple([10, 1, 0, 2], [10, 1, 0, 1], 1, 80));
+        let reply = attr(CTA_TUPLE_REPLY, &tuple([10, 1, 0, 1], [10, 1, 0, 2], 80, 1));
+        let tcp = attr(CTA_PROTOINFO_TCP, &attr(CTA_PROTOINFO_TCP_STATE, &[7]));
+        let mut update = destroy(&[orig, reply, attr(CTA_PROTOINFO, &tcp)]);
+        update.kind = ctnetlink(IPCTNL_MSG_CT_NEW);
+        let e = parse(&update).unwrap().unwrap();
+        assert_eq!((e.kind, e.tcp_state), (EventKind::Update, Some(7)));
     }
 }

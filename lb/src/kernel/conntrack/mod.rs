@@ -12,9 +12,10 @@ use crate::kernel::netlink::{Socket, NETLINK_NETFILTER};
 
 pub use event::{Event, EventKind};
 
-/// `NFNLGRP_CONNTRACK_NEW` / `_DESTROY`: the multicast groups of new and ended
-/// connections.
+/// `NFNLGRP_CONNTRACK_NEW` / `_UPDATE` / `_DESTROY`: the multicast groups of new,
+/// changed and ended connections.
 const NFNLGRP_CONNTRACK_NEW: u32 = 1;
+const NFNLGRP_CONNTRACK_UPDATE: u32 = 2;
 const NFNLGRP_CONNTRACK_DESTROY: u32 = 3;
 /// Events arrive in bursts (a flood of short connections, a flush of the table); the
 /// kernel drops what does not fit, so the buffer is far above the default 212 KiB.
@@ -37,12 +38,12 @@ pub struct Events {
 }
 
 impl Events {
-    /// Subscribes to new connections, ended ones, or both.
-    pub fn subscribe(new: bool, destroy: bool) -> io::Result<Events> {
-        if !new && !destroy {
+    /// Subscribes to new connections, changed ones, ended ones, or any of them.
+    pub fn subscribe(new: bool, update: bool, destroy: bool) -> io::Result<Events> {
+        if !new && !update && !destroy {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                "a conntrack subscription needs new or destroy events",
+                "a conntrack subscription needs new, update or destroy events",
             ));
         }
         let socket = Socket::open(NETLINK_NETFILTER)?;
@@ -51,6 +52,9 @@ impl Events {
         socket.set_timeout(None)?;
         if new {
             socket.subscribe(NFNLGRP_CONNTRACK_NEW)?;
+        }
+        if update {
+            socket.subscribe(NFNLGRP_CONNTRACK_UPDATE)?;
         }
         if destroy {
             socket.subscribe(NFNLGRP_CONNTRACK_DESTROY)?;

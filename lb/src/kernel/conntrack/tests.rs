@@ -34,7 +34,7 @@ fn reports_a_connection_from_start_to_end_with_counters_and_times() {
         sysctl("nf_conntrack_acct", "1");
         sysctl("nf_conntrack_timestamp", "1");
         let began = SystemTime::now();
-        let mut events = Events::subscribe(true, true).unwrap();
+        let mut events = Events::subscribe(true, true, true).unwrap();
         // A test waits a bounded time: a missing event fails it instead of hanging.
         events
             .socket
@@ -55,13 +55,19 @@ fn reports_a_connection_from_start_to_end_with_counters_and_times() {
         flush().unwrap();
 
         let ours = |e: &Event| e.orig_src == client_addr && e.orig_dst == server_addr;
-        let (mut new, mut destroy) = (None, None);
+        let (mut new, mut closed, mut destroy) = (None, None, None);
         while new.is_none() || destroy.is_none() {
             match events.next().unwrap().expect("the connection's events") {
                 Received::Events(batch) => {
                     for e in batch.into_iter().filter(ours) {
                         match e.kind {
                             EventKind::New => new = Some(e),
+                            // The close: the update that moves it to TIME_WAIT (7) or
+                            // CLOSE (8), before the entry is destroyed.
+                            EventKind::Update if matches!(e.tcp_state, Some(7 | 8)) => {
+                                closed.get_or_insert(e);
+                            }
+                            EventKind::Update => {}
                             EventKind::Destroy => destroy = Some(e),
                         }
                     }
@@ -70,6 +76,8 @@ fn reports_a_connection_from_start_to_end_with_counters_and_times() {
             }
         }
         let (new, destroy) = (new.unwrap(), destroy.unwrap());
+        let closed = closed.expect("an update to TIME_WAIT or CLOSE before the destroy");
+        assert_eq!(closed.id, new.id);
 
         for e in [&new, &destroy] {
             assert_eq!(e.protocol, 6, "{e:?}");
@@ -98,7 +106,7 @@ fn reports_a_connection_from_start_to_end_with_counters_and_times() {
 
 #[test]
 fn subscribing_to_nothing_is_refused() {
-    let e = Events::subscribe(false, false).unwrap_err();
+    let e = Events::subscribe(false, false, false).unwrap_err();
     assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
 }
 
@@ -106,7 +114,7 @@ fn subscribing_to_nothing_is_refused() {
 fn a_reader_that_fell_behind_is_told_events_were_lost() {
     in_netns(|| {
         load(FIREWALL);
-        let mut events = Events::subscribe(true, false).unwrap();
+        let mut events = Events::subscribe(true, false, false).unwrap();
         events
             .socket
             .set_timeout(Some(Duration::from_secs(10)))
