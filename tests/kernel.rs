@@ -135,38 +135,62 @@ fn all_served(looper: Looper) -> Result<u64> {
     Ok(attempts)
 }
 
-/// An echo connection through the VIP stays up while `lb` is killed (SIGKILL), and after
-/// systemd restarted it: the kernel keeps forwarding, and the new `lb` adopts the state it
-/// finds instead of flushing it. New connections are served throughout.
-/// Its loop of new connections goes through `svc`.
-pub fn survives_lb_kill(site: &Site, ssh: &Ssh, svc: &Service, echo: &Service) -> Result<()> {
-    let client = site.lab.ns(site.client);
-    let to: SocketAddr = sock(echo.vip, echo.ports[0].port);
-    let stream = client.enter(|| TcpStream::connect_timeout(&to, Duration::from_secs(10)))??;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut round = |tag: &str| -> Result<()> {
-        (&stream).write_all(format!("{tag}\n").as_bytes())?;
+/// A long-lived connection through an echo Service's VIP.
+pub struct EchoConn {
+    to: SocketAddr,
+    stream: TcpStream,
+    reader: BufReader<TcpStream>,
+}
+
+impl EchoConn {
+    /// Connects from the client namespace to `echo`'s VIP.
+    pub fn open(site: &Site, echo: &Service) -> Result<EchoConn> {
+        let to: SocketAddr = sock(echo.vip, echo.ports[0].port);
+        let stream = site
+            .lab
+            .ns(site.client)
+            .enter(|| TcpStream::connect_timeout(&to, Duration::from_secs(10)))??;
+        // Long enough for a failover's retransmissions (TCP backs off to seconds).
+        stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+        let reader = BufReader::new(stream.try_clone()?);
+        let mut conn = EchoConn { to, stream, reader };
+        conn.round("hello")?;
+        Ok(conn)
+    }
+
+    /// Sends `tag` and reads it back on the same connection.
+    pub fn round(&mut self, tag: &str) -> Result<()> {
+        (&self.stream).write_all(format!("{tag}\n").as_bytes())?;
         let mut line = String::new();
-        reader.read_line(&mut line)?;
+        self.reader
+            .read_line(&mut line)
+            .with_context(|| format!("reading {tag:?} back through {}", self.to))?;
         ensure!(
             line.trim() == tag,
-            "echo through {to} answered {line:?} to {tag:?}"
+            "echo through {} answered {line:?} to {tag:?}",
+            self.to
         );
         Ok(())
+    }
+}
+
+/// An echo connection through the VIP stays up while `lb` is killed (SIGKILL), and after
+/// systemd restarted it: the kernel keeps forwarding, and the new `lb` adopts the state it
+/// finds instead of flushing it. New connections through `svc` are served throughout.
+pub fn survives_lb_kill(site: &Site, ssh: &Ssh, svc: &Service, echo: &Service) -> Result<()> {
+    let mut conn = EchoConn::open(site, echo)?;
+    let looper = Looper::start(site.lab.ns(site.client), sock(svc.vip, svc.ports[0].port))?;
+    let main_pid = || -> Result<String> {
+        let out = ssh.ok("systemctl show -p MainPID --value lb.service")?;
+        Ok(String::from_utf8_lossy(&out).trim().to_string())
     };
-    round("before")?;
-    let looper = Looper::start(client, sock(svc.vip, svc.ports[0].port))?;
-    let before = String::from_utf8_lossy(&ssh.ok("systemctl show -p MainPID --value lb.service")?)
-        .trim()
-        .to_string();
+    let before = main_pid()?;
     ssh.ok("kill -9 $(pidof lb)")?;
-    round("while-lb-is-down").context("the established connection after SIGKILL")?;
+    conn.round("while-lb-is-down")
+        .context("the established connection after SIGKILL")?;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let now = String::from_utf8_lossy(&ssh.ok("systemctl show -p MainPID --value lb.service")?)
-            .trim()
-            .to_string();
+        let now = main_pid()?;
         if now != before && now != "0" && ssh.ok("appliancectl status >/dev/null").is_ok() {
             break;
         }
@@ -178,7 +202,8 @@ pub fn survives_lb_kill(site: &Site, ssh: &Ssh, svc: &Service, echo: &Service) -
     }
     // The restarted lb's first convergence is done within its first tick.
     std::thread::sleep(Duration::from_secs(3));
-    round("after-restart").context("the established connection after lb restarted")?;
+    conn.round("after-restart")
+        .context("the established connection after lb restarted")?;
     all_served(looper).context("new connections while lb was killed and restarted")?;
     Ok(())
 }

@@ -18,6 +18,9 @@ use crate::traffic;
 
 /// The floating management address the Supervisor is given ("Data Plane API address").
 pub const FLOATING_IP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 5);
+/// The masquerade source of the kernel data path toward the servers, on the workload
+/// network, held by the active appliance.
+pub const WORKLOAD_FLOATING_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 9);
 /// The shared secret of the replication channel.
 pub const SECRET: &str = "e2e-pair-replication-secret";
 
@@ -90,6 +93,12 @@ pub fn properties(
         ("pair.peer_ip", peer.mgmt.to_string()),
         ("pair.secret", SECRET.into()),
         ("pair.prefer_active", "false".into()),
+        // The masquerade source toward the servers, held by the active: established
+        // kernel-path connections survive a failover.
+        (
+            "pair.workload_floating_ip",
+            format!("{WORKLOAD_FLOATING_IP}/24"),
+        ),
     ];
     for (key, value) in own {
         match p.iter_mut().find(|(k, _)| k == key) {

@@ -2,7 +2,10 @@
 //! booted at once): the Supervisor programs a Service through the floating address;
 //! the standby holds the same configuration and version and refuses writes naming the
 //! active; the active is powered off (QEMU killed) while a client connects through the
-//! VIP in a loop, and the gap until the standby serves is measured; the floating API
+//! VIP in a loop, and the gap until the standby serves is measured, while a connection
+//! established through a kernel-path VIP before the power-off carries on through the
+//! standby (IPVS's connection synchronisation, the floating workload address as the
+//! masquerade source); the floating API
 //! answers with the same version; a change is made; the first appliance powered back
 //! becomes the standby without taking the role back and catches up with the change.
 
@@ -14,6 +17,7 @@ use anyhow::{bail, ensure, Context, Result};
 use builder::vm::qemu::{DiskBus, Firmware};
 use e2e::checks::{self, nth};
 use e2e::guest::Guest;
+use e2e::kernel;
 use e2e::pair::{self, Looper, Member, SharedCa, A, B, FLOATING_IP};
 use e2e::site::{self, sock, Site, Topology, Transport, Vm, ENDPOINTS, ROOT_PASSWORD};
 use e2e::ssh::Ssh;
@@ -80,6 +84,11 @@ fn active_standby_pair() -> Result<()> {
     let replicated = same_configuration(standby.3, &floating, Duration::from_secs(20))?;
     eprintln!("commit on the active -> same version on the standby: {replicated:.1?}");
     refuses_writes(standby.3, standby.2)?;
+    let _echo_backend = kernel::echo_backend(&site, ENDPOINTS[0])?;
+    let echo = kernel::echo_service(nth(TOPOLOGY.vip_base(), 5), ENDPOINTS[0]);
+    floating.program(&echo)?;
+    same_configuration(standby.3, &floating, Duration::from_secs(20))?;
+    let mut established = kernel::EchoConn::open(&site, &echo)?;
 
     // Power the active off while a client connects through the VIP in a loop.
     let client = site.lab.ns(site.client);
@@ -97,6 +106,14 @@ fn active_standby_pair() -> Result<()> {
         looper.attempts()
     );
     drop(looper);
+    let resumed = Instant::now();
+    established
+        .round("after-failover")
+        .context("the connection established through the active before its power-off")?;
+    eprintln!(
+        "established kernel-path connection carried on through the standby ({:.2} s for its first echo after the failover)",
+        resumed.elapsed().as_secs_f64()
+    );
     let survivor = standby;
     floating.wait_ready(Duration::from_secs(30))?;
     let after = floating.version()?;
