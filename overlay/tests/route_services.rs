@@ -398,11 +398,12 @@ fn dhcp_tables_follow_the_lease() {
         "workload",
         "# This is private data. Do not parse.\nADDRESS=10.13.201.10\nNETMASK=255.255.255.0\nROUTER=10.13.201.1\n",
     );
-    assert!(ns.run("route-tables", "up", &cfg).contains("3 change(s)"));
+    assert!(ns.run("route-tables", "up", &cfg).contains("4 change(s)"));
     let first = set(&[
         "table 2 default via 10.13.201.1 dev workload src -",
         "table 2 10.13.201.0/24 via - dev workload src 10.13.201.10",
         "rule from 10.13.201.0/24 to all lookup 2",
+        "rule from all to 10.13.201.0/24 lookup 2",
         "rule from all to 10.14.0.0/16 lookup 2",
     ]);
     assert_eq!(ns.policy(), first);
@@ -418,6 +419,7 @@ fn dhcp_tables_follow_the_lease() {
         "table 2 default via 10.13.201.2 dev workload src -",
         "table 2 10.13.201.0/24 via - dev workload src 10.13.201.11",
         "rule from 10.13.201.0/24 to all lookup 2",
+        "rule from all to 10.13.201.0/24 lookup 2",
         "rule from all to 10.14.0.0/16 lookup 2",
     ]);
     let took = wait_for("the new lease", Duration::from_secs(1), || {
@@ -425,6 +427,6 @@ fn dhcp_tables_follow_the_lease() {
     });
     eprintln!("new lease applied after {took:?}");
     drop(_t);
-    assert!(ns.run("route-tables", "down", &cfg).contains("4 removed"));
+    assert!(ns.run("route-tables", "down", &cfg).contains("5 removed"));
     assert!(ns.policy().is_empty(), "{:?}", ns.policy());
 }

@@ -2,9 +2,12 @@
 //! schema order: workload 2, frontend 3). A static NIC's table holds the link
 //! route, the default route via its gateway and a `from` rule; a DHCP NIC's
 //! table is a `dhcp` line, which the route-tables service turns into the same
-//! entries for the lease it holds, whenever the lease changes. `to` rules send
-//! the additional workload networks through the workload table, whichever way
-//! its gateway is known. Built as a set, so nothing is listed twice.
+//! entries for the lease it holds, whenever the lease changes. A `to` rule for
+//! each NIC's own network sends what is addressed there out of that NIC
+//! whatever its source: the kernel data path forwards clients' packets with
+//! the client's address, which the `from` rules would otherwise route by the
+//! client's network. `to` rules also send the additional workload networks
+//! through the workload table, whichever way its gateway is known. Built as a set, so nothing is listed twice.
 
 use std::collections::BTreeSet;
 
@@ -48,6 +51,10 @@ pub fn plan(config: &Config) -> Plan {
                     table: id,
                     addr,
                     dev: dev.clone(),
+                });
+                plan.entries.insert(Entry::To {
+                    table: id,
+                    net: addr.trunc(),
                 });
                 if let Some(gateway) = iface.gateway {
                     plan.entries.insert(Entry::Default {

@@ -41,11 +41,19 @@ pub fn resolve(d: &Dhcp, seen: &Observed) -> Result<Vec<Entry>, String> {
             d.dev
         ));
     };
-    let mut entries = vec![Entry::Link {
-        table: d.table,
-        addr: *addr,
-        dev: d.dev.clone(),
-    }];
+    // The NIC's own network through its table whatever the source, as for a static
+    // address (`render::policy`).
+    let mut entries = vec![
+        Entry::Link {
+            table: d.table,
+            addr: *addr,
+            dev: d.dev.clone(),
+        },
+        Entry::To {
+            table: d.table,
+            net: addr.trunc(),
+        },
+    ];
     if let Some(gateway) = lease.router.filter(|g| addr.contains(g) && *g != leased) {
         entries.push(Entry::Default {
             table: d.table,
@@ -117,6 +125,7 @@ mod tests {
             lines(resolve(&workload(), &seen).unwrap()),
             [
                 "link 2 198.51.100.10/24 workload",
+                "to 2 198.51.100.0/24",
                 "default 2 198.51.100.1 workload",
                 "from 2 198.51.100.0/24",
             ]
@@ -137,6 +146,7 @@ mod tests {
             lines(resolve(&workload(), &seen).unwrap()),
             [
                 "link 2 198.51.100.20/25 workload",
+                "to 2 198.51.100.0/25",
                 "default 2 198.51.100.1 workload",
                 "from 2 198.51.100.0/25",
             ]
@@ -144,7 +154,7 @@ mod tests {
     }
 
     #[test]
-    fn without_a_usable_router_only_the_link_route() {
+    fn without_a_usable_router_only_the_link_route_and_its_network() {
         for router in [None, Some("192.0.2.1"), Some("198.51.100.10")] {
             let seen = Observed {
                 addresses: vec!["198.51.100.10/24".parse().unwrap()],
@@ -152,7 +162,7 @@ mod tests {
             };
             assert_eq!(
                 lines(resolve(&workload(), &seen).unwrap()),
-                ["link 2 198.51.100.10/24 workload"],
+                ["link 2 198.51.100.10/24 workload", "to 2 198.51.100.0/24"],
                 "{router:?}"
             );
         }
