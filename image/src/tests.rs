@@ -47,6 +47,7 @@ fn shipped_definition_keeps_every_haproxy_appliance_key_and_default() {
     let added = [
         ("network.ntp_servers", "string", Some("")),
         ("pair.floating_ip", "string", Some("")),
+        ("pair.workload_floating_ip", "string", Some("")),
         ("pair.peer_ip", "string", Some("")),
         ("pair.router_id", "int", Some("0")),
         ("pair.secret", "string", Some("")),

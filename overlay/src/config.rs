@@ -70,6 +70,12 @@ pub struct Config {
 pub struct Pair {
     /// The address the Supervisor is given, with the management prefix.
     pub floating: Ipv4Net,
+    /// The address the active appliance holds on the workload NIC, with the
+    /// workload prefix: the kernel data path's source toward the servers,
+    /// so that they see the same one whichever appliance is active. `None`:
+    /// masqueraded to each appliance's own workload address, and those
+    /// connections are lost in a failover.
+    pub workload_floating: Option<Ipv4Net>,
     /// The other appliance's management address.
     pub peer: Ipv4Addr,
     /// The VRRP virtual router id (1-255).

@@ -95,6 +95,7 @@ fn valid() -> BTreeMap<String, String> {
             "10.14.0.0/16,10.15.0.0/16",
         ),
         ("pair.floating_ip", "10.13.10.198/24"),
+        ("pair.workload_floating_ip", "10.13.201.9/24"),
         ("pair.peer_ip", "10.13.10.200"),
         ("pair.router_id", "7"),
         ("pair.secret", "a-shared-secret-of-some-length"),
@@ -204,10 +205,11 @@ proptest! {
             match k {
                 "appliance.ca_cert" | "appliance.ca_cert_key" => "ca",
                 // The pair's addresses are checked against the management
-                // NIC's and the VIP ranges.
+                // and workload NICs' and the VIP ranges, and each other.
                 k if k.starts_with("network.")
                     || k == "loadbalance.service_ip_range"
                     || k == "pair.floating_ip"
+                    || k == "pair.workload_floating_ip"
                     || k == "pair.peer_ip" =>
                 {
                     "addressing"

@@ -12,7 +12,7 @@ mod templates;
 
 use minijinja::context;
 
-use crate::config::{Config, Interface, Pair};
+use crate::config::{Config, Interface, Pair, WORKLOAD};
 use crate::crypt::{self, Salts};
 use crate::facts::NicFact;
 use crate::paths;
@@ -132,6 +132,13 @@ pub fn render(input: &Input<'_>) -> Vec<File> {
                     peer => p.peer.to_string(),
                     own_address => config.management().address?.addr().to_string(),
                 })),
+                // The kernel path's source toward the servers: the pair's
+                // floating workload address, else masquerade.
+                snat_address => config
+                    .pair
+                    .as_ref()
+                    .and_then(|p| p.workload_floating)
+                    .map(|f| f.addr().to_string()),
             },
         ),
         0o644,
@@ -228,6 +235,8 @@ fn keepalived(config: &Config, pair: &Pair, ranges: &[String]) -> String {
             peer => pair.peer.to_string(),
             vip_interface => config.vip_interface(),
             floating => pair.floating.to_string(),
+            workload => WORKLOAD,
+            workload_floating => pair.workload_floating.map(|f| f.to_string()),
             ranges,
         },
     )

@@ -252,9 +252,11 @@ fn dhcp_in_any_combination_with_static_nics() {
     }
 }
 
-/// Appliance A of a pair, preferring the active role: keepalived's file, no
-/// AnyIP ranges of its own (keepalived routes them on the active one), VRRP
-/// from the peer through the firewall, and lb's [pair] table.
+/// Appliance A of a pair, preferring the active role: keepalived's file (the
+/// floating workload address, IPVS connection sync), no AnyIP ranges of its
+/// own (keepalived routes them on the active one), VRRP and the sync from the
+/// peer through the firewall, the kernel path's source the floating workload
+/// address, and lb's [pair] table.
 #[test]
 fn pair_mode() {
     let (v, files) = rendered(
@@ -283,6 +285,8 @@ fn pair_mode() {
         "\t\t10.13.10.200\n",
         "\t\tfrontend\n",
         "\t\t10.13.10.198/24 dev management\n",
+        "\t\t10.13.201.9/24 dev workload\n",
+        "\tlvs_sync_daemon management lb_pair id 198\n",
         "\t\tlocal 10.13.200.32/27 dev lo table local scope host no_track\n",
     ] {
         assert!(conf.contains(line), "{line:?} not in\n{conf}");
@@ -293,9 +297,15 @@ fn pair_mode() {
         anyip.lines().all(|l| l.is_empty() || l.starts_with('#')),
         "{anyip}"
     );
-    assert!(file(&files, paths::NFTABLES).contains(
-        "iifname \"management\" ip saddr 10.13.10.200 ip daddr 10.13.10.199 ip protocol 112 accept\n"
-    ));
+    let nft = file(&files, paths::NFTABLES);
+    for line in [
+        "iifname \"management\" ip saddr 10.13.10.200 ip daddr 10.13.10.199 ip protocol 112 accept\n",
+        "iifname \"management\" ip saddr 10.13.10.200 udp dport 8848 accept\n",
+        "ct direction original ct original ip daddr @kernel_vip_addrs snat ip to 10.13.201.9\n",
+    ] {
+        assert!(nft.contains(line), "{line:?} not in\n{nft}");
+    }
+    assert!(!nft.contains(" masquerade\n"), "{nft}");
     let settings: toml::Table = file(&files, paths::LB_SETTINGS).parse().unwrap();
     assert_eq!(
         settings["pair"].as_table().unwrap().clone(),
@@ -307,17 +317,27 @@ fn pair_mode() {
     );
 
     // Not preferring (the default), in the default topology: priority 100,
-    // never taking the role back; the VIPs are on the workload NIC.
+    // never taking the role back; the VIPs are on the workload NIC. Without
+    // a floating workload address: masquerade, with a warning.
     let mut props = pair_a();
-    props.retain(|k, _| !k.starts_with("network.frontend_"));
+    props.retain(|k, _| !k.starts_with("network.frontend_") && k != "pair.workload_floating_ip");
     let props = with(props, "loadbalance.service_ip_range", "10.13.201.32/27");
     let (v, files) = rendered("default", &props, &[]);
-    assert!(v.problems.is_empty(), "{:#?}", v.problems);
+    assert!(v.is_valid(), "{:#?}", v.problems);
+    let keys: Vec<_> = v.problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(keys, ["pair.workload_floating_ip"], "{:#?}", v.problems);
     let conf = file(&files, paths::KEEPALIVED_CONF);
     for line in ["\tpriority 100\n", "\tnopreempt\n", "\t\tworkload\n"] {
         assert!(conf.contains(line), "{line:?} not in\n{conf}");
     }
     assert!(!conf.contains("preempt_delay"));
+    assert!(!conf.contains("dev workload"), "{conf}");
+    let nft = file(&files, paths::NFTABLES);
+    assert!(
+        nft.contains("ct direction original ct original ip daddr @kernel_vip_addrs masquerade\n"),
+        "{nft}"
+    );
+    assert!(!nft.contains("snat"), "{nft}");
 }
 
 /// A standalone appliance has no keepalived file and no VRRP rule.
@@ -325,7 +345,9 @@ fn pair_mode() {
 fn standalone_renders_nothing_of_a_pair() {
     let (_, files) = rendered("frontend", &seed(), &[]);
     assert!(files.iter().all(|f| f.path != paths::KEEPALIVED_CONF));
-    assert!(!file(&files, paths::NFTABLES).contains("112"));
+    let nft = file(&files, paths::NFTABLES);
+    assert!(!nft.contains("112") && !nft.contains("8848"), "{nft}");
+    assert!(nft.contains(" masquerade\n"), "{nft}");
     assert!(!file(&files, paths::LB_SETTINGS).contains("[pair]"));
 }
 

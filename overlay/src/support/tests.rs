@@ -40,6 +40,7 @@ fn deployed() -> Deployed {
     props = with(props, "appliance.ca_cert_key", &key);
     props = with(props, UNKNOWN.0, UNKNOWN.1);
     props = with(props, "pair.floating_ip", "10.13.10.198/24");
+    props = with(props, "pair.workload_floating_ip", "10.13.201.9/24");
     props = with(props, "pair.peer_ip", "10.13.10.200");
     props = with(props, "pair.secret", PAIR_SECRET);
     let schema = Appliance::embedded();

@@ -453,6 +453,7 @@ pub(crate) fn pair_a() -> BTreeMap<String, String> {
         ("appliance.ca_cert", cert.as_str()),
         ("appliance.ca_cert_key", key.as_str()),
         ("pair.floating_ip", "10.13.10.198/24"),
+        ("pair.workload_floating_ip", "10.13.201.9/24"),
         ("pair.peer_ip", "10.13.10.200"),
         ("pair.secret", "a-shared-secret-of-some-length"),
     ]

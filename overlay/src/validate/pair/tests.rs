@@ -36,6 +36,7 @@ fn a_pair_is_read_with_the_derived_router_id() {
         v.config.pair,
         Some(Pair {
             floating: "10.13.10.198/24".parse().unwrap(),
+            workload_floating: Some("10.13.201.9/24".parse().unwrap()),
             peer: "10.13.10.200".parse().unwrap(),
             router_id: 198,
             secret: "a-shared-secret-of-some-length".into(),
@@ -62,7 +63,7 @@ fn blank_floating_address_is_standalone_and_other_pair_values_are_ignored_with_a
     let v = run("frontend", &props);
     assert!(v.is_valid(), "{:#?}", v.problems);
     assert_eq!(v.config.pair, None);
-    for key in [PEER, SECRET, PREFER, ROUTER_ID] {
+    for key in [WORKLOAD_FLOATING, PEER, SECRET, PREFER, ROUTER_ID] {
         let found = about(&v, key);
         assert_eq!(found.len(), 1, "{key}: {:#?}", v.problems);
         assert_eq!(found[0].0, Severity::Warning);
@@ -209,4 +210,127 @@ fn a_router_id_outside_1_to_255_is_an_error() {
         ROUTER_ID,
         "above the maximum 255",
     );
+}
+
+#[test]
+fn a_blank_workload_floating_address_masquerades_with_a_warning() {
+    let mut props = pair_a();
+    props.remove(WORKLOAD_FLOATING);
+    let v = run("frontend", &props);
+    assert!(v.is_valid(), "{:#?}", v.problems);
+    assert_eq!(v.config.pair.as_ref().unwrap().workload_floating, None);
+    let found = about(&v, WORKLOAD_FLOATING);
+    assert_eq!(found.len(), 1, "{:#?}", v.problems);
+    assert_eq!(found[0].0, Severity::Warning);
+    assert!(
+        found[0].1.contains(
+            "established connections through the kernel data path do not survive a failover"
+        ),
+        "{found:?}"
+    );
+    let p = v
+        .problems
+        .iter()
+        .find(|p| p.key == WORKLOAD_FLOATING)
+        .unwrap();
+    assert!(
+        p.fix
+            .contains("set pair.workload_floating_ip to a free address on the workload network"),
+        "{p}"
+    );
+}
+
+#[test]
+fn a_workload_floating_address_must_be_a_free_host_of_the_workload_subnet() {
+    refused(
+        &with(pair_a(), WORKLOAD_FLOATING, "10.13.201.9"),
+        WORKLOAD_FLOATING,
+        "no prefix",
+    );
+    refused(
+        &with(pair_a(), WORKLOAD_FLOATING, "10.13.202.9/24"),
+        WORKLOAD_FLOATING,
+        "outside the workload subnet 10.13.201.0/24 (network.workload_ip)",
+    );
+    refused(
+        &with(pair_a(), WORKLOAD_FLOATING, "10.13.201.10/24"),
+        WORKLOAD_FLOATING,
+        "own workload address",
+    );
+    refused(
+        &with(pair_a(), WORKLOAD_FLOATING, "10.13.201.1/24"),
+        WORKLOAD_FLOATING,
+        "workload gateway",
+    );
+    refused(
+        &with(pair_a(), WORKLOAD_FLOATING, "10.13.201.255/24"),
+        WORKLOAD_FLOATING,
+        "broadcast",
+    );
+    refused(
+        &with(pair_a(), WORKLOAD_FLOATING, "10.13.201.9/16"),
+        WORKLOAD_FLOATING,
+        "differs from the workload prefix /24",
+    );
+    let v = run(
+        "frontend",
+        &with(pair_a(), WORKLOAD_FLOATING, "10.13.201.9/16"),
+    );
+    let p = v
+        .problems
+        .iter()
+        .find(|p| p.key == WORKLOAD_FLOATING)
+        .unwrap();
+    assert_eq!(p.fix, "write 10.13.201.9/24");
+    // The default topology serves the VIPs on the workload network.
+    let mut props = pair_a();
+    props.retain(|k, _| !k.starts_with("network.frontend_"));
+    let props = with(props, "loadbalance.service_ip_range", "10.13.201.0/28");
+    let v = run("default", &props);
+    assert!(!v.is_valid());
+    assert!(
+        about(&v, WORKLOAD_FLOATING)
+            .iter()
+            .any(|(s, r)| *s == Severity::Error && r.contains("VIP range 10.13.201.0/28")),
+        "{:#?}",
+        v.problems
+    );
+}
+
+/// Not one of the pair's management addresses: possible only where the
+/// workload and management networks are one, or the workload NIC leases.
+#[test]
+fn a_workload_floating_address_is_none_of_the_management_ones() {
+    let props = with(
+        with(pair_a(), "network.workload_ip", "10.13.10.10/24"),
+        "network.workload_gateway",
+        "10.13.10.1",
+    );
+    refused(
+        &with(props.clone(), WORKLOAD_FLOATING, "10.13.10.198/24"),
+        WORKLOAD_FLOATING,
+        "is the floating management address (pair.floating_ip)",
+    );
+    refused(
+        &with(props, WORKLOAD_FLOATING, "10.13.10.200/24"),
+        WORKLOAD_FLOATING,
+        "is the other appliance's management address (pair.peer_ip)",
+    );
+}
+
+/// As the management NIC for the pair: a leased subnet is not known when
+/// the address is checked, and may change.
+#[test]
+fn a_workload_floating_address_needs_a_static_workload_address() {
+    let mut props = pair_a();
+    props.remove("network.workload_ip");
+    props.remove("network.workload_gateway");
+    refused(&props, WORKLOAD_FLOATING, "DHCP");
+    let v = run("frontend", &props);
+    let p = v
+        .problems
+        .iter()
+        .find(|p| p.key == WORKLOAD_FLOATING)
+        .unwrap();
+    assert!(p.fix.contains("network.workload_ip"), "{p}");
 }
