@@ -233,14 +233,22 @@ fn holds(ssh: &Ssh, l: &Leases) -> Result<()> {
     let lookup2: Vec<String> = rules
         .iter()
         .filter(|r| r["table"] == "2")
-        .map(|r| match r.get("dstlen") {
-            Some(len) => format!("to {}/{len}", s(&r["dst"])),
-            None => format!("from {}/{}", s(&r["src"]), r["srclen"]),
+        .map(|r| match (r.get("dstlen"), r.get("fwmark")) {
+            (Some(len), _) => format!("to {}/{len}", s(&r["dst"])),
+            (None, Some(mark)) => format!("fwmark {}", s(mark)),
+            (None, None) => format!("from {}/{}", s(&r["src"]), r["srclen"]),
         })
         .collect();
-    let want = [format!("to {ADDITIONAL_NET}"), format!("from {subnet}/24")];
+    // The workload NIC holds the VIPs here: the kernel data path's marked answers go
+    // through its table too.
+    let want = [
+        format!("to {ADDITIONAL_NET}"),
+        format!("to {subnet}/24"),
+        format!("from {subnet}/24"),
+        "fwmark 0x4c42".to_string(),
+    ];
     ensure!(
-        lookup2.len() == 2 && want.iter().all(|w| lookup2.contains(w)),
+        lookup2.len() == want.len() && want.iter().all(|w| lookup2.contains(w)),
         "rules of table 2: {lookup2:?}, wanted {want:?}"
     );
     let defaults = json(ssh, "ip -4 -j route show table main default")?;
