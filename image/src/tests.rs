@@ -43,9 +43,11 @@ fn shipped_definition_keeps_every_haproxy_appliance_key_and_default() {
         ("loadbalance.haproxy_user", "string", Some("")),
         ("loadbalance.haproxy_pwd", "string", Some("")),
     ];
-    // Properties the HAProxy appliance did not have: optional, blank by default.
+    // Properties the HAProxy appliance did not have: optional, blank by default (the data
+    // path: `auto`, the same as blank).
     let added = [
         ("network.ntp_servers", "string", Some("")),
+        ("loadbalance.data_path", "string", Some("auto")),
         ("pair.floating_ip", "string", Some("")),
         ("pair.workload_floating_ip", "string", Some("")),
         ("pair.peer_ip", "string", Some("")),

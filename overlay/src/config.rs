@@ -53,6 +53,9 @@ pub struct Config {
     /// Virtual IP ranges (network addresses, host bits cleared).
     pub vip_ranges: Vec<Ipv4Net>,
     pub dataplane_port: u16,
+    /// `loadbalance.data_path`: `auto`, `kernel` or `proxy` (lb's `[dataplane]
+    /// data_path`, `lb::kernel::choice::DataPath`).
+    pub data_path: String,
     pub api_user: String,
     pub api_password: String,
     /// `None` locks the root password.

@@ -258,6 +258,7 @@ fn lb_settings(config: &Config, salt: &str) -> String {
             status_socket => paths::guest(paths::LB_STATUS_SOCKET),
             vip_ranges => strings(&config.vip_ranges),
             state_dir => paths::guest(paths::LB_STATE_DIR),
+            data_path => &config.data_path,
             pair => config.pair.as_ref().map(|p| context! {
                 floating_address => p.floating.addr().to_string(),
                 peer_address => p.peer.to_string(),

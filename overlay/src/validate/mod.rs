@@ -97,6 +97,7 @@ pub fn validate(
             .parse("loadbalance.service_ip_range", formats::cidr_list)
             .unwrap_or_default(),
         dataplane_port: dataplane_port(&mut r),
+        data_path: data_path(&mut r),
         api_user,
         api_password,
         root_password: passwords::root(&mut r),
@@ -209,6 +210,29 @@ fn dataplane_port(r: &mut Reader<'_>) -> u16 {
         })
     })
     .unwrap_or(default)
+}
+
+const DATA_PATH: &str = "loadbalance.data_path";
+/// The values lb's `[dataplane] data_path` takes.
+const DATA_PATHS: [&str; 3] = ["auto", "kernel", "proxy"];
+
+/// Which frontends the kernel forwards. Blank is the default; any other word works
+/// as `auto` does, with a warning (nothing about it stops the load balancer).
+fn data_path(r: &mut Reader<'_>) -> String {
+    let value = r.raw(DATA_PATH).to_ascii_lowercase();
+    if value.is_empty() {
+        return DATA_PATHS[0].into();
+    }
+    if DATA_PATHS.contains(&value.as_str()) {
+        return value;
+    }
+    r.problems.push(Problem::warning(
+        DATA_PATH,
+        &value,
+        "not auto, kernel or proxy; auto is used",
+        "write auto, kernel or proxy",
+    ));
+    DATA_PATHS[0].into()
 }
 
 /// Reads property values through the schema, recording problems.

@@ -240,6 +240,21 @@ fn booleans_are_case_insensitive_and_anything_else_is_false_with_a_warning() {
 }
 
 #[test]
+fn data_path_is_auto_kernel_or_proxy_and_anything_else_is_auto_with_a_warning() {
+    assert_eq!(run("frontend", &seed()).config.data_path, "auto");
+    for (given, taken) in [("kernel", "kernel"), (" Proxy ", "proxy"), ("", "auto")] {
+        let v = run("frontend", &with(seed(), "loadbalance.data_path", given));
+        assert!(v.problems.is_empty(), "{given:?}: {:?}", v.problems);
+        assert_eq!(v.config.data_path, taken);
+    }
+    let v = run("frontend", &with(seed(), "loadbalance.data_path", "ipvs"));
+    let p = only_problem(&v, "loadbalance.data_path");
+    assert_eq!((p.value.as_str(), p.severity), ("ipvs", Severity::Warning));
+    assert!(p.fix.contains("auto, kernel or proxy"), "{p}");
+    assert_eq!(v.config.data_path, "auto");
+}
+
+#[test]
 fn port_range_and_type() {
     let p = only_problem(
         &run(
