@@ -30,10 +30,10 @@ pub fn gather(root: &Path) -> Report {
     });
     let lb_service = errors
         .ok("lb.service", service("lb.service"))
-        .unwrap_or(Service {
-            state: "unknown".into(),
-            since: None,
-        });
+        .unwrap_or_else(Service::unknown);
+    let firewall = errors
+        .ok("lb-firewall.service", service("lb-firewall.service"))
+        .unwrap_or_else(Service::unknown);
     let api_address = errors
         .ok("API settings", api_address(&root.join(paths::LB_SETTINGS)))
         .flatten();
@@ -60,10 +60,7 @@ pub fn gather(root: &Path) -> Report {
             peer_address: configured.peer.to_string(),
             keepalived: errors
                 .ok("keepalived.service", service("keepalived.service"))
-                .unwrap_or(Service {
-                    state: "unknown".into(),
-                    since: None,
-                }),
+                .unwrap_or_else(Service::unknown),
             announced: errors
                 .ok(
                     "pair role",
@@ -95,6 +92,7 @@ pub fn gather(root: &Path) -> Report {
         policy_routes,
         time,
         lb: lb_service,
+        firewall,
         api_address,
         dataplane,
         ca_fingerprint,

@@ -29,6 +29,10 @@ pub struct Report {
     pub policy_routes: Vec<Check>,
     pub time: Time,
     pub lb: Service,
+    /// `lb-firewall.service`: the nftables ruleset, loaded once at boot. Failed, nothing is
+    /// filtered and the kernel data path is off (its sets are the ruleset's).
+    #[serde(default = "Service::unknown")]
+    pub firewall: Service,
     /// `address:port` (or `interface:port` with DHCP) of the management API.
     pub api_address: Option<String>,
     /// What lb serves, from its status socket; `None` when it cannot be read.
@@ -79,6 +83,16 @@ pub struct Service {
     pub since: Option<String>,
 }
 
+impl Service {
+    /// A unit whose state could not be read.
+    fn unknown() -> Service {
+        Service {
+            state: "unknown".into(),
+            since: None,
+        }
+    }
+}
+
 /// The pair as configured, keepalived's service and the role it announced last; lb's view
 /// of it is [`lb::Dataplane::pair`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,6 +125,12 @@ impl Report {
         let mut out: Vec<Finding> = self.errors.iter().cloned().map(error).collect();
         if self.lb.state != "active" {
             out.push(error(format!("lb.service is {}", self.lb.state)));
+        }
+        if self.firewall.state != "active" {
+            out.push(error(format!(
+                "lb-firewall.service is {}: the firewall is not loaded (nothing is filtered; the kernel data path is off, the proxy serves every frontend)",
+                self.firewall.state
+            )));
         }
         for vip in self.vip_ranges.iter().filter(|c| !c.in_place) {
             out.push(error(format!("AnyIP route for {} is missing", vip.entry)));

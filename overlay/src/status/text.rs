@@ -275,6 +275,10 @@ mod tests {
                 state: "active".into(),
                 since: Some("Wed 2026-12-02 08:00:00 UTC".into()),
             },
+            firewall: Service {
+                state: "active".into(),
+                since: Some("Wed 2026-12-02 08:00:00 UTC".into()),
+            },
             api_address: Some("10.13.10.199:5556".into()),
             dataplane: Some(Dataplane {
                 version: 3,
@@ -345,6 +349,7 @@ Backends:
         r.policy_routes[0].in_place = false;
         r.time.synchronized = false;
         r.lb.state = "failed".into();
+        r.firewall.state = "failed".into();
         let plane = r.dataplane.as_mut().unwrap();
         plane.backends[0].servers[0].health = "down".into();
         plane.config_problem =
@@ -363,6 +368,7 @@ Backends:
             problems,
             "  error: lb status socket: connection refused
   error: lb.service is failed
+  error: lb-firewall.service is failed: the firewall is not loaded (nothing is filtered; the kernel data path is off, the proxy serves every frontend)
   error: AnyIP route for 10.13.201.32/27 is missing
   error: policy routing entry missing: rule from 10.13.201.10 lookup 200
   error: lb's committed configuration: parsing lb-config.json: EOF; serving the last good copy, version 2
@@ -372,7 +378,7 @@ Backends:
 "
         );
         assert!(
-            text.contains("Health: FAILING: 6 error(s), 2 warning(s)\n"),
+            text.contains("Health: FAILING: 7 error(s), 2 warning(s)\n"),
             "{text}"
         );
         assert!(text.contains("  10.13.201.32/27  MISSING\n"), "{text}");
