@@ -89,6 +89,8 @@ fn active_standby_pair() -> Result<()> {
     floating.program(&echo)?;
     same_configuration(standby.3, &floating, Duration::from_secs(20))?;
     let mut established = kernel::EchoConn::open(&site, &echo)?;
+    // The version the failover must keep: the echo Service's commit included.
+    let committed = floating.version()?;
 
     // Power the active off while a client connects through the VIP in a loop.
     let client = site.lab.ns(site.client);
