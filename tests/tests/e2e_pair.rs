@@ -80,7 +80,6 @@ fn active_standby_pair() -> Result<()> {
     floating.program(&svc)?;
     checks::first_served(&site, &active.0, &svc)?;
     checks::balanced(&site, &svc, &ENDPOINTS)?;
-    let committed = floating.version()?;
     let replicated = same_configuration(standby.3, &floating, Duration::from_secs(20))?;
     eprintln!("commit on the active -> same version on the standby: {replicated:.1?}");
     refuses_writes(standby.3, standby.2)?;
