@@ -78,6 +78,36 @@ pub fn forwarded_by_ipvs(ssh: &Ssh, svc: &Service) -> Result<()> {
     Ok(())
 }
 
+/// The metrics say the kernel serves `svc`'s frontend, and count the connections IPVS
+/// forwarded for its first backend (`lb` reads IPVS's counters every second): at least
+/// `served` after that many went through.
+pub fn counted(api: &Api, svc: &Service, served: u64) -> Result<()> {
+    let path = api.metric(&format!(
+        "lb_frontend_data_path{{frontend=\"{}\",path=\"kernel\"}}",
+        svc.frontend
+    ))?;
+    ensure!(
+        path == 1.0,
+        "{} is not on the kernel path in the metrics",
+        svc.frontend
+    );
+    let backend = svc.backend(&svc.ports[0]);
+    let sample = format!("lb_backend_connections_total{{backend=\"{backend}\"}}");
+    let started = Instant::now();
+    loop {
+        let total = api.metric(&sample)?;
+        if total >= served as f64 {
+            eprintln!("{sample} {total} (at least {served} served)");
+            return Ok(());
+        }
+        ensure!(
+            started.elapsed() < Duration::from_secs(10),
+            "{sample} is {total}, {served} connections went through"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
 /// A connection through `svc`'s first port shows up in lb's journal as a tcplog line
 /// naming the frontend, the backend and a server, with the client's address.
 pub fn logged(site: &Site, ssh: &Ssh, svc: &Service) -> Result<()> {

@@ -92,6 +92,35 @@ impl Api<'_> {
             .context("no Configuration-Version header")
     }
 
+    /// A sample from the API's `/metrics` (beside `/v2`, behind the same login): `sample` is
+    /// the family's name with its labels as lb writes them (`lb_pair_active`,
+    /// `lb_backend_connections_total{backend="b"}`).
+    pub fn metric(&self, sample: &str) -> Result<f64> {
+        let url = format!("{}/metrics", self.base.trim_end_matches("/v2"));
+        let out = self
+            .ns
+            .command("curl")
+            .args(["-sS", "--max-time", "20", "--cacert"])
+            .arg(&self.ca)
+            .args(["-u", &format!("{}:{}", self.user, self.password), &url])
+            .output()?;
+        ensure!(
+            out.status.success(),
+            "curl {url}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(sample)?
+                    .strip_prefix(' ')?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+            .with_context(|| format!("{sample} not in {url}"))
+    }
+
     /// Programs `svc` as the Supervisor does: one transaction holding the
     /// frontend, a bind per port, a backend per port with a server per
     /// endpoint and a switching rule per port, then the commit (202).

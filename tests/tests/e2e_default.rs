@@ -37,6 +37,8 @@ fn default_topology() -> anyhow::Result<()> {
     let ssh = Ssh::new(site.lab.ns(site.mgmt), MGMT_IP, ROOT_PASSWORD, &vm.workdir)?;
     kernel::forwarded_by_ipvs(&ssh, &svc)?;
     kernel::logged(&site, &ssh, &svc)?;
+    // `balanced` (9) and `logged` (1) sent at least 10 connections through the first port.
+    kernel::counted(&api, &svc, 10)?;
     let more = [
         checks::service("second-lb-svc", nth(TOPOLOGY.vip_base(), 3)),
         checks::service("third-lb-svc", nth(TOPOLOGY.vip_base(), 4)),

@@ -170,11 +170,11 @@ fn active_standby_pair() -> Result<()> {
     pair_status(kept, "active")?;
     pair_status(returned, "standby")?;
     ensure!(
-        metric(&floating, "lb_pair_active")? == 1.0,
+        floating.metric("lb_pair_active")? == 1.0,
         "lb_pair_active on the floating address is not 1"
     );
     ensure!(
-        metric(active.3, "lb_pair_active")? == 0.0,
+        active.3.metric("lb_pair_active")? == 0.0,
         "lb_pair_active on the standby is not 0"
     );
     drop(active.0);
@@ -268,25 +268,4 @@ fn pair_status(ssh: &Ssh, role: &str) -> Result<()> {
         out.status
     );
     Ok(())
-}
-
-/// A gauge from the API's `/metrics` (beside `/v2`, behind the same login).
-fn metric(api: &Api, name: &str) -> Result<f64> {
-    let url = format!("{}/metrics", api.base.trim_end_matches("/v2"));
-    let out = api
-        .ns
-        .command("curl")
-        .args(["-sS", "--max-time", "20", "--cacert"])
-        .arg(&api.ca)
-        .args(["-u", &format!("{}:{}", api.user, api.password), &url])
-        .output()?;
-    ensure!(
-        out.status.success(),
-        "curl {url}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-        .with_context(|| format!("{name} not in {url}"))
 }

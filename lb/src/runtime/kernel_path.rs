@@ -282,3 +282,37 @@ fn idle_timeout(plan: &Plan) -> Option<u32> {
                 .max(1)
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(active: u64, conns: u64, in_bytes: u64, out_bytes: u64) -> Seen {
+        Seen {
+            active,
+            stats: Stats {
+                conns,
+                in_bytes,
+                out_bytes,
+                ..Stats::default()
+            },
+        }
+    }
+
+    #[test]
+    fn ipvs_totals_become_increments_of_the_counters() {
+        let c = Counters::default();
+        // The proxy's own connection on a backend both paths use.
+        c.begin();
+        add(&c, Seen::default(), seen(2, 5, 500, 5_000));
+        add(&c, seen(2, 5, 500, 5_000), seen(1, 7, 700, 9_000));
+        assert_eq!(c.current(), 2, "the proxy's one and IPVS's one");
+        assert_eq!(c.total.load(Relaxed), 1 + 7);
+        assert_eq!(c.bytes_in.load(Relaxed), 700);
+        assert_eq!(c.bytes_out.load(Relaxed), 9_000);
+        // A service deleted and created again: its totals start from zero.
+        add(&c, seen(1, 7, 700, 9_000), seen(0, 2, 10, 20));
+        assert_eq!(c.total.load(Relaxed), 1 + 7 + 2);
+        assert_eq!(c.current(), 1);
+    }
+}
