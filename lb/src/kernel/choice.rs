@@ -47,18 +47,16 @@ impl fmt::Display for Path {
 
 /// The decision for one frontend, with its reasons: why the proxy serves it, or (when the
 /// kernel path is forced) what the kernel does not honour.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Choice {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrontendPath {
     pub frontend: String,
     pub path: Path,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reasons: Vec<String>,
     /// Per bind served by the kernel: the VIP and the backend its port leads to.
-    #[serde(skip)]
     pub routes: Vec<(SocketAddrV4, String)>,
 }
 
-impl fmt::Display for Choice {
+impl fmt::Display for FrontendPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "frontend {}: {}", self.frontend, self.path)?;
         if !self.reasons.is_empty() {
@@ -80,13 +78,13 @@ struct Findings {
 /// The choice for every frontend of `config` (validated), under `setting`. `unavailable`
 /// says why the kernel path cannot run on this machine, if it cannot: then every frontend
 /// is the proxy's, with that reason.
-pub fn choose(config: &Config, setting: DataPath, unavailable: Option<&str>) -> Vec<Choice> {
+pub fn choose(config: &Config, setting: DataPath, unavailable: Option<&str>) -> Vec<FrontendPath> {
     config
         .frontends
         .iter()
         .map(|f| {
             let frontend = f.name.clone();
-            let proxy = |reasons: Vec<String>| Choice {
+            let proxy = |reasons: Vec<String>| FrontendPath {
                 frontend: frontend.clone(),
                 path: Path::Proxy,
                 reasons,
@@ -104,7 +102,7 @@ pub fn choose(config: &Config, setting: DataPath, unavailable: Option<&str>) -> 
                     proxy([found.blockers, found.unhonoured].concat())
                 }
                 DataPath::Auto if !found.unhonoured.is_empty() => proxy(found.unhonoured),
-                _ => Choice {
+                _ => FrontendPath {
                     frontend: frontend.clone(),
                     path: Path::Kernel,
                     reasons: found

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use super::plan::Plan;
 use super::stats::Counters;
 use crate::config::Config;
-use crate::kernel::choice::{self, Choice, DataPath, Path};
+use crate::kernel::choice::{self, DataPath, FrontendPath, Path};
 use crate::kernel::desired::{self, Desired, Route, ServerInput};
 use crate::kernel::ipvs::{DestKey, Ipvs, ServiceKey, ServiceState, Stats, Timeouts};
 use crate::kernel::nft::{Elements, Sets};
@@ -98,7 +98,7 @@ impl KernelPath {
     }
 
     /// The data path of each frontend of `config`.
-    pub fn choose(&self, config: &Config) -> Vec<Choice> {
+    pub fn choose(&self, config: &Config) -> Vec<FrontendPath> {
         choice::choose(config, self.setting, self.unavailable.as_deref())
     }
 

@@ -45,7 +45,7 @@ use arc_swap::ArcSwap;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Toggle, ValidationError};
-use crate::kernel::choice::{Choice, DataPath};
+use crate::kernel::choice::{DataPath, FrontendPath};
 use health::CheckSpec;
 use kernel_path::KernelPath;
 use listener::Listener;
@@ -208,7 +208,7 @@ impl Runtime {
             return Err(ApplyError::Stopping);
         }
         let mut kernel = self.kernel.as_ref().map(|k| lock(k));
-        let choices: Vec<Choice> = kernel
+        let choices: Vec<FrontendPath> = kernel
             .as_ref()
             .map(|k| k.choose(config))
             .unwrap_or_default();

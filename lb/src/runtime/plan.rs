@@ -163,7 +163,7 @@ impl Registry {
         &self,
         config: Arc<Config>,
         maxconn: u64,
-        choices: &[choice::Choice],
+        choices: &[choice::FrontendPath],
     ) -> (Plan, Registry) {
         let mut next = Registry {
             global: Some(limiter(self.global.clone(), maxconn)),
@@ -210,7 +210,7 @@ impl Registry {
         c: &Config,
         f: &Frontend,
         backends: &HashMap<&str, &Arc<BackendPlan>>,
-        choice: Option<&choice::Choice>,
+        choice: Option<&choice::FrontendPath>,
     ) -> FrontendPlan {
         let (counters, old_limit) = self.frontends.get(&f.name).cloned().unwrap_or_default();
         let limit = f
