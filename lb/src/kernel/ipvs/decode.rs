@@ -290,14 +290,19 @@ mod tests {
         b
     }
 
+    /// Opens the service nest of TCP 10.0.0.1:80, as the kernel's service replies start.
+    fn tcp_service(m: &mut Message) -> &mut Message {
+        m.nest(top::SERVICE)
+            .u16(svc::AF, attrs::AF_INET)
+            .u16(svc::PROTOCOL, attrs::IPPROTO_TCP)
+            .attr(svc::ADDR, &v4([10, 0, 0, 1]))
+            .u16_be(svc::PORT, 80)
+    }
+
     /// A TCP service 10.0.0.1:80 as `ip_vs_genl_fill_service` sends it.
     fn service_reply(with_stats64: bool) -> Vec<u8> {
         reply(cmd::NEW_SERVICE, |m| {
-            m.nest(top::SERVICE)
-                .u16(svc::AF, attrs::AF_INET)
-                .u16(svc::PROTOCOL, attrs::IPPROTO_TCP)
-                .attr(svc::ADDR, &v4([10, 0, 0, 1]))
-                .u16_be(svc::PORT, 80)
+            tcp_service(m)
                 .str(svc::SCHED_NAME, "wrr")
                 .str(11, "sip") // IPVS_SVC_ATTR_PE_NAME
                 .attr(svc::FLAGS, &[2, 0, 0, 0, 0xff, 0xff, 0xff, 0xff])
@@ -415,23 +420,13 @@ mod tests {
         assert_eq!(e.to_string(), "IPVS reply: IPVS_SVC_ATTR_ADDR malformed");
 
         let no_stats = reply(cmd::NEW_SERVICE, |m| {
-            m.nest(top::SERVICE)
-                .u16(svc::AF, attrs::AF_INET)
-                .u16(svc::PROTOCOL, attrs::IPPROTO_TCP)
-                .attr(svc::ADDR, &v4([10, 0, 0, 1]))
-                .u16_be(svc::PORT, 80)
-                .str(svc::SCHED_NAME, "wrr")
-                .end();
+            tcp_service(m).str(svc::SCHED_NAME, "wrr").end();
         });
         let e = super::service(&no_stats).unwrap_err();
         assert_eq!(e.to_string(), "IPVS reply: IPVS_SVC_ATTR_STATS missing");
 
         let short_counter = reply(cmd::NEW_SERVICE, |m| {
-            m.nest(top::SERVICE)
-                .u16(svc::AF, attrs::AF_INET)
-                .u16(svc::PROTOCOL, attrs::IPPROTO_TCP)
-                .attr(svc::ADDR, &v4([10, 0, 0, 1]))
-                .u16_be(svc::PORT, 80)
+            tcp_service(m)
                 .str(svc::SCHED_NAME, "wrr")
                 .nest(svc::STATS64)
                 .u32(stats::CONNS, 1)
