@@ -125,6 +125,11 @@ impl Api<'_> {
     /// frontend, a bind per port, a backend per port with a server per
     /// endpoint and a switching rule per port, then the commit (202).
     pub fn program(&self, svc: &Service) -> Result<()> {
+        self.program_balanced(svc, "roundrobin")
+    }
+
+    /// [`Api::program`] with another balance algorithm for every backend.
+    pub fn program_balanced(&self, svc: &Service, algorithm: &str) -> Result<()> {
         let version = self.version()?;
         let t = self.expect(
             201,
@@ -161,7 +166,7 @@ impl Api<'_> {
             post(
                 "backends",
                 "",
-                json!({"name": be, "mode": "tcp", "balance": {"algorithm": "roundrobin"}, "adv_check": "tcp-check", "log_tag": be}),
+                json!({"name": be, "mode": "tcp", "balance": {"algorithm": algorithm}, "adv_check": "tcp-check", "log_tag": be}),
             )?;
             for ip in &svc.endpoints {
                 post(
