@@ -265,7 +265,9 @@ fn holds(ssh: &Ssh, l: &Leases) -> Result<()> {
     ensure!(
         out.status.success()
             && text.contains("\nHealth: OK")
-            && text.contains("Policy routing: 4 of 4 entries in place"),
+            // Table 2's link, default, `from` and `to` routes and rules, the additional
+            // network's `to` rule and the kernel data path's `fwmark` rule.
+            && text.contains("Policy routing: 6 of 6 entries in place"),
         "appliancectl status: {}\n{text}",
         out.status
     );

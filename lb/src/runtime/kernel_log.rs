@@ -1,12 +1,13 @@
-//! `tcplog` lines for the kernel data path's connections, from conntrack's events: the
-//! kernel forwards them, so `lb` learns of each one from conntrack: when it closed (the
-//! update that moves it to TIME_WAIT or CLOSE) and, when conntrack destroys its entry
-//! (`nf_conntrack_tcp_timeout_time_wait` later, 10 s on the appliance), the start time,
-//! the bytes both ways and the server it went to.
+//! `tcplog` lines for the kernel data path's connections, from conntrack: the kernel
+//! forwards them, so `lb` learns of each one from conntrack's events. At its close (the
+//! update that moves it to TIME_WAIT or CLOSE) `lb` asks conntrack for its counters and
+//! start time and logs it at once; a connection whose close was not seen (an entry that
+//! timed out, a lookup that failed) is logged from its destroy event instead, which carries
+//! them too.
 //!
 //! The line is the proxy's (`super::tcplog`), with what the kernel does not measure set
 //! plainly: no queue and no connect time (`0/0`), termination `--`, no retries.
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
@@ -16,11 +17,11 @@ use super::plan::Plan;
 use super::shared::Shared;
 use super::tcplog::Record;
 use crate::kernel::choice::Path;
-use crate::kernel::conntrack::{Event, EventKind, Events, Received};
+use crate::kernel::conntrack::{Event, EventKind, Events, Lookup, Received};
 
 /// Starts the reader on a thread of its own; it ends at the first event after `stop`
-/// (the process is ending then anyway). Events the kernel
-/// dropped because the reader fell behind are counted and reported.
+/// (the process is ending then anyway). Events the kernel dropped because the reader fell
+/// behind are counted and reported.
 pub fn spawn(shared: Arc<Shared>, stop: Arc<AtomicBool>) {
     let events = match Events::subscribe(false, true, true) {
         Ok(e) => e,
@@ -29,11 +30,16 @@ pub fn spawn(shared: Arc<Shared>, stop: Arc<AtomicBool>) {
             return;
         }
     };
+    let mut lookup = Lookup::open()
+        .inspect_err(|e| {
+            tracing::warn!("conntrack lookups: {e}; kernel path connections are logged when conntrack forgets them")
+        })
+        .ok();
     let spawned = std::thread::Builder::new()
         .name("lb-kernel-log".into())
         .spawn(move || {
             let mut lost = 0u64;
-            let mut closed = Closed::default();
+            let mut logged = Logged::default();
             for received in events {
                 if stop.load(Relaxed) {
                     return;
@@ -42,11 +48,7 @@ pub fn spawn(shared: Arc<Shared>, stop: Arc<AtomicBool>) {
                     Ok(Received::Events(batch)) => {
                         let plan = shared.plan.load();
                         for e in &batch {
-                            if let Some(end) = closed.see(e) {
-                                if let Some(r) = record(&plan, e, end) {
-                                    r.emit();
-                                }
-                            }
+                            log(&plan, &mut logged, lookup.as_mut(), e);
                         }
                     }
                     Ok(Received::Lost) => {
@@ -67,39 +69,52 @@ pub fn spawn(shared: Arc<Shared>, stop: Arc<AtomicBool>) {
     }
 }
 
-/// When each connection closed, from the updates that move it to TIME_WAIT or CLOSE, until
-/// its entry is destroyed.
-#[derive(Default)]
-struct Closed(HashMap<u32, SystemTime>);
-
 /// Conntrack's TCP states `TIME_WAIT` and `CLOSE` (`enum tcp_conntrack`).
 const TCP_TIME_WAIT: u8 = 7;
 const TCP_CLOSE: u8 = 8;
-/// Connections closed but not yet destroyed that are remembered; past it (destroy events
-/// lost) the memory starts again rather than grow.
-const MAX_CLOSED: usize = 100_000;
+/// Connections logged at their close and not yet destroyed that are remembered; past it
+/// (destroy events lost) the memory starts again rather than grow.
+const MAX_LOGGED: usize = 100_000;
 
-impl Closed {
-    /// Notes a close; for a destroy, returns when the connection ended: its close, or the
-    /// destruction itself when no close was seen (an entry that timed out).
-    fn see(&mut self, e: &Event) -> Option<SystemTime> {
-        match e.kind {
-            EventKind::Update => {
-                if let (Some(id), Some(TCP_TIME_WAIT | TCP_CLOSE)) = (e.id, e.tcp_state) {
-                    if self.0.len() >= MAX_CLOSED {
-                        self.0.clear();
-                    }
-                    self.0.entry(id).or_insert_with(SystemTime::now);
+/// The ids of the connections logged at their close, until their entries are destroyed.
+#[derive(Default)]
+struct Logged(HashSet<u32>);
+
+/// Logs `e`'s connection if `e` ends a kernel frontend's connection that was not logged yet.
+fn log(plan: &Plan, logged: &mut Logged, lookup: Option<&mut Lookup>, e: &Event) {
+    match e.kind {
+        EventKind::Update if matches!(e.tcp_state, Some(TCP_TIME_WAIT | TCP_CLOSE)) => {
+            let Some(id) = e.id.filter(|id| !logged.0.contains(id)) else {
+                return;
+            };
+            let Some(lookup) = lookup else { return };
+            if route(plan, e).is_none() {
+                return;
+            }
+            let now = SystemTime::now();
+            let found = lookup.get(e.protocol, e.orig_src, e.orig_dst);
+            if let Some(r) = found
+                .ok()
+                .flatten()
+                .and_then(|full| record(plan, &full, now))
+            {
+                r.emit();
+                if logged.0.len() >= MAX_LOGGED {
+                    logged.0.clear();
                 }
-                None
+                logged.0.insert(id);
             }
-            EventKind::Destroy => {
-                e.id.and_then(|id| self.0.remove(&id))
-                    .or(e.stop)
-                    .or_else(|| Some(SystemTime::now()))
-            }
-            EventKind::New => None,
         }
+        EventKind::Destroy => {
+            if e.id.is_some_and(|id| logged.0.remove(&id)) {
+                return;
+            }
+            let end = e.stop.unwrap_or_else(SystemTime::now);
+            if let Some(r) = record(plan, e, end) {
+                r.emit();
+            }
+        }
+        _ => {}
     }
 }
 
@@ -114,25 +129,32 @@ fn headers_only(e: &Event) -> bool {
     fits(e.orig_bytes, e.orig_packets) && fits(e.reply_bytes, e.reply_packets)
 }
 
-/// The log line of a finished connection to a kernel frontend with `tcplog`, if `e` is one;
-/// it ended at `end`.
-fn record<'a>(plan: &'a Plan, e: &Event, end: SystemTime) -> Option<Record<'a>> {
-    if e.kind != EventKind::Destroy || e.protocol != libc::IPPROTO_TCP as u8 {
+/// The kernel frontend with `tcplog` and the backend `e`'s VIP leads to, if it is one.
+fn route<'a>(
+    plan: &'a Plan,
+    e: &Event,
+) -> Option<(&'a super::plan::FrontendPlan, &'a super::plan::BackendPlan)> {
+    if e.protocol != libc::IPPROTO_TCP as u8 {
         return None;
     }
     let SocketAddr::V4(vip) = e.orig_dst else {
         return None;
     };
-    let (frontend, backend) = plan
-        .frontends
+    plan.frontends
         .iter()
         .filter(|f| f.path == Path::Kernel && f.tcplog)
         .find_map(|f| {
             f.kernel_routes
                 .iter()
                 .find(|(v, _)| *v == vip)
-                .map(|(_, b)| (f, b))
-        })?;
+                .map(|(_, b)| (&**f, &**b))
+        })
+}
+
+/// The log line of a finished connection to a kernel frontend with `tcplog`, if `e` (with
+/// its counters and start time) is one; it ended at `end`.
+fn record<'a>(plan: &'a Plan, e: &Event, end: SystemTime) -> Option<Record<'a>> {
+    let (frontend, backend) = route(plan, e)?;
     let server = backend
         .servers
         .iter()
@@ -197,16 +219,26 @@ mod tests {
     }
 
     #[test]
-    fn a_connection_ends_at_its_close_not_at_its_entrys_destruction() {
-        let mut closed = Closed::default();
-        assert_eq!(closed.see(&event(EventKind::Update, Some(3))), None);
-        let before = SystemTime::now();
-        assert_eq!(closed.see(&event(EventKind::Update, Some(7))), None);
-        let end = closed.see(&event(EventKind::Destroy, Some(7))).unwrap();
-        assert!(end >= before && end <= SystemTime::now());
-        // No close seen (an entry that timed out): its destruction.
-        let end = closed.see(&event(EventKind::Destroy, None)).unwrap();
-        assert_eq!(end, event(EventKind::Destroy, None).stop.unwrap());
+    fn a_connection_logged_at_its_close_is_not_logged_again_at_its_destruction() {
+        let text =
+            "frontend f\n  bind 10.0.0.5:6443 name a\n  option tcplog\n  default_backend api\n\
+                    backend api\n  server a1 10.1.0.1:16443\n";
+        let config = parse(text).unwrap().config;
+        let choices = choose(&config, DataPath::Auto, None);
+        let (plan, _) = Registry::default().compile(Arc::new(config), 100, &choices);
+        let mut logged = Logged::default();
+        // No lookup socket: the close cannot be logged, the destruction is.
+        log(&plan, &mut logged, None, &event(EventKind::Update, Some(7)));
+        assert!(logged.0.is_empty());
+        // Logged at its close (as a lookup would have): the destruction is skipped once.
+        logged.0.insert(7);
+        log(
+            &plan,
+            &mut logged,
+            None,
+            &event(EventKind::Destroy, Some(7)),
+        );
+        assert!(logged.0.is_empty(), "forgotten once destroyed");
     }
 
     #[test]
@@ -217,13 +249,14 @@ mod tests {
         let config = parse(text).unwrap().config;
         let choices = choose(&config, DataPath::Auto, None);
         let (plan, _) = Registry::default().compile(Arc::new(config), 100, &choices);
-        let e = event(EventKind::Destroy, None);
+        let e = event(EventKind::Update, Some(7));
         let end = e.start.unwrap() + Duration::from_millis(2_500);
         let line = record(&plan, &e, end).unwrap().line();
         assert_eq!(
             line,
             "10.9.0.5:40000 [06/Feb/2009:12:12:51.443] f api/a2 0/0/2500 5000 -- 0/0/0/0/0 0/0"
         );
+        assert!(route(&plan, &e).is_some());
         let other = Event {
             orig_dst: "10.0.0.6:6443".parse().unwrap(),
             ..e

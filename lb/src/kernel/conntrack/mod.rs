@@ -3,6 +3,7 @@
 //! start and stop times), which is what `lb` logs and counts for those connections, as it
 //! does for the ones it proxies itself.
 mod event;
+mod lookup;
 #[cfg(test)]
 mod tests;
 
@@ -11,6 +12,7 @@ use std::io;
 use crate::kernel::netlink::{Socket, NETLINK_NETFILTER};
 
 pub use event::{Event, EventKind};
+pub use lookup::Lookup;
 
 /// `NFNLGRP_CONNTRACK_NEW` / `_UPDATE` / `_DESTROY`: the multicast groups of new,
 /// changed and ended connections.

@@ -135,3 +135,36 @@ fn a_reader_that_fell_behind_is_told_events_were_lost() {
         }
     });
 }
+
+#[test]
+fn a_lookup_gives_a_live_connections_counters_and_start() {
+    in_netns(|| {
+        load(FIREWALL);
+        sysctl("nf_conntrack_acct", "1");
+        sysctl("nf_conntrack_timestamp", "1");
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let server_addr = listener.local_addr().unwrap();
+        let mut client = TcpStream::connect(server_addr).unwrap();
+        let client_addr = client.local_addr().unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        client.write_all(&[7; 1000]).unwrap();
+        server.read_exact(&mut [0; 1000]).unwrap();
+        server.write_all(&[9; 500]).unwrap();
+        client.read_exact(&mut [0; 500]).unwrap();
+
+        let mut lookup = Lookup::open().unwrap();
+        let live = lookup
+            .get(6, client_addr, server_addr)
+            .unwrap()
+            .expect("the connection is tracked");
+        assert_eq!((live.orig_src, live.reply_src), (client_addr, server_addr));
+        assert!(live.orig_bytes.unwrap() > 1000, "{live:?}");
+        assert!(live.reply_bytes.unwrap() > 500, "{live:?}");
+        assert!(live.start.is_some(), "{live:?}");
+        assert_eq!(live.tcp_state, Some(3), "established: {live:?}");
+
+        drop((client, server));
+        flush().unwrap();
+        assert_eq!(lookup.get(6, client_addr, server_addr).unwrap(), None);
+    });
+}
