@@ -1,6 +1,6 @@
 //! Conntrack's events through the real kernel, in a network namespace of its own.
 use std::io::{self, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, SystemTime};
 
 use super::event::{ctnetlink, IPCTNL_MSG_CT_DELETE};
@@ -22,6 +22,21 @@ fn flush() -> io::Result<()> {
     socket.transact(&[m]).map(drop)
 }
 
+/// A TCP connection on 127.0.0.1 that carried 1000 bytes one way and 500 back, still open:
+/// its two ends and their addresses (client, server).
+fn exchange() -> (TcpStream, TcpStream, SocketAddr, SocketAddr) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let server_addr = listener.local_addr().unwrap();
+    let mut client = TcpStream::connect(server_addr).unwrap();
+    let client_addr = client.local_addr().unwrap();
+    let (mut server, _) = listener.accept().unwrap();
+    client.write_all(&[7; 1000]).unwrap();
+    server.read_exact(&mut [0; 1000]).unwrap();
+    server.write_all(&[9; 500]).unwrap();
+    client.read_exact(&mut [0; 500]).unwrap();
+    (client, server, client_addr, server_addr)
+}
+
 fn sysctl(name: &str, value: &str) {
     let path = format!("/proc/sys/net/netfilter/{name}");
     std::fs::write(&path, value).unwrap_or_else(|e| panic!("writing {path}: {e}"));
@@ -41,15 +56,7 @@ fn reports_a_connection_from_start_to_end_with_counters_and_times() {
             .set_timeout(Some(Duration::from_secs(10)))
             .unwrap();
 
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let server_addr = listener.local_addr().unwrap();
-        let mut client = TcpStream::connect(server_addr).unwrap();
-        let client_addr = client.local_addr().unwrap();
-        let (mut server, _) = listener.accept().unwrap();
-        client.write_all(&[7; 1000]).unwrap();
-        server.read_exact(&mut [0; 1000]).unwrap();
-        server.write_all(&[9; 500]).unwrap();
-        client.read_exact(&mut [0; 500]).unwrap();
+        let (client, server, client_addr, server_addr) = exchange();
         drop(client);
         drop(server);
         flush().unwrap();
@@ -142,15 +149,7 @@ fn a_lookup_gives_a_live_connections_counters_and_start() {
         load(FIREWALL);
         sysctl("nf_conntrack_acct", "1");
         sysctl("nf_conntrack_timestamp", "1");
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let server_addr = listener.local_addr().unwrap();
-        let mut client = TcpStream::connect(server_addr).unwrap();
-        let client_addr = client.local_addr().unwrap();
-        let (mut server, _) = listener.accept().unwrap();
-        client.write_all(&[7; 1000]).unwrap();
-        server.read_exact(&mut [0; 1000]).unwrap();
-        server.write_all(&[9; 500]).unwrap();
-        client.read_exact(&mut [0; 500]).unwrap();
+        let (client, server, client_addr, server_addr) = exchange();
 
         let mut lookup = Lookup::open().unwrap();
         let live = lookup
