@@ -1,25 +1,30 @@
-//! The kernel data path against `lb`'s user-space proxy, in one appliance guest (QEMU;
-//! under TCG when the machine has no KVM): the same backends, the same client, two Services
-//! programmed through the API as the Supervisor does, one balanced `roundrobin` (the kernel
-//! path, IPVS) and one `random` (no IPVS scheduler: the proxy). Short connections (connect,
-//! read the backend's one-line answer, close) from the client namespace at two
-//! concurrencies, each measurement three runs alternating between the two paths; the report
-//! gives medians, min–max and the kernel / proxy ratio. See `benches/README.md`.
+//! The kernel data path against `lb`'s user-space proxy and Debian's HAProxy, in one
+//! appliance guest (QEMU; under TCG when the machine has no KVM): the same backends, the same
+//! client, two Services programmed through the API as the Supervisor does, one balanced
+//! `roundrobin` (the kernel path, IPVS) and one `random` (no IPVS scheduler: the proxy), and
+//! the host's HAProxy (its binary and libraries copied into the guest's `/tmp`, the same
+//! Debian release) on a third VIP with the same servers. Short connections (connect, read
+//! the backend's one-line answer, close) from the client namespace at two concurrencies,
+//! each measurement three runs alternating between the three; the report gives medians,
+//! min–max and the kernel path's ratios. See `benches/README.md`.
 //!
-//! Both paths run in the same guest on the same virtual CPUs, so their ratio is the
-//! kernel path's own gain there; the absolute rates are the emulator's, not a server's.
+//! All three run in the same guest on the same virtual CPUs, so their ratios are what they
+//! cost there; the absolute rates are the emulator's, not a server's.
 //! It is not a timed test: nothing fails on a slow run.
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{ensure, Result};
+use anyhow::{ensure, Context, Result};
 
 use builder::vm::qemu::{DiskBus, Firmware};
 use e2e::checks::{self, nth};
 use e2e::netlab::Netns;
-use e2e::site::{sock, Site, Topology, Transport, Vm};
+use e2e::site::{sock, Site, Topology, Transport, Vm, ENDPOINTS, MGMT_IP, ROOT_PASSWORD};
+use e2e::ssh::Ssh;
 use e2e::traffic;
 
 const TOPOLOGY: Topology = Topology::Default;
@@ -28,7 +33,11 @@ const RUN: Duration = Duration::from_secs(10);
 const RUNS: usize = 3;
 const CONCURRENCY: [usize; 2] = [4, 16];
 
+/// Debian's HAProxy on the host, copied into the guest with the libraries it links.
+const HAPROXY: &str = "/usr/sbin/haproxy";
+
 fn main() -> Result<()> {
+    builder::host::tools::ensure_for(&[builder::host::tools::Purpose::Bench])?;
     let site = Site::new(TOPOLOGY)?;
     let vm = Vm::deploy("bench-kernel-path", Firmware::Efi, DiskBus::VirtioBlk)?;
     let _backends = checks::backends(&site)?;
@@ -50,17 +59,21 @@ fn main() -> Result<()> {
         );
         checks::served_within(&site, svc, Duration::from_secs(60))?;
     }
+    let ssh = Ssh::new(site.lab.ns(site.mgmt), MGMT_IP, ROOT_PASSWORD, &vm.workdir)?;
+    let haproxy = sock(nth(TOPOLOGY.vip_base(), 4), 443);
+    start_haproxy(&ssh, &vm.workdir, haproxy)?;
     let client = site.lab.ns(site.client);
     let targets = [
         ("kernel path", sock(kernel.vip, kernel.ports[0].port)),
-        ("proxy", sock(proxy.vip, proxy.ports[0].port)),
+        ("lb proxy", sock(proxy.vip, proxy.ports[0].port)),
+        ("HAProxy", haproxy),
     ];
     println!(
-        "| short connections/s | {} | {} | kernel / proxy |\n|---|---|---|---|",
-        targets[0].0, targets[1].0
+        "| short connections/s | {} | {} | {} | kernel / lb proxy | kernel / HAProxy |\n|---|---|---|---|---|---|",
+        targets[0].0, targets[1].0, targets[2].0
     );
     for c in CONCURRENCY {
-        let mut rates: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+        let mut rates: [Vec<f64>; 3] = Default::default();
         for _ in 0..RUNS {
             for (i, (_, to)) in targets.iter().enumerate() {
                 let (served, failed, took) = load(client, *to, c, RUN)?;
@@ -68,17 +81,78 @@ fn main() -> Result<()> {
                 rates[i].push(served as f64 / took.as_secs_f64());
             }
         }
-        let (k, p) = (median(&rates[0]), median(&rates[1]));
+        let cell = |r: &[f64]| format!("{:.0} ({:.0}–{:.0})", median(r), min(r), max(r));
         println!(
-            "| c={c} | {k:.0} ({:.0}–{:.0}) | {p:.0} ({:.0}–{:.0}) | {:.2}× |",
-            min(&rates[0]),
-            max(&rates[0]),
-            min(&rates[1]),
-            max(&rates[1]),
-            k / p
+            "| c={c} | {} | {} | {} | {:.2}× | {:.2}× |",
+            cell(&rates[0]),
+            cell(&rates[1]),
+            cell(&rates[2]),
+            median(&rates[0]) / median(&rates[1]),
+            median(&rates[0]) / median(&rates[2])
         );
     }
     drop(guest);
+    Ok(())
+}
+
+/// Copies the host's HAProxy and the libraries it links into the guest's `/tmp/haproxy`
+/// and starts it there on `vip`, balancing `roundrobin` over the end-to-end endpoints'
+/// first target port, as `lb` does; one process per CPU thread by default, as `lb`.
+fn start_haproxy(ssh: &Ssh, workdir: &Path, vip: SocketAddr) -> Result<()> {
+    let stage = workdir.join("haproxy-stage");
+    let _ = std::fs::remove_dir_all(&stage);
+    std::fs::create_dir_all(&stage)?;
+    let ldd = Command::new("ldd")
+        .arg(HAPROXY)
+        .output()
+        .context("running ldd")?;
+    ensure!(ldd.status.success(), "ldd {HAPROXY} failed");
+    let mut files = vec![HAPROXY.to_string()];
+    files.extend(
+        String::from_utf8_lossy(&ldd.stdout)
+            .lines()
+            .filter_map(|l| {
+                l.split("=>")
+                    .nth(1)?
+                    .split_whitespace()
+                    .next()
+                    .map(String::from)
+            }),
+    );
+    for f in &files {
+        let name = Path::new(f).file_name().context("a library path")?;
+        std::fs::copy(f, stage.join(name)).with_context(|| format!("copying {f}"))?;
+    }
+    let servers: String = ENDPOINTS
+        .iter()
+        .enumerate()
+        .map(|(i, ip): (usize, &Ipv4Addr)| format!("  server s{i} {ip}:{}\n", checks::PORTS[0].2))
+        .collect();
+    std::fs::write(
+        stage.join("haproxy.cfg"),
+        format!(
+            "global\n  maxconn 10000\ndefaults\n  mode tcp\n  timeout connect 5s\n  \
+             timeout client 30s\n  timeout server 30s\nfrontend f\n  bind {vip}\n  \
+             default_backend b\nbackend b\n  balance roundrobin\n{servers}"
+        ),
+    )?;
+    let tarball = workdir.join("haproxy-stage.tar");
+    let tar = Command::new("tar")
+        .arg("-cf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(&stage)
+        .arg(".")
+        .status()?;
+    ensure!(tar.success(), "tar of {} failed", stage.display());
+    ssh.ok_with_input(
+        "mkdir -p /tmp/haproxy && tar -xf - -C /tmp/haproxy",
+        &tarball,
+    )?;
+    ssh.ok(
+        "cd /tmp/haproxy && LD_LIBRARY_PATH=/tmp/haproxy ./haproxy -c -f haproxy.cfg \
+         && LD_LIBRARY_PATH=/tmp/haproxy ./haproxy -D -f haproxy.cfg",
+    )?;
     Ok(())
 }
 
