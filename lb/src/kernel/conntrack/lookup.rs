@@ -5,18 +5,13 @@
 use std::io;
 use std::net::SocketAddr;
 
-use super::event::{self, ctnetlink, Event};
+use super::event::{
+    self, ctnetlink, Event, CTA_IP_V4_DST, CTA_IP_V4_SRC, CTA_PROTO_DST_PORT, CTA_PROTO_NUM,
+    CTA_PROTO_SRC_PORT, CTA_TUPLE_IP, CTA_TUPLE_ORIG, CTA_TUPLE_PROTO,
+};
 use crate::kernel::netlink::{Message, Socket, NETLINK_NETFILTER, NLM_F_ACK, NLM_F_REQUEST};
 
 const IPCTNL_MSG_CT_GET: u16 = 1;
-const CTA_TUPLE_ORIG: u16 = 1;
-const CTA_TUPLE_IP: u16 = 1;
-const CTA_TUPLE_PROTO: u16 = 2;
-const CTA_IP_V4_SRC: u16 = 1;
-const CTA_IP_V4_DST: u16 = 2;
-const CTA_PROTO_NUM: u16 = 1;
-const CTA_PROTO_SRC_PORT: u16 = 2;
-const CTA_PROTO_DST_PORT: u16 = 3;
 
 /// A socket for conntrack lookups.
 #[derive(Debug)]
