@@ -87,7 +87,19 @@ pub fn converge(
     desired: &Desired,
     previous: &Desired,
 ) -> io::Result<usize> {
-    let ops = diff(&table.services()?, desired);
+    let held = table.services()?;
+    converge_from(table, &held, desired, previous)
+}
+
+/// [`converge`] from `held`, what the caller just read of `table` (and reads nothing more
+/// unless a change is refused).
+pub fn converge_from(
+    table: &mut impl Table,
+    held: &[ServiceState],
+    desired: &Desired,
+    previous: &Desired,
+) -> io::Result<usize> {
+    let ops = diff(held, desired);
     for (done, op) in ops.iter().enumerate() {
         if let Err(e) = table.apply(op) {
             let refused = io::Error::new(e.kind(), format!("IPVS refused {op:?}: {e}"));

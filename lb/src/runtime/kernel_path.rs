@@ -103,31 +103,31 @@ impl KernelPath {
     }
 
     /// Takes the kernel to what `plan` asks for, changing only what differs; on failure
-    /// the kernel is left as it was.
-    pub fn converge(&mut self, plan: &Plan) -> io::Result<()> {
+    /// the kernel is left as it was. Returns IPVS as it was read before the changes (for
+    /// [`KernelPath::count`]: one dump per convergence); nothing when the path is off.
+    pub fn converge(&mut self, plan: &Plan) -> io::Result<Vec<ServiceState>> {
         let Some(h) = self.handles.as_mut() else {
-            return Ok(());
+            return Ok(Vec::new());
         };
         let want = desired::desired(&routes(plan));
+        let elements = |d: &Desired| Elements {
+            vips: d.vips.clone(),
+            servers: d.servers.clone(),
+        };
         let union = Elements {
             vips: self.applied.vips.union(&want.vips).copied().collect(),
             servers: self.applied.servers.union(&want.servers).copied().collect(),
         };
-        let before = Elements {
-            vips: self.applied.vips.clone(),
-            servers: self.applied.servers.clone(),
-        };
-        h.sets.replace(&union)?;
-        if let Err(e) = reconcile::converge(&mut h.ipvs, &want, &self.applied) {
-            if let Err(back) = h.sets.replace(&before) {
+        let current = h.sets.read()?;
+        h.sets.apply(&current, &union)?;
+        let held = h.ipvs.services()?;
+        if let Err(e) = reconcile::converge_from(&mut h.ipvs, &held, &want, &self.applied) {
+            if let Err(back) = h.sets.apply(&union, &elements(&self.applied)) {
                 tracing::error!("cannot take the firewall sets back: {back}");
             }
             return Err(e);
         }
-        h.sets.replace(&Elements {
-            vips: want.vips.clone(),
-            servers: want.servers.clone(),
-        })?;
+        h.sets.apply(&union, &elements(&want))?;
         let timeout = idle_timeout(plan);
         if timeout.is_some() && timeout != self.tcp_timeout {
             h.ipvs.set_timeouts(&Timeouts {
@@ -137,16 +137,13 @@ impl KernelPath {
             self.tcp_timeout = timeout;
         }
         self.applied = want;
-        Ok(())
+        Ok(held)
     }
 
-    /// Reads IPVS's counters and adds what changed since the last reading to the plan's
-    /// counters of the kernel frontends, their backends and servers.
-    pub fn count(&mut self, plan: &Plan) -> io::Result<()> {
-        let Some(h) = self.handles.as_mut() else {
-            return Ok(());
-        };
-        let services = h.ipvs.services()?;
+    /// Adds what changed in IPVS's counters (`services`, as [`KernelPath::converge`] read
+    /// them) since the last reading to the plan's counters of the kernel frontends, their
+    /// backends and servers.
+    pub fn count(&mut self, plan: &Plan, services: &[ServiceState]) {
         let mut next = HashMap::new();
         for (vip, fe, be) in kernel_routes(plan) {
             let key = ServiceKey {
@@ -186,7 +183,6 @@ impl KernelPath {
             }
         }
         self.seen = next;
-        Ok(())
     }
 
     /// Removes everything the kernel path put in place (`lb` is stopping).

@@ -459,7 +459,7 @@ fn kernel_loop(kernel: Arc<Mutex<KernelPath>>, shared: Arc<Shared>, stop: Arc<At
                 std::thread::sleep(KERNEL_TICK);
                 let mut k = lock(&kernel);
                 let plan = shared.plan.load();
-                match k.converge(&plan).and_then(|()| k.count(&plan)) {
+                match k.converge(&plan).map(|held| k.count(&plan, &held)) {
                     Ok(()) if failing => {
                         tracing::info!("the kernel data path is in step with the plan again");
                         failing = false;
