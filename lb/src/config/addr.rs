@@ -2,6 +2,8 @@
 //! so that all three agree on what a valid value is.
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
+use super::model::{Cond, SwitchingRule};
+
 /// A bind address: an IP literal, or `*`/empty for every IPv4 address (HAProxy's meaning).
 pub fn bind_ip(address: &str) -> Result<IpAddr, String> {
     match address {
@@ -31,6 +33,26 @@ pub fn binds_overlap(a: SocketAddr, b: SocketAddr) -> bool {
     a.port() == b.port()
         && a.is_ipv4() == b.is_ipv4()
         && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+}
+
+/// A switching rule as the L4 data plane evaluates it: its condition on the destination
+/// port, `None` for a rule without one (it always matches). Both data paths route with it:
+/// the proxy per connection, the kernel path once per bind.
+pub fn port_test(rule: &SwitchingRule) -> Option<(Cond, u16)> {
+    rule.cond.zip(
+        rule.cond_test
+            .as_deref()
+            .and_then(|t| dst_port_test(t).ok()),
+    )
+}
+
+/// Whether a connection to `port` matches `test` ([`port_test`]).
+pub fn port_test_matches(test: Option<(Cond, u16)>, port: u16) -> bool {
+    match test {
+        None => true,
+        Some((Cond::If, p)) => p == port,
+        Some((Cond::Unless, p)) => p != port,
+    }
 }
 
 /// The port of a `{ dst_port N }` condition, the only test the L4 data plane evaluates.

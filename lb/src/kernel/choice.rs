@@ -8,8 +8,8 @@ use std::net::SocketAddrV4;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::addr::{dst_port_test, ip_literal};
-use crate::config::{Algorithm, Backend, Cond, Config, Frontend};
+use crate::config::addr::{ip_literal, port_test, port_test_matches};
+use crate::config::{Algorithm, Backend, Config, Frontend};
 
 /// IPVS's connection thresholds are 16-bit (`ipvsadm -x` takes 0–65535).
 pub const MAX_THRESHOLD: u64 = 65_535;
@@ -205,24 +205,11 @@ fn examine_backend(config: &Config, b: &Backend, found: &mut Findings) {
 }
 
 /// The backend a connection to `port` goes to: the first switching rule that matches,
-/// else the default (the proxy's `FrontendPlan::backend_for`, resolved once per bind).
+/// else the default (as the proxy's `FrontendPlan::backend_for`, resolved once per bind).
 fn backend_for(f: &Frontend, port: u16) -> Option<&str> {
     f.backend_switching_rules
         .iter()
-        .find(|r| {
-            match (
-                r.cond,
-                r.cond_test
-                    .as_deref()
-                    .map(dst_port_test)
-                    .and_then(Result::ok),
-            ) {
-                (None, _) => true,
-                (Some(Cond::If), Some(p)) => p == port,
-                (Some(Cond::Unless), Some(p)) => p != port,
-                (Some(_), None) => false,
-            }
-        })
+        .find(|r| port_test_matches(port_test(r), port))
         .map(|r| r.name.as_str())
         .or(f.default_backend.as_deref())
 }

@@ -155,28 +155,19 @@ fn route<'a>(
 /// its counters and start time) is one; it ended at `end`.
 fn record<'a>(plan: &'a Plan, e: &Event, end: SystemTime) -> Option<Record<'a>> {
     let (frontend, backend) = route(plan, e)?;
-    let server = backend
-        .servers
-        .iter()
-        .find(|s| s.addr == e.reply_src)
-        .map_or("<NOSRV>", |s| s.name.as_str());
+    let server = backend.servers.iter().find(|s| s.addr == e.reply_src);
     let start = e.start?;
     let total = end.duration_since(start).unwrap_or_default();
     let bytes_out = e.reply_bytes.unwrap_or(0);
     if frontend.dontlognull && headers_only(e) {
         return None;
     }
-    let server_conns = backend
-        .servers
-        .iter()
-        .find(|s| s.addr == e.reply_src)
-        .map_or(0, |s| s.shared.counters.current());
     Some(Record {
         client: e.orig_src,
         accepted: start,
         frontend: &frontend.name,
         backend: &backend.name,
-        server,
+        server: server.map_or("<NOSRV>", |s| s.name.as_str()),
         queue_ms: 0,
         connect_ms: 0,
         total_ms: u64::try_from(total.as_millis()).unwrap_or(u64::MAX),
@@ -185,7 +176,7 @@ fn record<'a>(plan: &'a Plan, e: &Event, end: SystemTime) -> Option<Record<'a>> 
         process_conns: 0,
         frontend_conns: frontend.counters.current(),
         backend_conns: backend.counters.current(),
-        server_conns,
+        server_conns: server.map_or(0, |s| s.shared.counters.current()),
         retries: 0,
     })
 }

@@ -11,7 +11,7 @@ use tokio::sync::{Notify, Semaphore};
 use super::balance::{Balancer, Slot};
 use super::health::CheckSpec;
 use super::stats::{Counters, ServerShared};
-use crate::config::addr::{bind_socket, dst_port_test, ip_literal};
+use crate::config::addr::{bind_socket, ip_literal, port_test, port_test_matches};
 use crate::config::{Algorithm, Backend, Cond, Config, DefaultServer, Frontend, Server, Toggle};
 use crate::kernel::choice::{self, Path};
 
@@ -99,11 +99,7 @@ impl FrontendPlan {
     pub fn backend_for(&self, port: u16) -> Option<&Arc<BackendPlan>> {
         self.rules
             .iter()
-            .find(|r| match r.test {
-                None => true,
-                Some((Cond::If, p)) => p == port,
-                Some((Cond::Unless, p)) => p != port,
-            })
+            .find(|r| port_test_matches(r.test, port))
             .map(|r| &r.backend)
             .or(self.default_backend.as_ref())
     }
@@ -234,9 +230,7 @@ impl Registry {
                 .backend_switching_rules
                 .iter()
                 .map(|r| Rule {
-                    test: r
-                        .cond
-                        .zip(r.cond_test.as_deref().and_then(|t| dst_port_test(t).ok())),
+                    test: port_test(r),
                     backend: backend(&r.name),
                 })
                 .collect(),
