@@ -134,6 +134,19 @@ fn check_prints_the_normalised_config_in_each_format() {
     };
     let (cfg, notes) = run(&[], &wcp);
     assert!(notes.contains("line 4: global setting not used"), "{notes}");
+    // The data path each frontend gets where the kernel path is available: the
+    // Supervisor's frontend is the kernel's under `auto`, the proxy's when forced.
+    let fe =
+        "frontend domain-c8:3f1a2b4c-5d6e-4f70-8a9b-0c1d2e3f4a5b-kube-system-kube-apiserver-lb-svc";
+    assert!(
+        notes.contains(&format!("data path: {fe}: kernel\n")),
+        "{notes}"
+    );
+    let (_, forced) = run(&["--data-path", "proxy"], &wcp);
+    assert!(
+        forced.contains(&format!("data path: {fe}: proxy (data_path = \"proxy\")")),
+        "{forced}"
+    );
     let dir = tempfile::tempdir().unwrap();
     let toml_path = dir.path().join("lb.toml");
     std::fs::write(&toml_path, run(&["--format", "toml"], &wcp).0).unwrap();
