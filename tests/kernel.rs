@@ -78,6 +78,37 @@ pub fn forwarded_by_ipvs(ssh: &Ssh, svc: &Service) -> Result<()> {
     Ok(())
 }
 
+/// Weights reach IPVS: with the first endpoint's server of `svc`'s first port at weight
+/// 200 and the others at 100, eight connections go 4/2/2 (two rounds of IPVS's weighted
+/// round robin, whatever its position); then the weight is set back.
+pub fn weighted(site: &Site, api: &Api, svc: &Service) -> Result<()> {
+    let p = &svc.ports[0];
+    let heavy = svc.endpoints[0];
+    api.set_weight(svc, p, heavy, 200)?;
+    // The runtime change is applied at once; IPVS has it when the commit answers.
+    let seen = traffic::spread(site.lab.ns(site.client), sock(svc.vip, p.port), 8)?;
+    api.set_weight(svc, p, heavy, 100)?;
+    let want: std::collections::BTreeMap<String, usize> = svc
+        .endpoints
+        .iter()
+        .map(|e| {
+            (
+                sock(*e, p.target_port).to_string(),
+                if *e == heavy { 4 } else { 2 },
+            )
+        })
+        .collect();
+    ensure!(
+        seen == want,
+        "weights 200/100/100: served {seen:?}, wanted {want:?}"
+    );
+    eprintln!(
+        "{}:{} with weights 200/100/100 -> {seen:?}",
+        svc.vip, p.port
+    );
+    Ok(())
+}
+
 /// The metrics say the kernel serves `svc`'s frontend, and count the connections IPVS
 /// forwarded for its first backend (`lb` reads IPVS's counters every second): at least
 /// `served` after that many went through.

@@ -121,6 +121,30 @@ impl Api<'_> {
             .with_context(|| format!("{sample} not in {url}"))
     }
 
+    /// Sets the weight of `endpoint`'s server for port `p` of `svc` as the Supervisor does
+    /// (`PUT servers/{name}` outside a transaction: a runtime change, answered 200).
+    pub fn set_weight(
+        &self,
+        svc: &Service,
+        p: &Port,
+        endpoint: Ipv4Addr,
+        weight: u32,
+    ) -> Result<()> {
+        let body = server(svc, p, endpoint, weight);
+        let name = body["name"].as_str().context("server name")?.to_string();
+        let version = self.version()?;
+        self.expect(
+            200,
+            "PUT",
+            &format!(
+                "{CONF}/servers/{name}?backend={}&version={version}",
+                svc.backend(p)
+            ),
+            Some(&body),
+        )?;
+        Ok(())
+    }
+
     /// Programs `svc` as the Supervisor does: one transaction holding the
     /// frontend, a bind per port, a backend per port with a server per
     /// endpoint and a switching rule per port, then the commit (202).
@@ -172,8 +196,7 @@ impl Api<'_> {
                 post(
                     "servers",
                     &format!("backend={be}&"),
-                    json!({"name": format!("{be}-{ip}:{}", p.target_port), "address": ip.to_string(),
-                           "port": p.target_port, "check": "enabled", "weight": 100, "verify": "none"}),
+                    server(svc, p, *ip, 100),
                 )?;
             }
             post(
@@ -194,6 +217,13 @@ impl Api<'_> {
 }
 
 const CONF: &str = "/services/haproxy/configuration";
+
+/// The Supervisor's server object for `endpoint` behind port `p` of `svc`.
+fn server(svc: &Service, p: &Port, endpoint: Ipv4Addr, weight: u32) -> Value {
+    json!({"name": format!("{}-{endpoint}:{}", svc.backend(p), p.target_port),
+           "address": endpoint.to_string(), "port": p.target_port, "check": "enabled",
+           "weight": weight, "verify": "none"})
+}
 
 /// A Kubernetes `Service type=LoadBalancer` as the Supervisor sees it.
 pub struct Service {

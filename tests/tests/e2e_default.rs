@@ -3,7 +3,7 @@
 //! (names, addresses, the API on management only, AnyIP, policy routing,
 //! the Supervisor's programming and balanced traffic through a VIP), and the
 //! kernel data path that serves the Supervisor's Services: forwarded by IPVS,
-//! logged, unmoved by commits under load, surviving `lb`'s crash, removed by a
+//! balanced by weight, logged, unmoved by commits under load, surviving `lb`'s crash, removed by a
 //! clean stop.
 
 use std::time::Instant;
@@ -39,6 +39,7 @@ fn default_topology() -> anyhow::Result<()> {
     kernel::logged(&site, &ssh, &svc)?;
     // `balanced` (9) and `logged` (1) sent at least 10 connections through the first port.
     kernel::counted(&api, &svc, 10)?;
+    kernel::weighted(&site, &api, &svc)?;
     let more = [
         checks::service("second-lb-svc", nth(TOPOLOGY.vip_base(), 3)),
         checks::service("third-lb-svc", nth(TOPOLOGY.vip_base(), 4)),
