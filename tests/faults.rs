@@ -68,6 +68,9 @@ pub fn lb_killed(site: &Site, ssh: &Ssh, api: &Api, svc: &Service) -> Result<Dur
         .map(|w| w[1] - w[0])
         .max()
         .context("no connection was served around the kill")?;
+    // On the kernel data path the VIP is served throughout (the kernel forwards while lb
+    // is down), so a served VIP does not say lb is back: its API does.
+    api.wait_ready(RECOVERY)?;
     let restarts = ssh.ok("systemctl show -p NRestarts --value lb.service")?;
     let restarts = String::from_utf8_lossy(&restarts);
     ensure!(
