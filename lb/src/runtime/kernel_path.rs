@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr, SocketAddrV4};
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 use super::plan::Plan;
@@ -17,7 +17,7 @@ use super::stats::Counters;
 use crate::config::Config;
 use crate::kernel::choice::{self, DataPath, FrontendPath, Path};
 use crate::kernel::desired::{self, Desired, Route, ServerInput};
-use crate::kernel::ipvs::{DestKey, Ipvs, ServiceKey, ServiceState, Stats, Timeouts};
+use crate::kernel::ipvs::{DestKey, DestState, Ipvs, ServiceKey, ServiceState, Stats, Timeouts};
 use crate::kernel::nft::{Elements, Sets};
 use crate::kernel::reconcile::{self, Op, Table};
 
@@ -32,6 +32,7 @@ struct Handles {
 #[derive(Debug, Clone, Copy, Default)]
 struct Seen {
     active: u64,
+    inactive: u64,
     stats: Stats,
 }
 
@@ -153,9 +154,12 @@ impl KernelPath {
             let Some(state) = services.iter().find(|s| s.service.key == key) else {
                 continue;
             };
-            let active: u64 = state.dests.iter().map(|d| u64::from(d.active_conns)).sum();
+            let sum = |conns: fn(&DestState) -> u32| -> u64 {
+                state.dests.iter().map(|d| u64::from(conns(d))).sum()
+            };
             let now = Seen {
-                active,
+                active: sum(|d| d.active_conns),
+                inactive: sum(|d| d.inactive_conns),
                 stats: state.stats,
             };
             let was = self.seen.get(&(key, None)).copied().unwrap_or_default();
@@ -165,6 +169,7 @@ impl KernelPath {
             for d in &state.dests {
                 let now = Seen {
                     active: u64::from(d.active_conns),
+                    inactive: u64::from(d.inactive_conns),
                     stats: d.stats,
                 };
                 let was = self
@@ -212,11 +217,15 @@ fn add(c: &Counters, was: Seen, now: Seen) {
         .fetch_add(delta(now.stats.in_bytes, was.stats.in_bytes), Relaxed);
     c.bytes_out
         .fetch_add(delta(now.stats.out_bytes, was.stats.out_bytes), Relaxed);
-    if now.active >= was.active {
-        c.current.fetch_add(now.active - was.active, Relaxed);
-    } else {
-        c.current.fetch_sub(was.active - now.active, Relaxed);
-    }
+    let gauge = |g: &AtomicU64, now: u64, was: u64| {
+        if now >= was {
+            g.fetch_add(now - was, Relaxed);
+        } else {
+            g.fetch_sub(was - now, Relaxed);
+        }
+    };
+    gauge(&c.current, now.active, was.active);
+    gauge(&c.inactive, now.inactive, was.inactive);
 }
 
 /// Every VIP served by the kernel with its frontend and backend.
@@ -286,6 +295,8 @@ mod tests {
     fn seen(active: u64, conns: u64, in_bytes: u64, out_bytes: u64) -> Seen {
         Seen {
             active,
+            // Ten closing per open one: the gauge follows IPVS's count.
+            inactive: active * 10,
             stats: Stats {
                 conns,
                 in_bytes,
@@ -303,6 +314,7 @@ mod tests {
         add(&c, Seen::default(), seen(2, 5, 500, 5_000));
         add(&c, seen(2, 5, 500, 5_000), seen(1, 7, 700, 9_000));
         assert_eq!(c.current(), 2, "the proxy's one and IPVS's one");
+        assert_eq!(c.inactive.load(Relaxed), 10);
         assert_eq!(c.total.load(Relaxed), 1 + 7);
         assert_eq!(c.bytes_in.load(Relaxed), 700);
         assert_eq!(c.bytes_out.load(Relaxed), 9_000);
@@ -310,5 +322,6 @@ mod tests {
         add(&c, seen(1, 7, 700, 9_000), seen(0, 2, 10, 20));
         assert_eq!(c.total.load(Relaxed), 1 + 7 + 2);
         assert_eq!(c.current(), 1);
+        assert_eq!(c.inactive.load(Relaxed), 0);
     }
 }

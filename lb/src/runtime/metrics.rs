@@ -231,10 +231,16 @@ impl Text {
     /// The counter families every kind of object has.
     fn counters(&mut self, kind: &str, items: &[(Labels, &Counters)]) {
         type Get = fn(&Counters) -> u64;
-        let families: [(&str, &str, &str, Get); 5] = [
+        let families: [(&str, &str, &str, Get); 6] = [
             ("current_connections", "gauge", "Open connections.", |c| {
                 c.current()
             }),
+            (
+                "inactive_connections",
+                "gauge",
+                "Kernel path: connections IPVS still tracks that are not established (half-open, closing, TIME_WAIT); 0 on the proxy.",
+                |c| c.inactive.load(Relaxed),
+            ),
             (
                 "connections_total",
                 "counter",
@@ -308,6 +314,11 @@ mod tests {
         let config = parse(text).unwrap().config;
         let (plan, _) = Registry::default().compile(Arc::new(config), 100, &[]);
         plan.frontends[0].counters.begin();
+        plan.backends[0].servers[0]
+            .shared
+            .counters
+            .inactive
+            .store(3, Relaxed);
         let applies = Applies::default();
         applies.succeeded(Duration::from_millis(1500));
         applies.failed();
@@ -334,6 +345,8 @@ mod tests {
             "lb_frontend_connections_total{frontend=\"f\"} 1",
             "lb_backend_queue_current{backend=\"web\"} 0",
             "lb_server_up{backend=\"web\",server=\"w1\"} 1",
+            "lb_server_inactive_connections{backend=\"web\",server=\"w1\"} 3",
+            "lb_frontend_inactive_connections{frontend=\"f\"} 0",
             "lb_vips_outside_ranges 2",
         ] {
             assert!(out.lines().any(|l| l == line), "no `{line}` in\n{out}");

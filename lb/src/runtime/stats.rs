@@ -16,6 +16,9 @@ pub struct Counters {
     pub connect_errors: AtomicU64,
     /// Connections waiting for a server slot (backends only).
     pub queued: AtomicU64,
+    /// Connections the kernel path still tracks that are not established (IPVS's inactive
+    /// connections: half-open, closing, TIME_WAIT); the proxy has none.
+    pub inactive: AtomicU64,
 }
 
 impl Counters {
