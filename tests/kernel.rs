@@ -44,7 +44,8 @@ fn hex(ip: Ipv4Addr, port: u16) -> String {
 }
 
 /// Each port of `svc` is an IPVS service with one masquerading destination per endpoint,
-/// and `appliancectl status` shows its frontend on the kernel path.
+/// conntrack's table is sized for the kernel path, and `appliancectl status` shows its frontend
+/// on the kernel path.
 pub fn forwarded_by_ipvs(ssh: &Ssh, svc: &Service) -> Result<()> {
     let table = String::from_utf8_lossy(&ssh.ok("cat /proc/net/ip_vs")?).into_owned();
     for p in &svc.ports {
@@ -65,6 +66,15 @@ pub fn forwarded_by_ipvs(ssh: &Ssh, svc: &Service) -> Result<()> {
             );
         }
     }
+    // Every kernel-path connection is a conntrack entry: the table is sized for that
+    // (sysctl.d/lb-kernel-path.conf), not by the guest's memory.
+    let sizes =
+        ssh.ok("sysctl -n net.netfilter.nf_conntrack_max net.netfilter.nf_conntrack_buckets")?;
+    let sizes = String::from_utf8_lossy(&sizes);
+    ensure!(
+        sizes.split_whitespace().eq(["262144", "65536"]),
+        "conntrack's table is not sized for the kernel path: max and buckets {sizes:?}"
+    );
     let status = String::from_utf8_lossy(&ssh.ok("appliancectl status")?).into_owned();
     let line = status
         .lines()
@@ -111,7 +121,8 @@ pub fn weighted(site: &Site, api: &Api, svc: &Service) -> Result<()> {
 
 /// The metrics say the kernel serves `svc`'s frontend, and count the connections IPVS
 /// forwarded for its first backend (`lb` reads IPVS's counters every second): at least
-/// `served` after that many went through.
+/// `served` after that many went through, and IPVS's inactive ones (the closed connections
+/// in TIME_WAIT) in `lb_backend_inactive_connections`.
 pub fn counted(api: &Api, svc: &Service, served: u64) -> Result<()> {
     let path = api.metric(&format!(
         "lb_frontend_data_path{{frontend=\"{}\",path=\"kernel\"}}",
@@ -127,13 +138,17 @@ pub fn counted(api: &Api, svc: &Service, served: u64) -> Result<()> {
     let started = Instant::now();
     loop {
         let total = api.metric(&sample)?;
-        if total >= served as f64 {
-            eprintln!("{sample} {total} (at least {served} served)");
+        // The served connections ended moments ago: IPVS holds them in TIME_WAIT for two
+        // minutes, as inactive connections.
+        let inactive = format!("lb_backend_inactive_connections{{backend=\"{backend}\"}}");
+        let closing = api.metric(&inactive)?;
+        if total >= served as f64 && closing >= 1.0 {
+            eprintln!("{sample} {total} (at least {served} served), {inactive} {closing}");
             return Ok(());
         }
         ensure!(
             started.elapsed() < Duration::from_secs(10),
-            "{sample} is {total}, {served} connections went through"
+            "{sample} is {total} and {inactive} {closing}, {served} connections went through"
         );
         std::thread::sleep(Duration::from_millis(500));
     }
