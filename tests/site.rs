@@ -20,6 +20,8 @@ pub const MGMT_GW: &str = "192.0.2.1";
 pub const MGMT_IP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
 pub const WORKLOAD_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
 pub const FRONTEND_IP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
+/// The client's address on the frontend network (frontend topology).
+pub const FRONTEND_CLIENT: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 100);
 /// Backends on the workload network and the one behind the router.
 pub const ENDPOINTS: [Ipv4Addr; 3] = [
     Ipv4Addr::new(198, 51, 100, 20),
@@ -155,8 +157,8 @@ impl Site {
             Topology::Frontend => {
                 taps.push(lab.network("fe")?);
                 // The client network's gateway and a remote address behind it.
-                let addrs = ["203.0.113.100/24", "203.0.113.1/24"];
-                lab.plug(client, "fe", eth0(&addrs, None))?;
+                let me = format!("{FRONTEND_CLIENT}/24");
+                lab.plug(client, "fe", eth0(&[&me, "203.0.113.1/24"], None))?;
                 lab.ns(client)
                     .ip(&["addr", "add", &format!("{REMOTE_SRC}/32"), "dev", "lo"])?;
             }

@@ -1,7 +1,6 @@
-//! The load: short connections from the harness, wrk for HTTP keep-alive, iperf3 for bulk,
-//! and many idle held connections.
+//! The load: short connections from the harness and many idle held connections (wrk and
+//! iperf3 are in `tools.rs`).
 use std::net::SocketAddr;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -69,65 +68,6 @@ pub async fn one_connection(addr: SocketAddr) -> std::io::Result<()> {
     let mut b = [0u8; 1];
     s.read_exact(&mut b).await?;
     Ok(())
-}
-
-/// wrk's requests per second and p99 latency (ms).
-pub fn wrk(addr: SocketAddr, connections: usize, seconds: u64) -> (f64, f64) {
-    let out = Command::new("wrk")
-        .args([
-            "-t1",
-            &format!("-c{connections}"),
-            &format!("-d{seconds}s"),
-            "--latency",
-        ])
-        .arg(format!("http://{addr}/"))
-        .output()
-        .expect("wrk runs");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let rps = text
-        .lines()
-        .find_map(|l| l.strip_prefix("Requests/sec:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(f64::NAN);
-    let p99 = text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("99%"))
-        .map(|v| duration_ms(v.trim()))
-        .unwrap_or(f64::NAN);
-    (rps, p99)
-}
-
-/// wrk prints `1.23ms`, `456.00us` or `1.02s`.
-fn duration_ms(v: &str) -> f64 {
-    let (num, scale) = if let Some(n) = v.strip_suffix("ms") {
-        (n, 1.0)
-    } else if let Some(n) = v.strip_suffix("us") {
-        (n, 0.001)
-    } else if let Some(n) = v.strip_suffix('s') {
-        (n, 1000.0)
-    } else {
-        (v, f64::NAN)
-    };
-    num.parse::<f64>().map_or(f64::NAN, |n| n * scale)
-}
-
-/// iperf3 throughput through `addr` in Gbit/s (receiver side).
-pub fn iperf3(addr: SocketAddr, streams: usize, seconds: u64) -> f64 {
-    let out = Command::new("iperf3")
-        .args([
-            "-J",
-            "-c",
-            &addr.ip().to_string(),
-            "-p",
-            &addr.port().to_string(),
-        ])
-        .args(["-P", &streams.to_string(), "-t", &seconds.to_string()])
-        .output()
-        .expect("iperf3 runs");
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-    json["end"]["sum_received"]["bits_per_second"]
-        .as_f64()
-        .map_or(f64::NAN, |b| b / 1e9)
 }
 
 /// Opens `n` idle connections through `addr` (to the echo server).

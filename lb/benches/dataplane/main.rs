@@ -13,6 +13,7 @@ mod load;
 mod proxy;
 mod report;
 mod soak;
+mod tools;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -199,7 +200,7 @@ async fn main() {
         eprintln!("== wrk");
         for _ in 0..RUNS {
             for s in main_two.iter_mut() {
-                let (rps, p99) = load::wrk(s.ports.wrk, 50, RUN.as_secs());
+                let (rps, p99) = tools::wrk(s.ports.wrk, 50, RUN.as_secs());
                 s.record("wrk req/s c=50", rps);
                 s.record("wrk p99 ms c=50", p99);
             }
@@ -210,7 +211,7 @@ async fn main() {
         for streams in [1, 4] {
             for _ in 0..RUNS {
                 for s in main_two.iter_mut().chain(splice.iter_mut()) {
-                    let g = load::iperf3(s.ports.bulk, streams, RUN.as_secs());
+                    let g = tools::iperf3(s.ports.bulk, streams, RUN.as_secs());
                     s.record(format!("iperf3 Gbit/s P={streams}"), g);
                 }
             }
