@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use super::plan::Plan;
 use super::shared::Shared;
@@ -19,54 +19,77 @@ use super::tcplog::Record;
 use crate::kernel::choice::Path;
 use crate::kernel::conntrack::{Event, EventKind, Events, Lookup, Received};
 
-/// Starts the reader on a thread of its own; it ends at the first event after `stop`
-/// (the process is ending then anyway). Events the kernel dropped because the reader fell
-/// behind are counted and reported.
+/// How often the reader looks whether a kernel frontend logs (while it has no subscription,
+/// or when no event came in that time).
+const LOOK: Duration = Duration::from_secs(1);
+
+/// Starts the reader on a thread of its own; it ends within [`LOOK`] of `stop`. It is
+/// subscribed to conntrack's events only while a kernel frontend has `tcplog`: the kernel
+/// builds an event message for every state change of every tracked connection while
+/// anyone listens, work the kernel path's connection rate pays for.
 pub fn spawn(shared: Arc<Shared>, stop: Arc<AtomicBool>) {
-    let events = match Events::subscribe(false, true, true) {
-        Ok(e) => e,
-        Err(e) => {
-            tracing::error!("no tcplog lines for the kernel data path: conntrack events: {e}");
-            return;
-        }
-    };
-    let mut lookup = Lookup::open()
-        .inspect_err(|e| {
-            tracing::warn!("conntrack lookups: {e}; kernel path connections are logged when conntrack forgets them")
-        })
-        .ok();
     let spawned = std::thread::Builder::new()
         .name("lb-kernel-log".into())
         .spawn(move || {
-            let mut lost = 0u64;
-            let mut logged = Logged::default();
-            for received in events {
-                if stop.load(Relaxed) {
-                    return;
-                }
-                match received {
-                    Ok(Received::Events(batch)) => {
-                        let plan = shared.plan.load();
-                        for e in &batch {
-                            log(&plan, &mut logged, lookup.as_mut(), e);
-                        }
-                    }
-                    Ok(Received::Lost) => {
-                        lost += 1;
-                        tracing::warn!(
-                            "the kernel dropped conntrack events (the reader fell behind, {lost} times): some kernel path connections are not logged"
+            while !stop.load(Relaxed) {
+                if logs(&shared.plan.load()) {
+                    if let Err(e) = read(&shared, &stop) {
+                        tracing::error!(
+                            "no tcplog lines for the kernel data path: conntrack events: {e}"
                         );
-                    }
-                    Err(e) => {
-                        tracing::error!("conntrack events stopped: {e}");
                         return;
                     }
+                } else {
+                    std::thread::sleep(LOOK);
                 }
             }
         });
     if let Err(e) = spawned {
         tracing::error!("cannot start the kernel path's log thread: {e}");
     }
+}
+
+/// Whether a kernel frontend of `plan` logs its connections.
+fn logs(plan: &Plan) -> bool {
+    plan.frontends
+        .iter()
+        .any(|f| f.path == Path::Kernel && f.tcplog)
+}
+
+/// Subscribes and logs the kernel frontends' connections until `stop`, or until no kernel
+/// frontend logs any more (the subscription ends with it). Events the kernel dropped
+/// because the reader fell behind are counted and reported.
+fn read(shared: &Shared, stop: &AtomicBool) -> std::io::Result<()> {
+    let events = Events::subscribe(false, true, true)?;
+    events.wait_at_most(LOOK)?;
+    let mut lookup = Lookup::open()
+        .inspect_err(|e| {
+            tracing::warn!("conntrack lookups: {e}; kernel path connections are logged when conntrack forgets them")
+        })
+        .ok();
+    let mut lost = 0u64;
+    let mut logged = Logged::default();
+    for received in events {
+        let plan = shared.plan.load();
+        if stop.load(Relaxed) || !logs(&plan) {
+            return Ok(());
+        }
+        match received? {
+            Received::Events(batch) => {
+                for e in &batch {
+                    log(&plan, &mut logged, lookup.as_mut(), e);
+                }
+            }
+            Received::Lost => {
+                lost += 1;
+                tracing::warn!(
+                    "the kernel dropped conntrack events (the reader fell behind, {lost} times): some kernel path connections are not logged"
+                );
+            }
+            Received::Quiet => {}
+        }
+    }
+    Ok(())
 }
 
 /// Conntrack's TCP states `TIME_WAIT` and `CLOSE` (`enum tcp_conntrack`).
@@ -207,6 +230,26 @@ mod tests {
             stop: Some(UNIX_EPOCH + Duration::from_millis(1_233_922_381_443)),
             tcp_state,
         }
+    }
+
+    #[test]
+    fn the_reader_subscribes_only_while_a_kernel_frontend_logs() {
+        let plan = |text: &str, path: DataPath| {
+            let config = parse(text).unwrap().config;
+            let choices = choose(&config, path, None);
+            Registry::default()
+                .compile(Arc::new(config), 100, &choices)
+                .0
+        };
+        let logging = "frontend f\n  bind 10.0.0.5:6443 name a\n  option tcplog\n  \
+                       default_backend api\nbackend api\n  server a1 10.1.0.1:16443\n";
+        assert!(logs(&plan(logging, DataPath::Auto)));
+        assert!(
+            !logs(&plan(logging, DataPath::Proxy)),
+            "the proxy logs by itself"
+        );
+        let silent = logging.replace("  option tcplog\n", "");
+        assert!(!logs(&plan(&silent, DataPath::Auto)));
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod lookup;
 mod tests;
 
 use std::io;
+use std::time::Duration;
 
 use crate::kernel::netlink::{Socket, NETLINK_NETFILTER};
 
@@ -31,6 +32,8 @@ pub enum Received {
     /// The kernel dropped events (`ENOBUFS`: the reader fell behind); the events after
     /// the loss follow with the next call.
     Lost,
+    /// No event came within the wait set by [`Events::wait_at_most`].
+    Quiet,
 }
 
 /// A subscription to conntrack's events of the caller's network namespace.
@@ -64,12 +67,20 @@ impl Events {
         Ok(Events { socket })
     }
 
+    /// Makes a receive that waited `wait` without an event return [`Received::Quiet`]
+    /// (by default it waits for ever), so that the reader can look at other things now and
+    /// then.
+    pub fn wait_at_most(&self, wait: Duration) -> io::Result<()> {
+        self.socket.set_timeout(Some(wait))
+    }
+
     /// The events of the next datagram that has any.
     fn receive(&mut self) -> io::Result<Received> {
         loop {
             let replies = match self.socket.receive() {
                 Ok(replies) => replies,
                 Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => return Ok(Received::Lost),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Received::Quiet),
                 Err(e) => return Err(e),
             };
             let mut events = Vec::new();

@@ -51,10 +51,7 @@ fn reports_a_connection_from_start_to_end_with_counters_and_times() {
         let began = SystemTime::now();
         let mut events = Events::subscribe(true, true, true).unwrap();
         // A test waits a bounded time: a missing event fails it instead of hanging.
-        events
-            .socket
-            .set_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
+        events.wait_at_most(Duration::from_secs(10)).unwrap();
 
         let (client, server, client_addr, server_addr) = exchange();
         drop(client);
@@ -80,6 +77,7 @@ fn reports_a_connection_from_start_to_end_with_counters_and_times() {
                     }
                 }
                 Received::Lost => panic!("events lost in an idle namespace"),
+                Received::Quiet => unreachable!("the subscription waits for ever"),
             }
         }
         let (new, destroy) = (new.unwrap(), destroy.unwrap());
@@ -122,10 +120,7 @@ fn a_reader_that_fell_behind_is_told_events_were_lost() {
     in_netns(|| {
         load(FIREWALL);
         let mut events = Events::subscribe(true, false, false).unwrap();
-        events
-            .socket
-            .set_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
+        events.wait_at_most(Duration::from_secs(10)).unwrap();
         // The smallest buffer the kernel allows (a few KiB): a few hundred events overflow
         // it while nobody reads.
         events.socket.set_receive_buffer(0).unwrap();
@@ -139,7 +134,20 @@ fn a_reader_that_fell_behind_is_told_events_were_lost() {
         match events.next().unwrap().unwrap() {
             Received::Events(batch) => assert!(!batch.is_empty()),
             Received::Lost => panic!("a second loss without new events"),
+            Received::Quiet => panic!("no events after the loss"),
         }
+    });
+}
+
+#[test]
+fn a_subscription_with_a_wait_says_when_nothing_came() {
+    in_netns(|| {
+        load(FIREWALL);
+        let mut events = Events::subscribe(false, true, true).unwrap();
+        events.wait_at_most(Duration::from_millis(200)).unwrap();
+        let began = std::time::Instant::now();
+        assert_eq!(events.next().unwrap().unwrap(), Received::Quiet);
+        assert!(began.elapsed() >= Duration::from_millis(150));
     });
 }
 
