@@ -149,11 +149,12 @@ impl Api<'_> {
     /// frontend, a bind per port, a backend per port with a server per
     /// endpoint and a switching rule per port, then the commit (202).
     pub fn program(&self, svc: &Service) -> Result<()> {
-        self.program_balanced(svc, "roundrobin")
+        self.program_with(svc, "roundrobin", true)
     }
 
-    /// [`Api::program`] with another balance algorithm for every backend.
-    pub fn program_balanced(&self, svc: &Service, algorithm: &str) -> Result<()> {
+    /// [`Api::program`] with another balance algorithm for every backend, and with the
+    /// frontend's `tcplog` (a log line per connection) on or off.
+    pub fn program_with(&self, svc: &Service, algorithm: &str, tcplog: bool) -> Result<()> {
         let version = self.version()?;
         let t = self.expect(
             201,
@@ -176,7 +177,7 @@ impl Api<'_> {
         post(
             "frontends",
             "",
-            json!({"name": fe, "mode": "tcp", "log_tag": fe, "tcplog": true}),
+            json!({"name": fe, "mode": "tcp", "log_tag": fe, "tcplog": tcplog}),
         )?;
         for p in &svc.ports {
             post(

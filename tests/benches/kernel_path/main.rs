@@ -14,7 +14,9 @@
 //! Measured as the loopback data-plane bench (`lb/benches/dataplane`) does: short
 //! connections at concurrency 50 and 500 with the guest's CPU time per connection, wrk
 //! keep-alive requests, iperf3 bulk with 1 and 4 streams; three runs of each, alternating
-//! between the contestants; medians, min–max and the kernel path's ratios. See
+//! between the contestants; medians, min–max and the kernel path's ratios. No contestant
+//! logs connections; a second table then gives the kernel path's short connections with a
+//! frontend that has `tcplog` (lb reading conntrack's events) against one without. See
 //! `benches/README.md`. It is not a timed test: nothing fails on a slow run.
 
 #[path = "../../../lb/benches/dataplane/tools.rs"]
@@ -37,7 +39,7 @@ use e2e::netlab::Netns;
 use e2e::site::{sock, Site, Topology, Transport, Vm, ENDPOINTS, FRONTEND_IP, WORKLOAD_IP};
 use e2e::site::{MGMT_IP, ROOT_PASSWORD};
 use e2e::ssh::Ssh;
-use e2e::supervisor::{Port, Service};
+use e2e::supervisor::{Api, Port, Service};
 use e2e::traffic;
 
 const TOPOLOGY: Topology = Topology::Frontend;
@@ -140,73 +142,75 @@ fn main() -> Result<()> {
         http: sock(haproxy, HTTP.1),
         bulk: sock(haproxy, BULK.1),
     });
-    for (name, algorithm, path, first) in [
-        ("lb proxy", "random", "proxy", 4),
-        ("kernel path", "roundrobin", "kernel", 2),
-    ] {
-        // Bulk on a Service of its own with one server: iperf3's control and data
-        // connections must all reach the same server.
-        let balanced = service(
-            &format!("bench-{path}"),
-            vip(first),
-            &[LINE, HTTP],
-            &SERVERS,
-        );
-        let bulk = service(
-            &format!("bench-{path}-bulk"),
-            vip(first + 1),
-            &[BULK],
-            &SERVERS[..1],
-        );
-        for svc in [&balanced, &bulk] {
-            api.program_balanced(svc, algorithm)?;
-            let sample = format!(
-                "lb_frontend_data_path{{frontend=\"{}\",path=\"{path}\"}}",
-                svc.frontend
-            );
-            ensure!(
-                api.metric(&sample)? == 1.0,
-                "{} is not on the {path} path",
-                svc.frontend
-            );
-        }
-        contestants.push(Contestant {
-            name,
-            line: vec![sock(balanced.vip, LINE.1)],
-            http: sock(balanced.vip, HTTP.1),
-            bulk: sock(bulk.vip, BULK.1),
-        });
+    // Without a log line per connection, as HAProxy here and both proxies in the loopback
+    // bench.
+    for (name, algorithm, first) in [("lb proxy", "random", 4), ("kernel path", "roundrobin", 2)] {
+        contestants.push(program(&api, name, algorithm, vip(first), false)?);
     }
     for c in &contestants {
         ready(client, c)?;
     }
+    let idle = idle_busy(&ssh)?;
+    let mut table = Table::new(&contestants);
+    short(&mut table, client, &ssh, &contestants, idle)?;
+    sustained(&mut table, client, &contestants)?;
+    table.print(&[("kernel / HAProxy", 3, 1), ("kernel / no proxy", 3, 0)]);
 
-    let table = measure(client, &ssh, &contestants)?;
-    println!(
-        "| measurement | {} | kernel / HAProxy | kernel / no proxy |\n|---|{}---|---|",
-        contestants
-            .iter()
-            .map(|c| c.name)
-            .collect::<Vec<_>>()
-            .join(" | "),
-        "---|".repeat(contestants.len())
-    );
-    for (what, cells) in table {
-        let medians: Vec<f64> = cells.iter().map(|r| median(r)).collect();
-        let ratio = |of: usize| match medians[of] {
-            0.0 => "–".to_string(),
-            m => format!("{:.2}×", medians[3] / m),
-        };
-        let cells: Vec<String> = cells.iter().map(|r| cell(r)).collect();
-        println!(
-            "| {what} | {} | {} | {} |",
-            cells.join(" | "),
-            ratio(1),
-            ratio(0)
-        );
-    }
+    // What a log line per connection costs: a frontend with the Supervisor's `tcplog` makes
+    // lb subscribe to conntrack's events, for every tracked connection.
+    let logged = program(&api, "kernel path, tcplog", "roundrobin", vip(7), true)?;
+    ready(client, &logged)?;
+    let pair = [contestants.swap_remove(3), logged];
+    let mut table = Table::new(&pair);
+    short(&mut table, client, &ssh, &pair, idle)?;
+    println!();
+    table.print(&[("tcplog / without", 1, 0)]);
     drop(guest);
     Ok(())
+}
+
+/// Programs a contestant through the API as the Supervisor does: its short connections
+/// and keep-alive requests on `vip`, balanced with `algorithm` over both servers, and bulk
+/// on the next address, a Service of its own with one server (iperf3's control and data
+/// connections must all reach the same server). Checks the data path the metrics show.
+fn program(
+    api: &Api,
+    name: &'static str,
+    algorithm: &str,
+    vip: Ipv4Addr,
+    tcplog: bool,
+) -> Result<Contestant> {
+    let path = if algorithm == "random" {
+        "proxy"
+    } else {
+        "kernel"
+    };
+    let balanced = service(&format!("bench-{vip}"), vip, &[LINE, HTTP], &SERVERS);
+    let bulk_vip = nth(vip, 1);
+    let bulk = service(
+        &format!("bench-{bulk_vip}"),
+        bulk_vip,
+        &[BULK],
+        &SERVERS[..1],
+    );
+    for svc in [&balanced, &bulk] {
+        api.program_with(svc, algorithm, tcplog)?;
+        let sample = format!(
+            "lb_frontend_data_path{{frontend=\"{}\",path=\"{path}\"}}",
+            svc.frontend
+        );
+        ensure!(
+            api.metric(&sample)? == 1.0,
+            "{} is not on the {path} path",
+            svc.frontend
+        );
+    }
+    Ok(Contestant {
+        name,
+        line: vec![sock(vip, LINE.1)],
+        http: sock(vip, HTTP.1),
+        bulk: sock(bulk_vip, BULK.1),
+    })
 }
 
 /// A Service on `vip` with `ports` to `endpoints`.
@@ -254,26 +258,63 @@ fn ready(client: &Netns, c: &Contestant) -> Result<()> {
     }
 }
 
-/// Every measurement, `RUNS` times, alternating between the contestants: rows of
-/// (what, one sample list per contestant).
-fn measure(
-    client: &Netns,
-    ssh: &Ssh,
-    contestants: &[Contestant],
-) -> Result<Vec<(String, Vec<Vec<f64>>)>> {
-    let mut rows: Vec<(String, Vec<Vec<f64>>)> = Vec::new();
-    let mut row = |what: String, i: usize, v: f64| {
-        let at = match rows.iter().position(|(w, _)| *w == what) {
+/// Samples of each measurement (a row) for each contestant (a column).
+struct Table {
+    names: Vec<&'static str>,
+    rows: Vec<(String, Vec<Vec<f64>>)>,
+}
+
+impl Table {
+    fn new(contestants: &[Contestant]) -> Table {
+        Table {
+            names: contestants.iter().map(|c| c.name).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, what: String, contestant: usize, sample: f64) {
+        let at = match self.rows.iter().position(|(w, _)| *w == what) {
             Some(at) => at,
             None => {
-                rows.push((what, vec![Vec::new(); contestants.len()]));
-                rows.len() - 1
+                self.rows.push((what, vec![Vec::new(); self.names.len()]));
+                self.rows.len() - 1
             }
         };
-        rows[at].1[i].push(v);
-    };
-    // The guest's busy time while idle for as long as a run, SSH's own work included (the
-    // runs' readings include it as well): subtracted from each run's.
+        self.rows[at].1[contestant].push(sample);
+    }
+
+    /// A Markdown table: median (min–max) per cell, then the `ratios` (label, numerator's
+    /// column, denominator's column) of the medians.
+    fn print(&self, ratios: &[(&str, usize, usize)]) {
+        let labels: Vec<&str> = ratios.iter().map(|r| r.0).collect();
+        println!(
+            "| measurement | {} | {} |\n|---|{}",
+            self.names.join(" | "),
+            labels.join(" | "),
+            "---|".repeat(self.names.len() + ratios.len())
+        );
+        for (what, cells) in &self.rows {
+            let medians: Vec<f64> = cells.iter().map(|r| median(r)).collect();
+            let ratios: Vec<String> = ratios
+                .iter()
+                .map(|&(_, of, to)| match medians[to] {
+                    0.0 => "–".to_string(),
+                    m => format!("{:.2}×", medians[of] / m),
+                })
+                .collect();
+            let cells: Vec<String> = cells.iter().map(|r| cell(r)).collect();
+            println!(
+                "| {what} | {} | {} |",
+                cells.join(" | "),
+                ratios.join(" | ")
+            );
+        }
+    }
+}
+
+/// The guest's busy time while idle for as long as a run, SSH's own work included (the
+/// runs' readings include it as well): subtracted from each run's.
+fn idle_busy(ssh: &Ssh) -> Result<f64> {
     let mut idle = Vec::new();
     for _ in 0..RUNS {
         let before = guest::busy_seconds(ssh)?;
@@ -285,6 +326,19 @@ fn measure(
         "guest busy while idle: {idle:.2} CPU-s per {} s run",
         RUN.as_secs()
     );
+    Ok(idle)
+}
+
+/// Short connections at each concurrency, `RUNS` times, alternating between the
+/// contestants: the rate, the failures and the guest's CPU time per connection (less its
+/// `idle` busy time).
+fn short(
+    table: &mut Table,
+    client: &Netns,
+    ssh: &Ssh,
+    contestants: &[Contestant],
+    idle: f64,
+) -> Result<()> {
     for c in CONCURRENCY {
         for _ in 0..RUNS {
             for (i, con) in contestants.iter().enumerate() {
@@ -299,13 +353,13 @@ fn measure(
                         served + failed.count
                     );
                 }
-                row(format!("failed connections, c={c}"), i, failed.count as f64);
-                row(
+                table.add(format!("failed connections, c={c}"), i, failed.count as f64);
+                table.add(
                     format!("short connections/s, c={c}"),
                     i,
                     served as f64 / RUN.as_secs_f64(),
                 );
-                row(
+                table.add(
                     format!("guest CPU µs per connection, c={c}"),
                     i,
                     busy.max(0.0) * 1e6 / served.max(1) as f64,
@@ -313,11 +367,17 @@ fn measure(
             }
         }
     }
+    Ok(())
+}
+
+/// Keep-alive requests and bulk throughput, `RUNS` times, alternating between the
+/// contestants.
+fn sustained(table: &mut Table, client: &Netns, contestants: &[Contestant]) -> Result<()> {
     for _ in 0..RUNS {
         for (i, con) in contestants.iter().enumerate() {
             let (rps, _) = client.enter(|| tools::wrk(con.http, WRK_CONNECTIONS, RUN.as_secs()))?;
             ensure!(rps.is_finite(), "wrk through {} failed", con.name);
-            row(
+            table.add(
                 format!("keep-alive requests/s (wrk, {WRK_CONNECTIONS} connections)"),
                 i,
                 rps,
@@ -329,7 +389,7 @@ fn measure(
             for (i, con) in contestants.iter().enumerate() {
                 let gbits = client.enter(|| tools::iperf3(con.bulk, streams, RUN.as_secs()))?;
                 ensure!(gbits.is_finite(), "iperf3 through {} failed", con.name);
-                row(
+                table.add(
                     format!("bulk Mbit/s, {streams} stream(s)"),
                     i,
                     gbits * 1000.0,
@@ -337,7 +397,7 @@ fn measure(
             }
         }
     }
-    Ok(rows)
+    Ok(())
 }
 
 /// Connections that got no answer: how many, and the first one's error.
