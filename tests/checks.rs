@@ -20,10 +20,20 @@ pub const PORTS: [(&str, u16, u16); 2] = [("nginx", 443, 8443), ("kube-apiserver
 
 /// A Service with one frontend on `vip`, both [`PORTS`], all [`ENDPOINTS`].
 pub fn service(name: &str, vip: Ipv4Addr) -> Service {
+    service_on(name, vip, &PORTS, &ENDPOINTS)
+}
+
+/// A Service with one frontend on `vip`, `ports` (name, port, target port) to `endpoints`.
+pub fn service_on(
+    name: &str,
+    vip: Ipv4Addr,
+    ports: &[(&str, u16, u16)],
+    endpoints: &[Ipv4Addr],
+) -> Service {
     Service {
         frontend: format!("domain-c8:e2e-kube-system-{name}"),
         vip,
-        ports: PORTS
+        ports: ports
             .iter()
             .map(|(name, port, target_port)| Port {
                 name: name.to_string(),
@@ -31,7 +41,7 @@ pub fn service(name: &str, vip: Ipv4Addr) -> Service {
                 target_port: *target_port,
             })
             .collect(),
-        endpoints: ENDPOINTS.to_vec(),
+        endpoints: endpoints.to_vec(),
     }
 }
 

@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+use crate::tools::{take_requests, HTTP_REPLY};
+
 /// Echoes every byte back until the client closes.
 pub async fn echo() -> SocketAddr {
     serve(|mut s| async move {
@@ -19,7 +21,6 @@ pub async fn echo() -> SocketAddr {
 /// connection open (enough HTTP for wrk's GETs).
 pub async fn http() -> SocketAddr {
     serve(|mut s| async move {
-        const REPLY: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
         let mut buf = vec![0u8; 16 * 1024];
         let mut pending = 0usize;
         loop {
@@ -30,18 +31,11 @@ pub async fn http() -> SocketAddr {
                 return;
             }
             pending += n;
-            let mut start = 0;
-            while let Some(end) = buf[start..pending]
-                .windows(4)
-                .position(|w| w == b"\r\n\r\n")
-            {
-                start += end + 4;
-                if s.write_all(REPLY).await.is_err() {
+            for _ in 0..take_requests(&mut buf, &mut pending) {
+                if s.write_all(HTTP_REPLY).await.is_err() {
                     return;
                 }
             }
-            buf.copy_within(start..pending, 0);
-            pending -= start;
         }
     })
     .await

@@ -1,6 +1,7 @@
 //! wrk for HTTP keep-alive and iperf3 for bulk, run as processes (they join the calling
-//! thread's network namespace). Shared with the end-to-end kernel path bench
-//! (`tests/benches/kernel_path`), which includes this file: one parser of their output.
+//! thread's network namespace), and the keep-alive HTTP responder's reading of wrk's
+//! requests. Shared with the end-to-end kernel path bench (`tests/benches/kernel_path`),
+//! which includes this file: one parser of their output, one responder.
 use std::net::SocketAddr;
 use std::process::Command;
 
@@ -61,4 +62,24 @@ pub fn iperf3(addr: SocketAddr, streams: usize, seconds: u64) -> f64 {
     json["end"]["sum_received"]["bits_per_second"]
         .as_f64()
         .map_or(f64::NAN, |b| b / 1e9)
+}
+
+/// The keep-alive responder's answer to every request: enough HTTP for wrk's GETs.
+pub const HTTP_REPLY: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+
+/// Takes the complete requests (each ends in a blank line) out of the first `pending` bytes
+/// of `buf`: how many there were. What follows them moves to the front; `pending` becomes
+/// its length.
+pub fn take_requests(buf: &mut [u8], pending: &mut usize) -> usize {
+    let (mut start, mut requests) = (0, 0);
+    while let Some(end) = buf[start..*pending]
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+    {
+        start += end + 4;
+        requests += 1;
+    }
+    buf.copy_within(start..*pending, 0);
+    *pending -= start;
+    requests
 }

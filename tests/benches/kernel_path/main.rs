@@ -39,7 +39,7 @@ use e2e::netlab::Netns;
 use e2e::site::{sock, Site, Topology, Transport, Vm, ENDPOINTS, FRONTEND_IP, WORKLOAD_IP};
 use e2e::site::{MGMT_IP, ROOT_PASSWORD};
 use e2e::ssh::Ssh;
-use e2e::supervisor::{Api, Port, Service};
+use e2e::supervisor::Api;
 use e2e::traffic;
 
 const TOPOLOGY: Topology = Topology::Frontend;
@@ -185,9 +185,9 @@ fn program(
     } else {
         "kernel"
     };
-    let balanced = service(&format!("bench-{vip}"), vip, &[LINE, HTTP], &SERVERS);
+    let balanced = checks::service_on(&format!("bench-{vip}"), vip, &[LINE, HTTP], &SERVERS);
     let bulk_vip = nth(vip, 1);
-    let bulk = service(
+    let bulk = checks::service_on(
         &format!("bench-{bulk_vip}"),
         bulk_vip,
         &[BULK],
@@ -211,28 +211,6 @@ fn program(
         http: sock(vip, HTTP.1),
         bulk: sock(bulk_vip, BULK.1),
     })
-}
-
-/// A Service on `vip` with `ports` to `endpoints`.
-fn service(
-    name: &str,
-    vip: Ipv4Addr,
-    ports: &[(&str, u16, u16)],
-    endpoints: &[Ipv4Addr],
-) -> Service {
-    Service {
-        frontend: format!("domain-c8:e2e-kube-system-{name}"),
-        vip,
-        ports: ports
-            .iter()
-            .map(|(name, port, target_port)| Port {
-                name: name.to_string(),
-                port: *port,
-                target_port: *target_port,
-            })
-            .collect(),
-        endpoints: endpoints.to_vec(),
-    }
 }
 
 /// Waits until every address of `c` answers (the VIPs' programming, the health checks).

@@ -12,6 +12,8 @@ use anyhow::{Context, Result};
 use e2e::netlab::Netns;
 use socket2::{Domain, Socket, Type};
 
+use crate::tools::{take_requests, HTTP_REPLY};
+
 /// Accepting threads per listener.
 const ACCEPTORS: usize = 4;
 
@@ -42,7 +44,6 @@ pub fn http(ns: &Netns, addr: SocketAddr) -> Result<()> {
 }
 
 fn keep_alive(mut s: TcpStream) {
-    const REPLY: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
     let _ = s.set_nodelay(true);
     let mut buf = vec![0u8; 16 * 1024];
     let mut pending = 0;
@@ -52,18 +53,11 @@ fn keep_alive(mut s: TcpStream) {
             Ok(n) => n,
         };
         pending += n;
-        let mut start = 0;
-        while let Some(end) = buf[start..pending]
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-        {
-            start += end + 4;
-            if s.write_all(REPLY).is_err() {
+        for _ in 0..take_requests(&mut buf, &mut pending) {
+            if s.write_all(HTTP_REPLY).is_err() {
                 return;
             }
         }
-        buf.copy_within(start..pending, 0);
-        pending -= start;
     }
 }
 
