@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::plan::Plan;
+use super::plan::{BackendPlan, FrontendPlan, Plan};
 use super::shared::Shared;
 use super::tcplog::Record;
 use crate::kernel::choice::Path;
@@ -69,10 +69,18 @@ fn read(shared: &Shared, stop: &AtomicBool) -> std::io::Result<()> {
         .ok();
     let mut lost = 0u64;
     let mut logged = Logged::default();
+    // The plan last found to log: `logs` is looked at again only when the plan changes.
+    let mut logging: Option<Arc<Plan>> = None;
     for received in events {
-        let plan = shared.plan.load();
-        if stop.load(Relaxed) || !logs(&plan) {
+        let plan = shared.plan.load_full();
+        if stop.load(Relaxed) {
             return Ok(());
+        }
+        if !logging.as_ref().is_some_and(|p| Arc::ptr_eq(p, &plan)) {
+            if !logs(&plan) {
+                return Ok(());
+            }
+            logging = Some(plan.clone());
         }
         match received? {
             Received::Events(batch) => {
@@ -111,15 +119,15 @@ fn log(plan: &Plan, logged: &mut Logged, lookup: Option<&mut Lookup>, e: &Event)
                 return;
             };
             let Some(lookup) = lookup else { return };
-            if route(plan, e).is_none() {
+            let Some(route) = route(plan, e) else {
                 return;
-            }
+            };
             let now = SystemTime::now();
             let found = lookup.get(e.protocol, e.orig_src, e.orig_dst);
             if let Some(r) = found
                 .ok()
                 .flatten()
-                .and_then(|full| record(plan, &full, now))
+                .and_then(|full| record(route, &full, now))
             {
                 r.emit();
                 if logged.0.len() >= MAX_LOGGED {
@@ -133,7 +141,7 @@ fn log(plan: &Plan, logged: &mut Logged, lookup: Option<&mut Lookup>, e: &Event)
                 return;
             }
             let end = e.stop.unwrap_or_else(SystemTime::now);
-            if let Some(r) = record(plan, e, end) {
+            if let Some(r) = route(plan, e).and_then(|route| record(route, e, end)) {
                 r.emit();
             }
         }
@@ -152,11 +160,11 @@ fn headers_only(e: &Event) -> bool {
     fits(e.orig_bytes, e.orig_packets) && fits(e.reply_bytes, e.reply_packets)
 }
 
+/// A kernel frontend with `tcplog` and the backend one of its VIPs leads to.
+type Route<'a> = (&'a FrontendPlan, &'a BackendPlan);
+
 /// The kernel frontend with `tcplog` and the backend `e`'s VIP leads to, if it is one.
-fn route<'a>(
-    plan: &'a Plan,
-    e: &Event,
-) -> Option<(&'a super::plan::FrontendPlan, &'a super::plan::BackendPlan)> {
+fn route<'a>(plan: &'a Plan, e: &Event) -> Option<Route<'a>> {
     if e.protocol != libc::IPPROTO_TCP as u8 {
         return None;
     }
@@ -174,10 +182,10 @@ fn route<'a>(
         })
 }
 
-/// The log line of a finished connection to a kernel frontend with `tcplog`, if `e` (with
-/// its counters and start time) is one; it ended at `end`.
-fn record<'a>(plan: &'a Plan, e: &Event, end: SystemTime) -> Option<Record<'a>> {
-    let (frontend, backend) = route(plan, e)?;
+/// The log line of `e`, a finished connection (with its counters and start time) through
+/// `route` ([`route`]); it ended at `end`. `None` when it has no start time or, under
+/// `dontlognull`, carried no data.
+fn record<'a>((frontend, backend): Route<'a>, e: &Event, end: SystemTime) -> Option<Record<'a>> {
     let server = backend.servers.iter().find(|s| s.addr == e.reply_src);
     let start = e.start?;
     let total = end.duration_since(start).unwrap_or_default();
@@ -232,15 +240,17 @@ mod tests {
         }
     }
 
+    /// The plan of `text` with the kernel path available, under `path`.
+    fn plan(text: &str, path: DataPath) -> Plan {
+        let config = parse(text).unwrap().config;
+        let choices = choose(&config, path, None);
+        Registry::default()
+            .compile(Arc::new(config), 100, &choices)
+            .0
+    }
+
     #[test]
     fn the_reader_subscribes_only_while_a_kernel_frontend_logs() {
-        let plan = |text: &str, path: DataPath| {
-            let config = parse(text).unwrap().config;
-            let choices = choose(&config, path, None);
-            Registry::default()
-                .compile(Arc::new(config), 100, &choices)
-                .0
-        };
         let logging = "frontend f\n  bind 10.0.0.5:6443 name a\n  option tcplog\n  \
                        default_backend api\nbackend api\n  server a1 10.1.0.1:16443\n";
         assert!(logs(&plan(logging, DataPath::Auto)));
@@ -257,9 +267,7 @@ mod tests {
         let text =
             "frontend f\n  bind 10.0.0.5:6443 name a\n  option tcplog\n  default_backend api\n\
                     backend api\n  server a1 10.1.0.1:16443\n";
-        let config = parse(text).unwrap().config;
-        let choices = choose(&config, DataPath::Auto, None);
-        let (plan, _) = Registry::default().compile(Arc::new(config), 100, &choices);
+        let plan = plan(text, DataPath::Auto);
         let mut logged = Logged::default();
         // No lookup socket: the close cannot be logged, the destruction is.
         log(&plan, &mut logged, None, &event(EventKind::Update, Some(7)));
@@ -280,21 +288,18 @@ mod tests {
         let text =
             "frontend f\n  bind 10.0.0.5:6443 name a\n  option tcplog\n  default_backend api\n\
                     backend api\n  server a1 10.1.0.1:16443\n  server a2 10.1.0.2:16443\n";
-        let config = parse(text).unwrap().config;
-        let choices = choose(&config, DataPath::Auto, None);
-        let (plan, _) = Registry::default().compile(Arc::new(config), 100, &choices);
+        let plan = plan(text, DataPath::Auto);
         let e = event(EventKind::Update, Some(7));
         let end = e.start.unwrap() + Duration::from_millis(2_500);
-        let line = record(&plan, &e, end).unwrap().line();
+        let line = record(route(&plan, &e).unwrap(), &e, end).unwrap().line();
         assert_eq!(
             line,
             "10.9.0.5:40000 [06/Feb/2009:12:12:51.443] f api/a2 0/0/2500 5000 -- 0/0/0/0/0 0/0"
         );
-        assert!(route(&plan, &e).is_some());
         let other = Event {
             orig_dst: "10.0.0.6:6443".parse().unwrap(),
             ..e
         };
-        assert!(record(&plan, &other, end).is_none(), "not a kernel VIP");
+        assert!(route(&plan, &other).is_none(), "not a kernel VIP");
     }
 }
