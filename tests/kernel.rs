@@ -43,17 +43,22 @@ fn hex(ip: Ipv4Addr, port: u16) -> String {
     format!("{:08X}:{port:04X}", u32::from(ip))
 }
 
-/// Each port of `svc` is an IPVS service with one masquerading destination per endpoint,
-/// IPVS's and conntrack's tables are sized for the kernel path, and `appliancectl status` shows its frontend
-/// on the kernel path.
-pub fn forwarded_by_ipvs(ssh: &Ssh, svc: &Service) -> Result<()> {
+/// `/proc/net/ip_vs`, after checking that IPVS's connection table is sized for short
+/// connections at a high rate (modprobe.d/lb-ip-vs.conf), not IPVS's default 4,096 buckets.
+fn ipvs_table(ssh: &Ssh) -> Result<String> {
     let table = String::from_utf8_lossy(&ssh.ok("cat /proc/net/ip_vs")?).into_owned();
-    // Its connection table sized for short connections at a high rate
-    // (modprobe.d/lb-ip-vs.conf), not IPVS's default 4,096 buckets.
     ensure!(
         table.starts_with("IP Virtual Server version ") && table.contains("(size=262144)"),
         "IPVS's connection table is not sized for the kernel path:\n{table}"
     );
+    Ok(table)
+}
+
+/// Each port of `svc` is an IPVS service with one masquerading destination per endpoint,
+/// IPVS's and conntrack's tables are sized for the kernel path, and `appliancectl status`
+/// shows its frontend on the kernel path.
+pub fn forwarded_by_ipvs(ssh: &Ssh, svc: &Service) -> Result<()> {
+    let table = ipvs_table(ssh)?;
     for p in &svc.ports {
         let service = format!("TCP  {} ", hex(svc.vip, p.port));
         let at = table
@@ -294,13 +299,7 @@ pub fn survives_lb_kill(site: &Site, ssh: &Ssh, svc: &Service, echo: &Service) -
 /// starting it again serves `svc` again.
 pub fn clean_stop(site: &Site, ssh: &Ssh, svc: &Service) -> Result<()> {
     ssh.ok("systemctl stop lb.service")?;
-    let table = String::from_utf8_lossy(&ssh.ok("cat /proc/net/ip_vs")?).into_owned();
-    // Its connection table sized for short connections at a high rate
-    // (modprobe.d/lb-ip-vs.conf), not IPVS's default 4,096 buckets.
-    ensure!(
-        table.starts_with("IP Virtual Server version ") && table.contains("(size=262144)"),
-        "IPVS's connection table is not sized for the kernel path:\n{table}"
-    );
+    let table = ipvs_table(ssh)?;
     ensure!(
         !table.lines().any(|l| l.starts_with("TCP ")),
         "IPVS services left after lb stopped:\n{table}"
