@@ -62,6 +62,9 @@ const BULK: (&str, u16, u16) = ("bulk", 5201, 5201);
 /// names, so that no IPVS or conntrack state of the other contestants' connections (the
 /// client and the servers are the same) ever applies to its packets.
 const DIRECT: u16 = 1000;
+/// (algorithm, the data path lb gives it): `random` has no IPVS scheduler.
+const PROXY: (&str, &str) = ("random", "proxy");
+const KERNEL: (&str, &str) = ("roundrobin", "kernel");
 
 /// Where one contestant takes each kind of load.
 struct Contestant {
@@ -144,8 +147,8 @@ fn main() -> Result<()> {
     });
     // Without a log line per connection, as HAProxy here and both proxies in the loopback
     // bench.
-    for (name, algorithm, first) in [("lb proxy", "random", 4), ("kernel path", "roundrobin", 2)] {
-        contestants.push(program(&api, name, algorithm, vip(first), false)?);
+    for (name, balance, first) in [("lb proxy", PROXY, 4), ("kernel path", KERNEL, 2)] {
+        contestants.push(program(&api, name, balance, vip(first), false)?);
     }
     for c in &contestants {
         ready(client, c)?;
@@ -158,7 +161,7 @@ fn main() -> Result<()> {
 
     // What a log line per connection costs: a frontend with the Supervisor's `tcplog` makes
     // lb subscribe to conntrack's events, for every tracked connection.
-    let logged = program(&api, "kernel path, tcplog", "roundrobin", vip(7), true)?;
+    let logged = program(&api, "kernel path, tcplog", KERNEL, vip(7), true)?;
     ready(client, &logged)?;
     let pair = [contestants.swap_remove(3), logged];
     let mut table = Table::new(&pair);
@@ -172,19 +175,14 @@ fn main() -> Result<()> {
 /// Programs a contestant through the API as the Supervisor does: its short connections
 /// and keep-alive requests on `vip`, balanced with `algorithm` over both servers, and bulk
 /// on the next address, a Service of its own with one server (iperf3's control and data
-/// connections must all reach the same server). Checks the data path the metrics show.
+/// connections must all reach the same server). Checks that the metrics show `path`.
 fn program(
     api: &Api,
     name: &'static str,
-    algorithm: &str,
+    (algorithm, path): (&str, &str),
     vip: Ipv4Addr,
     tcplog: bool,
 ) -> Result<Contestant> {
-    let path = if algorithm == "random" {
-        "proxy"
-    } else {
-        "kernel"
-    };
     let balanced = checks::service_on(&format!("bench-{vip}"), vip, &[LINE, HTTP], &SERVERS);
     let bulk_vip = nth(vip, 1);
     let bulk = checks::service_on(
