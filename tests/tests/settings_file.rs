@@ -157,3 +157,19 @@ fn the_boot_agent_knows_lbs_login_limit() {
         lb::api::MAX_CREDENTIALS
     );
 }
+
+/// Every `loadbalance.data_path` the boot agent accepts reaches lb as that setting.
+#[test]
+fn lb_reads_every_data_path_the_boot_agent_accepts() {
+    use lb::kernel::choice::DataPath;
+    for (given, wanted) in [
+        ("auto", DataPath::Auto),
+        ("kernel", DataPath::Kernel),
+        ("proxy", DataPath::Proxy),
+    ] {
+        let mut props = properties();
+        props.insert("loadbalance.data_path".into(), given.into());
+        let settings = rendered_and_loaded(&props);
+        assert_eq!(settings.dataplane.data_path, wanted, "{given}");
+    }
+}
